@@ -1,0 +1,29 @@
+"""cascjax: routing, cascading and cascade routing for LLMs, for thousands of λ at once, in JAX.
+
+Implements Dekoninck, Baader & Vechev, *A Unified Approach to Routing and Cascading for LLMs* (ICML 2025).
+Shapes: N queries, M models, L λ values, D steps, S supermodels, K samples, B budgets.
+"""
+
+from ._curve import Curve as Curve, Mixture as Mixture, at_budget as at_budget, path_at as path_at
+from ._data import Dataset as Dataset, synthetic as synthetic
+from ._decide import TIE_ULPS as TIE_ULPS
+from ._errors import CascjaxError as CascjaxError
+from ._estimates import (
+    NOISE_LEVELS as NOISE_LEVELS,
+    Estimates as Estimates,
+    noisy_estimates as noisy_estimates,
+    perfect_estimates as perfect_estimates,
+)
+from ._io import example_path as example_path, load_example as load_example, read as read
+from ._io import read_estimates as read_estimates
+from ._metrics import (
+    aiq as aiq,
+    auc as auc,
+    model_points as model_points,
+    model_hull as model_hull,
+    quality_at as quality_at,
+)
+from ._routing import routing_path as routing_path
+from ._sweep import STRATEGIES as STRATEGIES, lambda_grid as lambda_grid, sweep as sweep
+
+__version__ = "0.1.0"

@@ -1,0 +1,170 @@
+"""Curves (one strategy evaluated along λ) and γ-mixtures at budgets."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import CascjaxError
+
+
+class Curve(NamedTuple):
+    """A strategy evaluated at L values of λ: realised mean cost and quality per query.
+
+    Attributes:
+      lam: [L] the trade-off values, ascending for curves made by cascjax.
+      cost: [L] realised mean cost per query.
+      quality: [L] realised mean quality.
+      answered: [L, M] fraction of queries each model answered, or None.
+      ran: [L] mean number of models run per query, or None.
+      choice: [L, N] int32 index of the answering model per query (``sweep(..., return_choices=True)``), or None.
+
+    For an exact path (:func:`cascjax.routing_path`) the points are the path's vertices: vertex k is what the
+    MIN-tie strategy realises for λ in [lam[k], lam[k+1]) and the MAX-tie strategy for λ in (lam[k], lam[k+1]];
+    vertex 0 is the MAX strategy at λ = 0. See :func:`cascjax.path_at`.
+    """
+
+    lam: jax.Array
+    cost: jax.Array
+    quality: jax.Array
+    answered: jax.Array | None = None
+    ran: jax.Array | None = None
+    choice: jax.Array | None = None
+
+
+class Mixture(NamedTuple):
+    """The best γ-mixture of two λ-adjacent strategies of a curve for each budget. All fields [B].
+
+    The strategy runs curve point ``hi`` with probability ``gamma`` and point ``lo`` otherwise (one coin per
+    query); its expected cost and quality are the linear interpolation, computed in expectation. For an exact
+    routing path, ``hi = lo − 1`` is s_MAX(λ) and ``lo`` is s_MIN(λ) at λ = ``lam`` (Theorem 1 of the paper).
+
+    Attributes:
+      budget: [B] the budgets (mean cost per query).
+      lam: [B] λ of point ``lo``.
+      lo: [B] int32 index of the cheaper curve point.
+      hi: [B] int32 index of the more expensive curve point (equal to ``lo`` when no mixing is needed).
+      gamma: [B] probability of ``hi``.
+      cost: [B] expected mean cost (= budget whenever the budget lies within the curve's cost range).
+      quality: [B] expected mean quality.
+      feasible: [B] bool, False where the budget is below every point's cost (then cost/quality are NaN).
+    """
+
+    budget: jax.Array
+    lam: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+    gamma: jax.Array
+    cost: jax.Array
+    quality: jax.Array
+    feasible: jax.Array
+
+
+def at_budget(curve: Curve, budgets) -> Mixture:
+    """The best strategy of the curve, or γ-mixture of two λ-adjacent ones, with expected cost ≤ each budget.
+
+    Candidates are every point with cost ≤ B and, for every pair of λ-adjacent points whose costs bracket B,
+    their mixture of cost exactly B. The one of highest quality wins; on equal quality a mixture (spending
+    exactly B) before a point, then the lower index. With cost non-increasing in λ — always the case under
+    perfect cost estimates — this is the bracketing pair, as in Theorem 1.
+
+    Args:
+      curve: a :class:`Curve` (a grid sweep or an exact path).
+      budgets: [B] budgets in the curve's cost unit.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.load_example()
+      >>> path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+      >>> m = cascjax.at_budget(path, [2e-4])
+      >>> round(float(m.cost[0]), 6)
+      0.0002
+    """
+    b = jnp.atleast_1d(jnp.asarray(budgets, dtype=curve.cost.dtype))
+    if b.ndim != 1:
+        raise CascjaxError(f"budgets must be a 1-D array, got shape {b.shape}")
+    if not bool(jnp.all(jnp.isfinite(b))):
+        raise CascjaxError("budgets must be finite numbers")
+    return _at_budget(curve.lam, curve.cost, curve.quality, b)
+
+
+@jax.jit
+def _at_budget(lam, cost, quality, budgets):
+    k = cost.shape[0]
+    hi_c, lo_c = cost[:-1], cost[1:]
+    hi_q, lo_q = quality[:-1], quality[1:]
+
+    def one(budget):
+        vertex_ok = cost <= budget
+        v_q = jnp.where(vertex_ok, quality, -jnp.inf)
+        span = hi_c - lo_c
+        seg_ok = (jnp.minimum(hi_c, lo_c) <= budget) & (budget <= jnp.maximum(hi_c, lo_c)) & (span != 0)
+        t = jnp.where(seg_ok, (budget - lo_c) / jnp.where(span != 0, span, 1.0), 0.0)
+        s_q = jnp.where(seg_ok, lo_q + t * (hi_q - lo_q), -jnp.inf)
+        # Segments first so that a tie in quality spends exactly the budget; argmax takes the first maximum.
+        scores = jnp.concatenate([s_q, v_q])
+        best = jnp.argmax(scores)
+        feasible = jnp.isfinite(scores[best])
+        is_seg = best < k - 1
+        seg = jnp.minimum(best, k - 2)
+        vert = jnp.clip(best - (k - 1), 0, k - 1)
+        lo = jnp.where(is_seg, seg + 1, vert)
+        hi = jnp.where(is_seg, seg, vert)
+        gamma = jnp.where(is_seg, t[seg], 0.0)
+        c = jnp.where(is_seg, budget, cost[vert])
+        q = scores[best]
+        nan = jnp.asarray(jnp.nan, cost.dtype)
+        return (lam[lo], lo.astype(jnp.int32), hi.astype(jnp.int32), gamma, jnp.where(feasible, c, nan),
+                jnp.where(feasible, q, nan), feasible)
+
+    if k == 1:  # a single point: no segments
+        ok = cost[0] <= budgets
+        zeros = jnp.zeros(budgets.shape, jnp.int32)
+        nan = jnp.full(budgets.shape, jnp.nan, cost.dtype)
+        return Mixture(budgets, jnp.broadcast_to(lam[0], budgets.shape), zeros, zeros, jnp.zeros_like(budgets),
+                       jnp.where(ok, cost[0], nan), jnp.where(ok, quality[0], nan), ok)
+    out = jax.lax.map(one, budgets, batch_size=_budget_batch(k))
+    return Mixture(budgets, *out)
+
+
+def _budget_batch(k: int) -> int:
+    return max(1, min(1024, (1 << 24) // max(k, 1)))
+
+
+def path_at(path: Curve, lam, tie: str = "min") -> Curve:
+    """Evaluates an exact path (:func:`cascjax.routing_path`) at λ values, with the MIN or MAX tie rule.
+
+    Args:
+      path: the exact path (vertices with the λ at which each is reached).
+      lam: [L] λ values ≥ 0.
+      tie: ``"min"`` (cheapest of tied choices) or ``"max"`` (most expensive).
+
+    Returns:
+      A :class:`Curve` at ``lam`` with the vertex each λ realises.
+    """
+    if tie not in ("min", "max"):
+        raise CascjaxError(f"unknown tie rule {tie!r}; choose 'min' or 'max'")
+    lam = jnp.atleast_1d(jnp.asarray(lam, dtype=path.lam.dtype))
+    # MIN: every breakpoint <= λ has been passed; MAX: only those < λ (vertex 0 is MAX at λ = 0).
+    idx = jnp.searchsorted(path.lam, lam, side="right" if tie == "min" else "left") - 1
+    idx = jnp.clip(idx, 0, path.lam.shape[0] - 1)
+    return Curve(lam, path.cost[idx], path.quality[idx])
+
+
+def check_lambdas(lambdas, dtype) -> jax.Array:
+    """Validates a λ array eagerly: finite, non-negative, 1-D or 2-D."""
+    lam = np.asarray(lambdas, dtype=np.float64)
+    if lam.ndim == 0:
+        lam = lam[None]
+    if lam.size == 0:
+        raise CascjaxError("the λ list is empty")
+    bad = ~np.isfinite(lam)
+    if bad.any():
+        raise CascjaxError(f"λ values must be finite; got {lam[bad].ravel()[0]} at position "
+                           f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
+    if (lam < 0).any():
+        raise CascjaxError(f"λ values must be non-negative; got {lam[lam < 0].ravel()[0]}")
+    return jnp.asarray(lam, dtype=dtype)

@@ -1,0 +1,241 @@
+"""The dataset pytree: true quality and cost of every model on every query.
+
+Glossary of shapes used throughout cascjax: N queries, M models, L λ values, D steps, S supermodels,
+K samples, B budgets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import CascjaxError
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Measured quality and cost of M models on N queries (an immutable pytree).
+
+    Attributes:
+      quality: [N, M] true quality of model m's answer to query n (0/1 correctness or a score).
+      cost: [N, M] true cost of running model m on query n (USD, tokens, ...; >= 0).
+      group: [N] int32 group code per query, or None. ``group_names[group[n]]`` is the label.
+      models: the M model names (static), in column order. Loaders sort columns by ascending mean cost,
+        the paper's cascade order, so model 0 is the cheapest.
+      group_names: the labels behind ``group`` (static), or None.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[1, 0], [0, 1]], [[2.0, 1.0], [2.0, 1.0]], models=["big", "small"])
+      >>> ds.models  # sorted by mean cost: the cheap model comes first
+      ('small', 'big')
+    """
+
+    quality: jax.Array
+    cost: jax.Array
+    group: jax.Array | None = None
+    models: tuple[str, ...] = dataclasses.field(default=(), metadata=dict(static=True))
+    group_names: tuple[str, ...] | None = dataclasses.field(default=None, metadata=dict(static=True))
+
+    # -- construction ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(cls, quality, cost, models: Sequence[str] | None = None, group=None,
+                    group_names: Sequence[str] | None = None, *, sort: bool = True) -> "Dataset":
+        """Builds a dataset from [N, M] arrays, validating them.
+
+        Args:
+          quality: [N, M] true quality.
+          cost: [N, M] true cost, >= 0.
+          models: M distinct names; default ``model0``, ``model1``, ...
+          group: optional [N] labels (strings or integers).
+          group_names: names for integer ``group`` codes (optional).
+          sort: reorder models by ascending mean cost (the paper's cascade order; ties keep input order).
+
+        Raises:
+          CascjaxError: wrong shapes, fewer than two models, NaN/inf, negative costs, duplicate names.
+        """
+        q = np.asarray(quality)
+        c = np.asarray(cost)
+        if q.ndim != 2:
+            raise CascjaxError(f"quality must be a 2-D array [N queries, M models], got shape {q.shape}")
+        if c.shape != q.shape:
+            raise CascjaxError(f"cost has shape {c.shape} but quality has shape {q.shape}; they must match [N, M]")
+        n, m = q.shape
+        names = tuple(f"model{i}" for i in range(m)) if models is None else tuple(str(x) for x in models)
+        if len(names) != m:
+            raise CascjaxError(f"{len(names)} model names given for {m} model columns")
+        _check_names(names)
+        if n < 1:
+            raise CascjaxError("the dataset has no queries")
+        for label, arr in (("quality", q), ("cost", c)):
+            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                raise CascjaxError(f"{label} must be numeric, got dtype {arr.dtype}")
+        q = q.astype(np.float64) if not np.issubdtype(q.dtype, np.floating) else q
+        c = c.astype(np.float64) if not np.issubdtype(c.dtype, np.floating) else c
+        for label, arr in (("quality", q), ("cost", c)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                rows, cols = np.nonzero(bad)
+                raise CascjaxError(f"{label} of model {names[cols[0]]!r} is {arr[rows[0], cols[0]]} at query "
+                                   f"{rows[0]} ({bad.sum()} non-finite values in all)")
+        if (c < 0).any():
+            rows, cols = np.nonzero(c < 0)
+            raise CascjaxError(f"cost of model {names[cols[0]]!r} is negative ({c[rows[0], cols[0]]}) at query "
+                               f"{rows[0]} ({len(rows)} negative costs in all)")
+        codes, gnames = _encode_groups(group, group_names, n)
+        order = np.argsort(c.mean(axis=0), kind="stable") if sort else np.arange(m)
+        return cls(quality=jnp.asarray(q[:, order]), cost=jnp.asarray(c[:, order]),
+                   group=None if codes is None else jnp.asarray(codes),
+                   models=tuple(names[i] for i in order), group_names=gnames)
+
+    @classmethod
+    def from_frame(cls, df, models: Sequence[str] | None = None, *, group: str | None = "auto",
+                   sort: bool = True, dropna: bool = False, source: str = "data frame") -> "Dataset":
+        """Builds a dataset from a wide pandas DataFrame (DESIGN section 1, RouterBench layout).
+
+        Columns ``<model>`` (quality) and ``<model>|total_cost`` (cost) for every model; other columns are
+        ignored. See :func:`cascjax.read` for the arguments.
+        """
+        from ._io import frame_to_dataset
+
+        return frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=source)[0]
+
+    # -- shape and summaries --------------------------------------------------------------------------------
+
+    @property
+    def n_queries(self) -> int:
+        return self.quality.shape[0]
+
+    @property
+    def n_models(self) -> int:
+        return self.quality.shape[1]
+
+    def model_costs(self) -> np.ndarray:
+        """[M] mean cost per query of each model."""
+        return np.asarray(jnp.mean(self.cost, axis=0))
+
+    def model_qualities(self) -> np.ndarray:
+        """[M] mean quality of each model."""
+        return np.asarray(jnp.mean(self.quality, axis=0))
+
+    # -- selection ------------------------------------------------------------------------------------------
+
+    def select(self, models: Sequence[str | int], *, sort: bool = True) -> "Dataset":
+        """The sub-pool of the named (or indexed) models, sorted by mean cost unless ``sort=False``."""
+        idx = [self._model_index(x) for x in models]
+        if len(set(idx)) != len(idx):
+            raise CascjaxError(f"a model is named twice in {list(models)}")
+        if len(idx) < 2:
+            raise CascjaxError(f"a pool needs at least two models, got {list(models)}")
+        idx = np.asarray(idx)
+        if sort:
+            idx = idx[np.argsort(self.model_costs()[idx], kind="stable")]
+        return dataclasses.replace(self, quality=self.quality[:, idx], cost=self.cost[:, idx],
+                                   models=tuple(self.models[i] for i in idx))
+
+    def take(self, rows) -> "Dataset":
+        """The queries at ``rows`` (integer indices or a boolean mask [N])."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.nonzero(rows)[0]
+        return dataclasses.replace(self, quality=self.quality[rows], cost=self.cost[rows],
+                                   group=None if self.group is None else self.group[rows])
+
+    def split(self, fit_fraction: float = 0.05, seed: int = 42) -> tuple["Dataset", "Dataset"]:
+        """A seeded random fit/test split of the queries (the paper: 5% fit, seed 42).
+
+        Returns (fit, test) with ``round(fit_fraction * N)`` (at least one) fit queries and the rest in test.
+        """
+        if not 0.0 < fit_fraction < 1.0:
+            raise CascjaxError(f"fit_fraction must lie strictly between 0 and 1, got {fit_fraction}")
+        n = self.n_queries
+        n_fit = max(1, int(round(fit_fraction * n)))
+        if n_fit >= n:
+            raise CascjaxError(f"cannot split {n} queries into a fit and a test part with fit_fraction "
+                               f"{fit_fraction}")
+        perm = np.random.default_rng(seed).permutation(n)
+        return self.take(np.sort(perm[:n_fit])), self.take(np.sort(perm[n_fit:]))
+
+    def sorted_by_cost(self) -> "Dataset":
+        """The same data with models in ascending order of mean cost."""
+        return self.select(range(self.n_models), sort=True)
+
+    def _model_index(self, name: str | int) -> int:
+        if isinstance(name, (int, np.integer)):
+            if not 0 <= int(name) < self.n_models:
+                raise CascjaxError(f"model index {name} is out of range for {self.n_models} models")
+            return int(name)
+        try:
+            return self.models.index(name)
+        except ValueError:
+            raise CascjaxError(f"unknown model {name!r}; the dataset has {list(self.models)}") from None
+
+    def __repr__(self) -> str:
+        groups = "" if self.group_names is None else f", {len(self.group_names)} groups"
+        return f"Dataset({self.n_queries} queries x {self.n_models} models {list(self.models)}{groups})"
+
+
+def _check_names(names: tuple[str, ...]) -> None:
+    if len(names) < 2:
+        raise CascjaxError(f"at least two models are needed, got {len(names)}: {list(names)}")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise CascjaxError(f"duplicate model name {name!r}")
+        seen.add(name)
+
+
+def _encode_groups(group, group_names, n):
+    if group is None:
+        return None, None
+    g = np.asarray(group)
+    if g.shape != (n,):
+        raise CascjaxError(f"group must have one label per query, shape ({n},), got {g.shape}")
+    if group_names is not None:
+        if not np.issubdtype(g.dtype, np.integer) or (g < 0).any() or (g >= len(group_names)).any():
+            raise CascjaxError("group codes must be integers indexing group_names")
+        return g.astype(np.int32), tuple(str(x) for x in group_names)
+    names, codes = np.unique(g.astype(str), return_inverse=True)
+    return codes.astype(np.int32), tuple(str(x) for x in names)
+
+
+def synthetic(seed: int = 0, n_queries: int = 10_000, n_models: int = 11, *, correlation: float = 0.6,
+              cost_spread: float = 2.0, accuracy: tuple[float, float] = (0.3, 0.85), binary: bool = True,
+              cost_jitter: float = 0.3) -> Dataset:
+    """A seeded synthetic dataset for tests and benchmarks.
+
+    Each query n has a latent difficulty z_n ~ N(0, 1); model m answers correctly when
+    sqrt(ρ) z_n + sqrt(1 − ρ) e_{nm} < Φ⁻¹(a_m) with independent e_{nm} ~ N(0, 1), so ``correlation`` ρ
+    is the correlation between models' latent errors and a_m, the accuracy of model m, rises linearly over
+    ``accuracy`` from the cheapest to the most expensive model. ``binary=False`` gives a continuous quality
+    in [0, 1] instead (a logistic of the same latent). Mean costs are log-spaced over ``cost_spread`` orders
+    of magnitude starting at 1e-4, with a per-query log-normal length factor (sd ``cost_jitter``) shared by
+    all models, as prompt length is.
+
+    Returns:
+      A :class:`Dataset` with models ``m00``, ``m01``, ... in ascending order of mean cost.
+    """
+    if n_queries < 1 or n_models < 2:
+        raise CascjaxError(f"synthetic data needs n_queries >= 1 and n_models >= 2, got {n_queries}, {n_models}")
+    if not 0.0 <= correlation < 1.0:
+        raise CascjaxError(f"correlation must lie in [0, 1), got {correlation}")
+    from statistics import NormalDist
+
+    rng = np.random.default_rng(seed)
+    acc = np.linspace(accuracy[0], accuracy[1], n_models)
+    threshold = np.array([NormalDist().inv_cdf(a) for a in acc])
+    z = rng.standard_normal((n_queries, 1))
+    e = rng.standard_normal((n_queries, n_models))
+    latent = np.sqrt(correlation) * z + np.sqrt(1.0 - correlation) * e
+    margin = threshold[None, :] - latent
+    quality = (margin > 0).astype(np.float64) if binary else 1.0 / (1.0 + np.exp(-2.0 * margin))
+    base = 1e-4 * np.logspace(0.0, cost_spread, n_models)
+    length = np.exp(cost_jitter * rng.standard_normal((n_queries, 1)) - 0.5 * cost_jitter**2)
+    cost = base[None, :] * length * np.exp(0.05 * rng.standard_normal((n_queries, n_models)))
+    return Dataset.from_arrays(quality, cost, models=[f"m{i:02d}" for i in range(n_models)])

@@ -1,0 +1,70 @@
+"""The one decision rule behind every strategy (DESIGN section 4), for one query and one λ.
+
+    score(T) = Q(T) − λ·C(T);  T* = argmax score
+    ties (|score − max| ≤ tol): MIN takes the cheapest C, MAX the most expensive;
+    equal C as well (within tol): the lowest candidate index.
+
+Candidates are ordered so that a lower index is the lexicographically first set of sorted model indices.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import CascjaxError
+
+#: The default tie tolerance in units of the dtype's machine epsilon, relative to the scores' magnitude.
+#: Estimates rounded to a few decimals produce scores that should tie but differ by a few ulps (e.g.
+#: 0.3 − 0.1 vs 0.7 − 0.5); 32 ulps of the magnitude of Q and λ·C ties them reliably in float32 and float64.
+TIE_ULPS = 32
+
+
+def tie_rtol(dtype, tie_rtol: float | None = None) -> float:
+    """The relative tie tolerance for ``dtype``: ``tie_rtol`` if given, else 32·eps(dtype)."""
+    if tie_rtol is None:
+        return TIE_ULPS * float(jnp.finfo(dtype).eps)
+    if not (np.isfinite(tie_rtol) and tie_rtol >= 0):
+        raise CascjaxError(f"tie_rtol must be a finite number >= 0, got {tie_rtol}")
+    return float(tie_rtol)
+
+
+def check_tie(tie: str) -> bool:
+    """Validates a tie rule name; True for MAX."""
+    if tie not in ("min", "max"):
+        raise CascjaxError(f"unknown tie rule {tie!r}; choose 'min' or 'max'")
+    return tie == "max"
+
+
+def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie_max: bool,
+           valid: jax.Array | None = None) -> jax.Array:
+    """Index of the best candidate under the decision rule.
+
+    Args:
+      quality: [S] estimated quality Q of each candidate.
+      cost: [S] estimated cost C of each candidate.
+      lam: scalar λ.
+      rtol: relative tie tolerance; scores within ``rtol·(max|Q| + λ·max|C|)`` of the best tie, costs within
+        ``rtol·max|C|`` are equal.
+      tie_max: MAX variant (most expensive of the tied) if True, MIN otherwise.
+      valid: optional [S] bool mask of the candidates allowed (at least one must be True).
+
+    Returns:
+      int32 scalar index into the candidates.
+    """
+    score = quality - lam * cost
+    if valid is not None:
+        score = jnp.where(valid, score, -jnp.inf)
+    qmag = jnp.max(jnp.abs(quality) if valid is None else jnp.where(valid, jnp.abs(quality), 0))
+    cmag = jnp.max(jnp.abs(cost) if valid is None else jnp.where(valid, jnp.abs(cost), 0))
+    best = jnp.max(score)
+    tied = score >= best - rtol * (qmag + lam * cmag)
+    ctol = rtol * cmag
+    if tie_max:
+        target = jnp.max(jnp.where(tied, cost, -jnp.inf))
+        pick = tied & (cost >= target - ctol)
+    else:
+        target = jnp.min(jnp.where(tied, cost, jnp.inf))
+        pick = tied & (cost <= target + ctol)
+    return jnp.argmax(pick).astype(jnp.int32)
