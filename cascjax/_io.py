@@ -71,8 +71,12 @@ def read_estimates(path, ds: Dataset, *, dropna: bool = False) -> Estimates:
     missing column means: quality estimate = the true quality, standard deviation = 0, cost estimate = the
     true cost. Rows are matched by position, so pass the same ``dropna`` that :func:`read` used.
     """
+    import warnings
+
     df = _read_frame(path)
-    _, kept = frame_to_dataset(df, ds.models, group=None, sort=False, dropna=dropna, source=str(path))
+    with warnings.catch_warnings():  # reading the dataset already reported the dropped rows
+        warnings.simplefilter("ignore", UserWarning)
+        _, kept = frame_to_dataset(df, ds.models, group=None, sort=False, dropna=dropna, source=str(path))
     if int(kept.sum()) != ds.n_queries:
         raise CascjaxError(f"{path}: has {int(kept.sum())} usable rows but the dataset has {ds.n_queries} "
                            "queries; read the estimates from the file the dataset was read from")
@@ -120,6 +124,9 @@ def _read_frame(path):
     try:
         if lower.endswith(".csv"):
             df = pd.read_csv(path)
+            # pandas renames a repeated header name 'a' to 'a.1'; catch it from the raw header row.
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+            _check_unique_columns(header, path)
         elif lower.endswith((".parquet", ".pq")):
             try:
                 import pyarrow  # noqa: F401
@@ -138,7 +145,16 @@ def _read_frame(path):
         raise CascjaxError(f"{path}: holds a {type(df).__name__}, not a pandas DataFrame")
     if len(df) == 0:
         raise CascjaxError(f"{path}: has no rows")
+    _check_unique_columns([str(c) for c in df.columns], path)
     return df
+
+
+def _check_unique_columns(columns, source):
+    seen = set()
+    for col in columns:
+        if col in seen:
+            raise CascjaxError(f"{source}: column {col!r} appears twice (duplicate model name?)")
+        seen.add(col)
 
 
 def _model_columns(df) -> list[str]:
@@ -170,6 +186,9 @@ def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, 
     """Dataset from a wide frame, plus the [rows] boolean mask of the rows kept."""
     import warnings
 
+    if len(df) == 0:
+        raise CascjaxError(f"{source}: has no rows")
+    _check_unique_columns([str(c) for c in df.columns], source)
     df = df.rename(columns=str)
     if models is None:
         models = _model_columns(df)
@@ -177,6 +196,11 @@ def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, 
             raise CascjaxError(f"{source}: no model columns found; expected '<model>' and "
                                f"'<model>{COST_SUFFIX}' for every model")
     models = [str(m) for m in models]
+    if len(models) == 1:
+        others = [c for c in df.columns if c not in models and not c.startswith(models[0] + "|")]
+        hint = f"; is the cost column missing for one of {others[:5]}?" if others else ""
+        raise CascjaxError(f"{source}: at least two models are needed, found only {models[0]!r} (a model needs "
+                           f"columns '<model>' and '<model>{COST_SUFFIX}'){hint}")
     for model in models:
         if model not in df.columns:
             raise CascjaxError(f"{source}: missing quality column {model!r} for model {model!r}")
@@ -209,5 +233,8 @@ def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, 
         if group not in df.columns:
             raise CascjaxError(f"{source}: no group column {group!r}")
         labels = df[group].astype(str).to_numpy()[finite]
-    ds = Dataset.from_arrays(quality[finite], cost[finite], models=models, group=labels, sort=sort)
+    try:
+        ds = Dataset.from_arrays(quality[finite], cost[finite], models=models, group=labels, sort=sort)
+    except CascjaxError as e:
+        raise CascjaxError(f"{source}: {e}") from None
     return ds, finite

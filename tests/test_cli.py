@@ -1,0 +1,127 @@
+"""The `cascjax frontier` command: outputs, options, and bad input without tracebacks."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cascjax
+from cascjax import cli
+
+
+def _run(args, capsys):
+    try:
+        rc = cli.main(args)
+    except SystemExit as e:  # argparse's own errors
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    ds = cascjax.synthetic(0, n_queries=300, n_models=4)
+    df = pd.DataFrame({"id": np.arange(300)})
+    for j, m in enumerate(ds.models):
+        df[m] = np.asarray(ds.quality[:, j])
+        df[f"{m}|total_cost"] = np.asarray(ds.cost[:, j])
+    df["m03|quality_ante"] = 0.5
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_frontier_on_the_example(tmp_path, capsys):
+    rc, out, err = _run(["frontier", "--lambdas", "16", "--out", str(tmp_path)], capsys)
+    assert rc == 0, err
+    curve = pd.read_csv(tmp_path / "curve.csv")
+    assert {"strategy", "lambda", "tie", "cost", "quality"} <= set(curve.columns)
+    grid = curve[curve.method == "grid"]
+    assert len(grid) == 32 and set(grid.tie) == {"min", "max"}
+    assert (curve[curve.method == "exact"]["lambda"].diff().dropna() >= 0).all()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert {"kind", "name", "auc"} <= set(summary.columns)
+    assert set(summary[summary.kind == "model"].name) == set(cascjax.load_example().models)
+    routing = summary[summary.name == "routing"].auc.item()
+    hull = summary[summary.kind == "baseline"].auc.item()
+    assert routing > hull > 0
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "routing" in out and "AUC" in out
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temporary files left
+
+
+def test_frontier_options(small_csv, tmp_path, capsys):
+    rc, _, err = _run(["frontier", str(small_csv), "--estimates", "perfect", "--lambda-values", "0,1e3,10",
+                       "--out", str(tmp_path)], capsys)
+    assert rc == 0, err
+    curve = pd.read_csv(tmp_path / "curve.csv")
+    assert list(curve[(curve.method == "grid") & (curve.tie == "min")]["lambda"]) == [0, 10, 1000]
+    rc, _, err = _run(["frontier", str(small_csv), "--estimates", "columns", "--models", "m00,m03",
+                       "--lambdas", "5", "--out", str(tmp_path / "cols")], capsys)
+    assert rc == 0, err
+    assert set(pd.read_csv(tmp_path / "cols" / "summary.csv").query("kind == 'model'").name) == {"m00", "m03"}
+    # the seed changes the noisy estimates, hence the curve
+    a = tmp_path / "s1"
+    b = tmp_path / "s2"
+    assert _run(["frontier", str(small_csv), "--seed", "1", "--lambdas", "8", "--out", str(a)], capsys)[0] == 0
+    assert _run(["frontier", str(small_csv), "--seed", "2", "--lambdas", "8", "--out", str(b)], capsys)[0] == 0
+    assert not pd.read_csv(a / "curve.csv").equals(pd.read_csv(b / "curve.csv"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "teleport"], "unknown strategy 'teleport'"),
+    (["--lambda-values", "0,-1"], "non-negative"),
+    (["--lambda-values", "0,nan"], "finite"),
+    (["--lambda-values", "0,abc"], "comma-separated numbers"),
+    (["--lambdas", "1"], "at least 2"),
+    (["--models", "m00,nobody"], "missing quality column 'nobody'"),
+    (["--estimates", "huge"], "invalid choice"),
+])
+def test_frontier_bad_input(small_csv, tmp_path, capsys, args, message):
+    out_dir = tmp_path / "out"
+    rc, _, err = _run(["frontier", str(small_csv), "--out", str(out_dir)] + args, capsys)
+    assert rc == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert not out_dir.exists() or not os.listdir(out_dir)
+
+
+def test_bad_file_names_the_column(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"a": [1, 0], "a|total_cost": [1.0, 1.0], "b": [0, 1], "b|model_response": ["x", "y"],
+                  "c": [1, 1], "c|total_cost": [2.0, 2.0]}).to_csv(bad, index=False)
+    rc, _, err = _run(["frontier", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "missing cost column 'b|total_cost'" in err
+    pd.DataFrame({"a": [1, 0], "a|total_cost": [1.0, 1.0], "b": [0, 1]}).to_csv(bad, index=False)
+    rc, _, err = _run(["frontier", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "found only 'a'" in err and "'b'" in err
+    rc, _, err = _run(["frontier", str(tmp_path / "nothing.csv")], capsys)
+    assert rc == 2 and "no such file" in err
+
+
+def test_nothing_half_written(small_csv, tmp_path, capsys, monkeypatch):
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    (out_dir / "curve.csv").write_text("old")
+    import cascjax.plot
+
+    def broken(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cascjax.plot, "frontier", broken)
+    rc, _, err = _run(["frontier", str(small_csv), "--lambdas", "4", "--out", str(out_dir)], capsys)
+    assert rc == 1 and "internal error" in err and "disk on fire" in err and "Traceback" not in err
+    assert (out_dir / "curve.csv").read_text() == "old"
+    assert sorted(os.listdir(out_dir)) == ["curve.csv"]
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cascjax.cli", "frontier", str(tmp_path / "x.csv")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "cascjax: error:" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "cascjax.cli", "frontier", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--lambda-values" in proc.stdout and "examples:" in proc.stdout
