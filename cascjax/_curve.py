@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
 
 
@@ -66,9 +68,10 @@ class Mixture(NamedTuple):
 def at_budget(curve: Curve, budgets) -> Mixture:
     """The best strategy of the curve, or γ-mixture of two λ-adjacent ones, with expected cost ≤ each budget.
 
-    Candidates are every point with cost ≤ B and, for every pair of λ-adjacent points whose costs bracket B,
-    their mixture of cost exactly B. The one of highest quality wins; on equal quality a mixture (spending
-    exactly B) before a point, then the lower index. With cost non-increasing in λ — always the case under
+    Candidates are every point with cost ≤ B (up to 32 ulps of the largest cost, for rounding) and, for every
+    pair of λ-adjacent points whose costs bracket B, their mixture of cost exactly B. The one of highest
+    quality wins; on equal quality (up to 32 ulps of the largest quality) a mixture, spending exactly B,
+    before a point, then the lower index. With cost non-increasing in λ — always the case under
     perfect cost estimates — this is the bracketing pair, as in Theorem 1.
 
     Args:
@@ -88,25 +91,31 @@ def at_budget(curve: Curve, budgets) -> Mixture:
         raise CascjaxError(f"budgets must be a 1-D array, got shape {b.shape}")
     if not bool(jnp.all(jnp.isfinite(b))):
         raise CascjaxError("budgets must be finite numbers")
-    return _at_budget(curve.lam, curve.cost, curve.quality, b)
+    return _at_budget(curve.lam, curve.cost, curve.quality, b, _tie_rtol(curve.cost.dtype))
 
 
-@jax.jit
-def _at_budget(lam, cost, quality, budgets):
+@partial(jax.jit, static_argnames="rtol")
+def _at_budget(lam, cost, quality, budgets, rtol):
     k = cost.shape[0]
+    # Mean costs carry rounding error: a point within 32 ulps of the largest cost above B still counts as
+    # affordable (its own cost is then reported), so that B = a point's cost computed elsewhere reaches it.
+    slack = rtol * jnp.max(jnp.abs(cost))
+    qmag = jnp.max(jnp.abs(quality))
     hi_c, lo_c = cost[:-1], cost[1:]
     hi_q, lo_q = quality[:-1], quality[1:]
 
     def one(budget):
-        vertex_ok = cost <= budget
+        vertex_ok = cost <= budget + slack
         v_q = jnp.where(vertex_ok, quality, -jnp.inf)
         span = hi_c - lo_c
         seg_ok = (jnp.minimum(hi_c, lo_c) <= budget) & (budget <= jnp.maximum(hi_c, lo_c)) & (span != 0)
         t = jnp.where(seg_ok, (budget - lo_c) / jnp.where(span != 0, span, 1.0), 0.0)
         s_q = jnp.where(seg_ok, lo_q + t * (hi_q - lo_q), -jnp.inf)
-        # Segments first so that a tie in quality spends exactly the budget; argmax takes the first maximum.
+        # Segments first so that a tie in quality (up to rounding) spends exactly the budget: the first
+        # candidate within the tolerance of the best.
         scores = jnp.concatenate([s_q, v_q])
-        best = jnp.argmax(scores)
+        top = jnp.max(scores)
+        best = jnp.argmax(scores >= top - rtol * qmag)
         feasible = jnp.isfinite(scores[best])
         is_seg = best < k - 1
         seg = jnp.minimum(best, k - 2)
@@ -121,7 +130,7 @@ def _at_budget(lam, cost, quality, budgets):
                 jnp.where(feasible, q, nan), feasible)
 
     if k == 1:  # a single point: no segments
-        ok = cost[0] <= budgets
+        ok = cost[0] <= budgets + slack
         zeros = jnp.zeros(budgets.shape, jnp.int32)
         nan = jnp.full(budgets.shape, jnp.nan, cost.dtype)
         return Mixture(budgets, jnp.broadcast_to(lam[0], budgets.shape), zeros, zeros, jnp.zeros_like(budgets),
@@ -134,22 +143,32 @@ def _budget_batch(k: int) -> int:
     return max(1, min(1024, (1 << 24) // max(k, 1)))
 
 
-def path_at(path: Curve, lam, tie: str = "min") -> Curve:
+def path_at(path: Curve, lam, tie: str = "min", *, tie_rtol: float | None = None) -> Curve:
     """Evaluates an exact path (:func:`cascjax.routing_path`) at λ values, with the MIN or MAX tie rule.
+
+    A λ within a relative ``tie_rtol`` of a breakpoint counts as that breakpoint (where the tied choices are
+    both optimal), matching :func:`cascjax.sweep`'s tie tolerance: a breakpoint computed elsewhere, one ulp
+    off the path's own, still gives the same answer.
 
     Args:
       path: the exact path (vertices with the λ at which each is reached).
       lam: [L] λ values ≥ 0.
       tie: ``"min"`` (cheapest of tied choices) or ``"max"`` (most expensive).
+      tie_rtol: relative tolerance on λ; default 32·eps of the path's dtype (``cascjax.TIE_ULPS``).
 
     Returns:
       A :class:`Curve` at ``lam`` with the vertex each λ realises.
     """
-    if tie not in ("min", "max"):
-        raise CascjaxError(f"unknown tie rule {tie!r}; choose 'min' or 'max'")
-    lam = jnp.atleast_1d(jnp.asarray(lam, dtype=path.lam.dtype))
+    tie_max = check_tie(tie)
+    rtol = _tie_rtol(path.lam.dtype, tie_rtol)
+    lam = check_lambdas(lam, path.lam.dtype)
+    if lam.ndim != 1:
+        raise CascjaxError(f"path_at takes λ of shape [L], got shape {lam.shape}")
     # MIN: every breakpoint <= λ has been passed; MAX: only those < λ (vertex 0 is MAX at λ = 0).
-    idx = jnp.searchsorted(path.lam, lam, side="right" if tie == "min" else "left") - 1
+    if tie_max:
+        idx = jnp.searchsorted(path.lam, lam * (1 - rtol), side="left") - 1
+    else:
+        idx = jnp.searchsorted(path.lam, lam * (1 + rtol), side="right") - 1
     idx = jnp.clip(idx, 0, path.lam.shape[0] - 1)
     return Curve(lam, path.cost[idx], path.quality[idx])
 

@@ -38,7 +38,7 @@ def check_tie(tie: str) -> bool:
 
 
 def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie_max: bool,
-           valid: jax.Array | None = None) -> jax.Array:
+           valid: jax.Array | None = None, magnitudes: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
     """Index of the best candidate under the decision rule.
 
     Args:
@@ -49,6 +49,8 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
         ``rtol·max|C|`` are equal.
       tie_max: MAX variant (most expensive of the tied) if True, MIN otherwise.
       valid: optional [S] bool mask of the candidates allowed (at least one must be True).
+      magnitudes: optional precomputed (max|Q|, max|C|) over the allowed candidates; they do not depend on
+        λ, so a caller looping over λ computes them once.
 
     Returns:
       int32 scalar index into the candidates.
@@ -56,8 +58,7 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
     score = quality - lam * cost
     if valid is not None:
         score = jnp.where(valid, score, -jnp.inf)
-    qmag = jnp.max(jnp.abs(quality) if valid is None else jnp.where(valid, jnp.abs(quality), 0))
-    cmag = jnp.max(jnp.abs(cost) if valid is None else jnp.where(valid, jnp.abs(cost), 0))
+    qmag, cmag = magnitudes if magnitudes is not None else _magnitudes(quality, cost, valid)
     best = jnp.max(score)
     tied = score >= best - rtol * (qmag + lam * cmag)
     ctol = rtol * cmag
@@ -68,3 +69,9 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
         target = jnp.min(jnp.where(tied, cost, jnp.inf))
         pick = tied & (cost <= target + ctol)
     return jnp.argmax(pick).astype(jnp.int32)
+
+
+def _magnitudes(quality, cost, valid=None):
+    if valid is None:
+        return jnp.max(jnp.abs(quality)), jnp.max(jnp.abs(cost))
+    return jnp.max(jnp.where(valid, jnp.abs(quality), 0)), jnp.max(jnp.where(valid, jnp.abs(cost), 0))

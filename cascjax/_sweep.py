@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -13,8 +14,10 @@ from ._estimates import Estimates
 from ._routing import routing_sweep
 
 STRATEGIES = ("routing",)
-#: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory.
+#: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory. On CPU smaller
+#: batches stay in cache and run faster (measured: 30k x 11 x 1,000 λ, 1.4x faster at 2^20 than at 2^24).
 BATCH_ELEMENTS = 1 << 24
+CPU_BATCH_ELEMENTS = 1 << 20
 
 
 def check_estimates(ds: Dataset, est: Estimates) -> None:
@@ -39,7 +42,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       tie: ``"min"`` (of tied choices the cheapest) or ``"max"`` (the most expensive); equal cost: lowest index.
       return_choices: also return the answering model per query and λ (``Curve.choice`` [L, N]).
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
-      batch_size: λ values per batch; default keeps a batch under 2^24 queries·models·λ elements.
+      batch_size: λ values per batch; default keeps a batch under 2^20 queries·models·λ elements
+        on CPU, 2^24 on accelerators.
 
     Returns:
       A :class:`Curve` with ``lam``, ``cost``, ``quality`` [L], ``answered`` [L, M], ``ran`` [L].
@@ -60,7 +64,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     if lam.ndim != 1:
         raise CascjaxError(f"routing takes one λ per point, shape [L]; got shape {lam.shape}")
     if batch_size is None:
-        batch_size = max(1, BATCH_ELEMENTS // (ds.n_queries * ds.n_models))
+        budget = CPU_BATCH_ELEMENTS if jax.default_backend() == "cpu" else BATCH_ELEMENTS
+        batch_size = max(1, budget // (ds.n_queries * ds.n_models))
     elif not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise CascjaxError(f"batch_size must be a positive integer, got {batch_size!r}")
     batch_size = int(min(batch_size, lam.shape[0]))

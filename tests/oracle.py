@@ -1,0 +1,108 @@
+"""Obviously-correct NumPy reference implementations (slow loops) that the JAX kernels are checked against.
+
+Everything here works one query, one λ, one candidate at a time, in float64, following DESIGN section 4
+literally. Nothing is vectorised on purpose: these are the specification in executable form.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TIE_ULPS = 32
+
+
+def select(quality, cost, lam, rtol, tie_max):
+    """The decision rule for one query at one λ: index of the winning candidate."""
+    scores = [q - lam * c for q, c in zip(quality, cost)]
+    best = max(scores)
+    tol = rtol * (max(abs(q) for q in quality) + lam * max(abs(c) for c in cost))
+    tied = [i for i, s in enumerate(scores) if s >= best - tol]
+    ctol = rtol * max(abs(c) for c in cost)
+    if tie_max:
+        target = max(cost[i] for i in tied)
+        return min(i for i in tied if cost[i] >= target - ctol)
+    target = min(cost[i] for i in tied)
+    return min(i for i in tied if cost[i] <= target + ctol)
+
+
+def routing(quality, cost, mu, c_hat, lambdas, tie="min", rtol=None):
+    """Routing by loops: for each λ and query, the chosen model; realised mean cost and quality.
+
+    Returns:
+      (cost [L], quality [L], choice [L, N]) as float64/int arrays.
+    """
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    mu, c_hat = np.asarray(mu, np.float64), np.asarray(c_hat, np.float64)
+    if rtol is None:
+        rtol = TIE_ULPS * np.finfo(np.float64).eps
+    n = quality.shape[0]
+    out_c, out_q, choices = [], [], []
+    for lam in np.atleast_1d(np.asarray(lambdas, np.float64)):
+        row = []
+        tot_c = tot_q = 0.0
+        for i in range(n):
+            m = select(list(mu[i]), list(c_hat[i]), float(lam), rtol, tie == "max")
+            row.append(m)
+            tot_c += cost[i, m]
+            tot_q += quality[i, m]
+        out_c.append(tot_c / n)
+        out_q.append(tot_q / n)
+        choices.append(row)
+    return np.array(out_c), np.array(out_q), np.array(choices)
+
+
+def breakpoints(mu, c_hat):
+    """Every λ > 0 at which some query's routing choice can change: all pairwise slopes, sorted, unique."""
+    mu, c_hat = np.asarray(mu, np.float64), np.asarray(c_hat, np.float64)
+    out = set()
+    for i in range(mu.shape[0]):
+        for a in range(mu.shape[1]):
+            for b in range(mu.shape[1]):
+                if c_hat[i, a] > c_hat[i, b] and mu[i, a] > mu[i, b]:
+                    out.add((mu[i, a] - mu[i, b]) / (c_hat[i, a] - c_hat[i, b]))
+    return np.array(sorted(out))
+
+
+def routing_lp(quality, cost, budget):
+    """The routing linear program (perfect estimates), solved with scipy's HiGHS.
+
+    max (1/N) Σ_n Σ_m x_nm q_nm   s.t.  Σ_m x_nm = 1 for every n,  (1/N) Σ x_nm c_nm ≤ budget,  x ≥ 0.
+
+    Returns:
+      The optimal mean quality, or None if the budget is infeasible.
+    """
+    from scipy.optimize import linprog
+
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    n, m = quality.shape
+    a_eq = np.zeros((n, n * m))
+    for i in range(n):
+        a_eq[i, i * m:(i + 1) * m] = 1.0
+    scale = max(float(cost.max()), 1e-300)  # HiGHS tolerances are absolute: put the budget row in units of 1
+    res = linprog(-quality.ravel() / n, A_ub=cost.ravel()[None] / (n * scale), b_ub=[budget / scale], A_eq=a_eq,
+                  b_eq=np.ones(n), bounds=(0, None), method="highs",
+                  options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    if res.status == 2:
+        return None
+    assert res.status == 0, res.message
+    return -res.fun
+
+
+def routing_dual(quality, cost, budget):
+    """The same optimum from the LP's Lagrangian dual, by brute force over its kinks.
+
+    g(λ) = (1/N) Σ_n max_m (q_nm − λ c_nm) + λ·B is convex and piecewise linear in λ ≥ 0 with kinks only at
+    the pairwise breakpoints, so its minimum (= the LP optimum, by strong duality) is g at 0 or at a kink.
+    No solver tolerances: exact up to float64 rounding. Returns None if B is below the cheapest mean cost
+    (then g decreases without bound).
+    """
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    n = quality.shape[0]
+    # Mean costs summed in different orders differ by a few ulps: the same 32-ulp slack as the kernels.
+    if budget < sum(min(row) for row in cost) / n - TIE_ULPS * np.finfo(np.float64).eps * cost.max():
+        return None
+    best = None
+    for lam in [0.0, *breakpoints(quality, cost)]:
+        g = sum(max(q - lam * c for q, c in zip(qs, cs)) for qs, cs in zip(quality, cost)) / n + lam * budget
+        best = g if best is None else min(best, g)
+    return best

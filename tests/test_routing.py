@@ -1,0 +1,348 @@
+"""Routing on a λ grid and as an exact λ-path, against the NumPy loop oracle and the routing LP."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, note, strategies as st
+
+import cascjax
+from cascjax._routing import _FIRST_STEPS, routing_sweep
+
+from . import oracle
+
+
+def _estimates(mu, c_hat):
+    mu, c_hat = jnp.asarray(mu), jnp.asarray(c_hat)
+    z = jnp.zeros_like(mu)
+    return cascjax.Estimates(mu, mu, z, z, c_hat, c_hat)
+
+
+@st.composite
+def instances(draw, dyadic=None, max_n=8, max_m=5, min_m=2):
+    """A dataset (unsorted models) with arbitrary estimates; dyadic values make exact ties common."""
+    n = draw(st.integers(1, max_n))
+    m = draw(st.integers(min_m, max_m))
+    if dyadic is None:
+        dyadic = draw(st.booleans())
+
+    def arr(lo, hi, denom):
+        if dyadic:
+            ints = st.integers(int(lo * denom), int(hi * denom))
+            return np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m) / denom
+        # Effectively continuous: 30 random bits per value (XLA flushes subnormals to zero, so values
+        # that far below the scale of the data are not meaningful inputs).
+        ints = st.integers(0, 1 << 30)
+        raw = np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m)
+        return lo + (hi - lo) * raw / (1 << 30)
+
+    # Costs in a unit drawn from USD-per-query scales (1e-6) to tokens (1e3).
+    unit = 10.0 ** draw(st.integers(-6, 3))
+    quality, cost = arr(0, 1, 4), arr(0, 2, 8) * unit
+    if draw(st.booleans()):  # perfect estimates
+        mu, c_hat = quality, cost
+    else:
+        mu, c_hat = arr(-1, 2, 8), arr(0, 2, 16) * unit
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    return ds, _estimates(mu, c_hat)
+
+
+def _grid(draw, est, extra=8):
+    """0, every breakpoint, the midpoints between them, a few random values and one beyond all of them."""
+    bps = oracle.breakpoints(est.quality_ante, est.cost_ante)
+    top = (bps.max() if bps.size else 1.0) * 2 + 1
+    mids = (bps[1:] + bps[:-1]) / 2 if bps.size > 1 else np.zeros(0)
+    # Random λ on a 2^-30 lattice of [0, top]: arbitrary floats would include subnormal λ, whose products
+    # with costs XLA flushes to zero (see ``instances``).
+    ints = draw(st.lists(st.integers(0, 1 << 30), max_size=extra))
+    rnd = [float(top) * k / (1 << 30) for k in ints]
+    grid = [x for x in np.unique(np.concatenate([bps, mids, rnd])) if _clear_of_ties(est, x)]
+    grid = np.unique(np.concatenate([[0.0, top], grid]))
+    # Pad to a power of two (repeating the last value) so that few shapes are compiled.
+    size = 1 << int(np.ceil(np.log2(grid.size)))
+    return np.concatenate([grid, np.full(size - grid.size, grid[-1])])
+
+
+def _clear_of_ties(est, lam, margin=1e3):
+    """False if λ is within ``margin`` times the sweep's tie tolerance of some query's pairwise tie.
+
+    There the sweep (tolerant) and the exact path may legitimately differ: the sweep calls two scores that
+    differ by less than its tolerance a tie, the path resolves them exactly. Exactly at a pair's breakpoint
+    both call it a tie, so a breakpoint stays in the grid unless it falls in another pair's tie band (e.g.
+    scores near -1 that differ by 1e-8: the band is then ~1e-7 of λ wide).
+    """
+    mu, c = np.asarray(est.quality_ante), np.asarray(est.cost_ante)
+    rtol = oracle.TIE_ULPS * np.finfo(np.float64).eps
+    tol = rtol * (np.abs(mu).max(axis=1) + lam * np.abs(c).max(axis=1))
+    dmu, dc = mu[:, :, None] - mu[:, None, :], c[:, :, None] - c[:, None, :]
+    gap = np.abs(dmu - lam * dc)
+    distinct = dc != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_breakpoint = np.abs(dmu / np.where(distinct, dc, 1.0) - lam) <= 4 * np.finfo(np.float64).eps * lam
+    return not np.any(distinct & (gap <= margin * tol[:, None, None]) & ~at_breakpoint)
+
+
+def _close(actual, desired, scale):
+    np.testing.assert_allclose(actual, desired, rtol=1e-9, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("tie", ["min", "max"])
+@given(data=st.data())
+def test_sweep_matches_the_loop_oracle(tie, data):
+    ds, est = data.draw(instances())
+    lam = _grid(data.draw, est)
+    curve = cascjax.sweep(ds, est, lam, tie=tie, return_choices=True)
+    ref_c, ref_q, ref_choice = oracle.routing(ds.quality, ds.cost, est.quality_ante, est.cost_ante, lam, tie)
+    np.testing.assert_array_equal(np.asarray(curve.choice), ref_choice)
+    _close(curve.cost, ref_c, float(np.max(ds.cost)))
+    _close(curve.quality, ref_q, 1.0)
+    counts = np.stack([np.bincount(row, minlength=ds.n_models) for row in ref_choice]) / ds.n_queries
+    np.testing.assert_allclose(curve.answered, counts, atol=1e-12)
+    np.testing.assert_array_equal(curve.ran, 1.0)
+
+
+@pytest.mark.parametrize("tie", ["min", "max"])
+@given(data=st.data())
+def test_exact_path_equals_the_sweep_at_every_grid_lambda(tie, data):
+    ds, est = data.draw(instances())
+    lam = _grid(data.draw, est)
+    path = cascjax.routing_path(ds, est)
+    at = cascjax.path_at(path, lam, tie)
+    ref_c, ref_q, _ = oracle.routing(ds.quality, ds.cost, est.quality_ante, est.cost_ante, lam, tie)
+    scale = float(np.max(ds.cost))
+    _close(at.cost, ref_c, scale)
+    _close(at.quality, ref_q, 1.0)
+    grid = cascjax.sweep(ds, est, lam, tie=tie)
+    _close(at.cost, grid.cost, scale)
+    _close(at.quality, grid.quality, 1.0)
+
+
+@given(data=st.data())
+def test_exact_path_with_long_hulls(data):
+    """Queries whose hulls have more breakpoints than the walk's first pass takes continue in a second pass."""
+    ds, est = data.draw(instances(max_n=6, max_m=9, min_m=_FIRST_STEPS + 2))
+    m = ds.n_models
+    # Make some queries' estimates concave in cost, so that every model is a hull vertex.
+    rows = np.asarray(data.draw(st.lists(st.booleans(), min_size=ds.n_queries, max_size=ds.n_queries)))
+    perm = np.asarray(data.draw(st.permutations(range(m))))
+    c_hat = np.where(rows[:, None], (1.0 + perm)[None] * float(np.max(ds.cost) + 1), est.cost_ante)
+    mu = np.where(rows[:, None], np.sqrt(1.0 + perm)[None], est.quality_ante)
+    est = _estimates(mu, c_hat)
+    lam = _grid(data.draw, est)
+    note(f"quality={np.asarray(ds.quality).tolist()}\ncost={np.asarray(ds.cost).tolist()}\n"
+         f"mu={mu.tolist()}\nc_hat={c_hat.tolist()}\nlam={lam.tolist()}")
+    path = cascjax.routing_path(ds, est)
+    scale = float(np.max(ds.cost))
+    for tie in ("min", "max"):
+        at = cascjax.path_at(path, lam, tie)
+        ref_c, ref_q, _ = oracle.routing(ds.quality, ds.cost, mu, c_hat, lam, tie)
+        _close(at.cost, ref_c, scale)
+        _close(at.quality, ref_q, 1.0)
+
+
+@given(data=st.data())
+def test_exact_path_vertices(data):
+    """λ ascending from 0, one vertex per distinct breakpoint where the realised outcome can change."""
+    ds, est = data.draw(instances())
+    path = cascjax.routing_path(ds, est)
+    lam = np.asarray(path.lam)
+    # Vertex 0 is MAX at λ = 0; vertex 1 may also sit at λ = 0 (MIN at 0 when μ ties at different costs).
+    assert lam[0] == 0 and np.all(np.diff(lam[1:]) > 0)
+    bps = oracle.breakpoints(est.quality_ante, est.cost_ante)
+    # Every other path λ is a breakpoint (up to the rounding of the division).
+    for x in lam[1:]:
+        assert x == 0 or np.min(np.abs(bps - x)) <= 1e-12 * x
+    ref_c, ref_q, _ = oracle.routing(ds.quality, ds.cost, est.quality_ante, est.cost_ante, [0.0], "max")
+    _close(path.cost[0], ref_c[0], float(np.max(ds.cost)))
+    _close(path.quality[0], ref_q[0], 1.0)
+
+
+@given(data=st.data())
+def test_estimated_cost_is_non_increasing_in_lambda(data):
+    ds, est = data.draw(instances())
+    lam = _grid(data.draw, est)
+    for tie in ("min", "max"):
+        choice = np.asarray(cascjax.sweep(ds, est, lam, tie=tie, return_choices=True).choice)
+        est_cost = np.take_along_axis(np.asarray(est.cost_ante)[None], choice[..., None], axis=2)[..., 0]
+        assert np.all(np.diff(est_cost.mean(axis=1)) <= 1e-12)
+        # per query too: the hull walk only ever moves to cheaper models
+        assert np.all(np.diff(est_cost, axis=0) <= 1e-12)
+    # Under perfect estimates the realised path is a frontier: cost and quality both fall as λ grows.
+    perfect = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+    assert np.all(np.diff(np.asarray(perfect.cost)) <= 1e-12)
+    assert np.all(np.diff(np.asarray(perfect.quality)) <= 1e-12)
+
+
+@given(data=st.data())
+def test_theorem_1_mixture_is_the_routing_lp_optimum(data):
+    ds, _ = data.draw(instances(max_n=8, max_m=4))
+    path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+    c = np.asarray(ds.cost)
+    note(f"quality={np.asarray(ds.quality).tolist()}\ncost={c.tolist()}")
+    lo, hi = c.min(axis=1).mean(), c.max(axis=1).mean()
+    budgets = [data.draw(st.floats(lo, hi)) for _ in range(4)] + [lo, hi, hi + 1.0]
+    mix = cascjax.at_budget(path, budgets)
+    # HiGHS works to absolute tolerances (1e-10 here): where costs differ by less than a millionth of the
+    # largest cost, its answer is not exact enough to compare with; the exact dual check below has no such limit.
+    gaps = np.diff(np.unique(np.concatenate([[0.0], c.ravel()])))
+    lp_ok = gaps.size == 0 or gaps.min() >= 1e-6 * c.max()
+    for b, q, cost, ok in zip(budgets, mix.quality, mix.cost, mix.feasible):
+        assert bool(ok)
+        dual = oracle.routing_dual(ds.quality, ds.cost, b)
+        assert abs(float(q) - dual) <= 1e-9, (b, float(q), dual)
+        if lp_ok:
+            best = oracle.routing_lp(ds.quality, ds.cost, b)
+            assert best is not None
+            assert abs(float(q) - best) <= 1e-7 * max(1.0, abs(best)), (b, float(q), best)
+        assert float(cost) <= b + 1e-12
+    # Whenever the budget binds (the LP's best quality needs all of it) the mixture spends exactly B.
+    inside = [b for b in budgets if float(path.cost[-1]) <= b <= float(path.cost[0])]
+    np.testing.assert_allclose(cascjax.at_budget(path, inside).cost, inside, rtol=1e-12, atol=1e-15)
+    if lo > 0:
+        below = cascjax.at_budget(path, [lo / 2])
+        assert not bool(below.feasible[0]) and oracle.routing_dual(ds.quality, ds.cost, lo / 2) is None
+        if lp_ok:
+            assert oracle.routing_lp(ds.quality, ds.cost, lo / 2) is None
+
+
+def test_a_budget_equal_to_the_cheapest_cost_computed_elsewhere_is_reachable():
+    """Regression (found by the thorough profile): a one-vertex path whose cost is B up to summation order."""
+    a, b = 1.8626451492309571e-10, 7.450580596923829e-10
+    cost = np.zeros((8, 3))
+    cost[5], cost[6], cost[7] = a, a, b
+    ds = cascjax.Dataset.from_arrays(np.zeros((8, 3)), cost, sort=False)
+    path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+    lo = cost.min(axis=1).mean()
+    assert path.lam.shape == (1,) and float(path.cost[0]) != lo  # differs in the last bits
+    mix = cascjax.at_budget(path, [lo, lo / 2])
+    np.testing.assert_array_equal(mix.feasible, [True, False])
+    assert float(mix.cost[0]) == float(path.cost[0]) and float(mix.quality[0]) == 0.0
+
+
+def test_theorem_1_on_the_example():
+    """The same on a real subsample, where many queries tie on quality (0/1 correctness)."""
+    ds = cascjax.load_example().take(np.arange(0, 12_020, 200))
+    path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+    c = np.asarray(ds.cost)
+    for b in np.linspace(c.min(axis=1).mean(), c.max(axis=1).mean(), 7):
+        mix = cascjax.at_budget(path, [b])
+        best = oracle.routing_lp(ds.quality, ds.cost, b)
+        assert abs(float(mix.quality[0]) - best) <= 1e-7
+        assert abs(float(mix.cost[0]) - b) <= 1e-12 * max(b, 1e-12) or float(mix.quality[0]) >= path.quality[0]
+
+
+@pytest.mark.parametrize("tie", ["min", "max"])
+def test_jit_equals_eager(tie):
+    ds = cascjax.synthetic(seed=3, n_queries=60, n_models=4)
+    est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+    lam = cascjax.lambda_grid(est, 9)
+    jitted = cascjax.sweep(ds, est, lam, tie=tie, return_choices=True)
+    path = cascjax.routing_path(ds, est)
+    with jax.disable_jit():
+        eager = cascjax.sweep(ds, est, lam, tie=tie, return_choices=True)
+        eager_path = cascjax.routing_path(ds, est)
+    np.testing.assert_array_equal(jitted.choice, eager.choice)
+    np.testing.assert_allclose(jitted.cost, eager.cost, rtol=1e-14)
+    np.testing.assert_allclose(jitted.quality, eager.quality, rtol=1e-14)
+    np.testing.assert_allclose(path.lam, eager_path.lam, rtol=1e-14)
+    np.testing.assert_allclose(path.cost, eager_path.cost, rtol=1e-12)
+    np.testing.assert_allclose(path.quality, eager_path.quality, rtol=1e-12)
+
+
+def test_a_new_lambda_batch_does_not_recompile():
+    ds = cascjax.synthetic(seed=4, n_queries=50, n_models=3)
+    est = cascjax.perfect_estimates(ds)
+    cascjax.sweep(ds, est, np.linspace(0, 1, 16))
+    size = routing_sweep._cache_size()
+    again = cascjax.sweep(ds, est, np.linspace(2, 5, 16))
+    assert routing_sweep._cache_size() == size
+    assert again.lam.shape == (16,)
+    cascjax.sweep(ds, est, np.linspace(0, 1, 17))  # a new shape does compile: the counter is live
+    assert routing_sweep._cache_size() == size + 1
+
+
+def test_float32_and_float64_agree():
+    # Dyadic values are exact in both precisions, so the decisions must be identical.
+    rng = np.random.default_rng(0)
+    quality = rng.integers(0, 9, (300, 5)) / 8
+    cost = rng.integers(1, 33, (300, 5)) / 32
+    lam = np.concatenate([[0.0], 2.0 ** np.arange(-6, 6)])
+    out = {}
+    for dtype in (np.float32, np.float64):
+        ds = cascjax.Dataset.from_arrays(quality.astype(dtype), cost.astype(dtype))
+        assert ds.quality.dtype == dtype
+        est = cascjax.perfect_estimates(ds)
+        out[dtype] = (cascjax.sweep(ds, est, lam, return_choices=True), cascjax.routing_path(ds, est))
+    (g32, p32), (g64, p64) = out[np.float32], out[np.float64]
+    np.testing.assert_array_equal(g32.choice, g64.choice)
+    np.testing.assert_allclose(g32.quality, g64.quality, rtol=1e-6)
+    np.testing.assert_allclose(g32.cost, g64.cost, rtol=1e-6)
+    np.testing.assert_allclose(p32.lam, p64.lam, rtol=1e-6)
+    np.testing.assert_allclose(p32.quality, p64.quality, rtol=1e-6)
+    # And on real data with noisy estimates the curves agree to float32 precision.
+    ex = cascjax.load_example()
+    ex32 = cascjax.Dataset.from_arrays(np.asarray(ex.quality, np.float32), np.asarray(ex.cost, np.float32),
+                                       models=ex.models)
+    a64 = cascjax.auc(cascjax.routing_path(ex, cascjax.perfect_estimates(ex)), ex)
+    a32 = cascjax.auc(cascjax.routing_path(ex32, cascjax.perfect_estimates(ex32)), ex)
+    assert abs(a64 - a32) < 1e-3
+
+
+def test_decimal_estimates_tie_in_both_precisions():
+    """Scores 0.3 − 1·0.7 and 0.1 − 1·0.5 differ by rounding only; the default tolerance ties them."""
+    mu = np.array([[0.1, 0.3]])
+    c_hat = np.array([[0.5, 0.7]])
+    for dtype in (np.float32, np.float64):
+        ds = cascjax.Dataset.from_arrays(np.array([[0.0, 1.0]], dtype), c_hat.astype(dtype), sort=False)
+        est = _estimates(mu.astype(dtype), c_hat.astype(dtype))
+        assert int(cascjax.sweep(ds, est, [1.0], tie="min", return_choices=True).choice[0, 0]) == 0
+        assert int(cascjax.sweep(ds, est, [1.0], tie="max", return_choices=True).choice[0, 0]) == 1
+    # Without a tolerance the result depends on rounding: the oracle comparison would catch this kernel.
+    ds = cascjax.Dataset.from_arrays(np.array([[0.0, 1.0]]), c_hat, sort=False)
+    est = _estimates(mu, c_hat)
+    strict = [int(cascjax.sweep(ds, est, [1.0], tie=t, tie_rtol=0.0, return_choices=True).choice[0, 0])
+              for t in ("min", "max")]
+    assert strict[0] == strict[1]
+
+
+def test_the_oracle_comparison_detects_a_broken_kernel():
+    """Guard against tests that cannot fail: a kernel with the tie rules swapped disagrees with the oracle."""
+    quality = np.array([[0.0, 1.0], [1.0, 0.0]])
+    cost = np.array([[1.0, 2.0], [1.0, 2.0]])
+    mu = np.array([[0.5, 1.0], [0.5, 1.0]])
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    est = _estimates(mu, cost)
+    broken = cascjax.sweep(ds, est, [0.5], tie="max", return_choices=True)  # λ = 0.5 is a tie
+    _, _, ref = oracle.routing(quality, cost, mu, cost, [0.5], "min")
+    assert not np.array_equal(np.asarray(broken.choice), ref)
+    # and a path that skipped its last breakpoint would not match the sweep beyond it
+    path = cascjax.routing_path(ds, est)
+    truncated = cascjax.Curve(path.lam[:-1], path.cost[:-1], path.quality[:-1])
+    assert float(cascjax.path_at(truncated, [1.0]).cost[0]) != float(cascjax.sweep(ds, est, [1.0]).cost[0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lambdas=[0.1, -1.0]), "non-negative"),
+    (dict(lambdas=[0.1, float("nan")]), "finite"),
+    (dict(lambdas=[]), "empty"),
+    (dict(lambdas=[[0.1, 0.2]]), "shape [L]"),
+    (dict(lambdas=[0.1], strategy="oracle"), "unknown strategy 'oracle'"),
+    (dict(lambdas=[0.1], tie="median"), "unknown tie rule 'median'"),
+    (dict(lambdas=[0.1], batch_size=0), "batch_size"),
+    (dict(lambdas=[0.1], tie_rtol=-1.0), "tie_rtol"),
+])
+def test_sweep_bad_input(kwargs, message):
+    ds = cascjax.synthetic(seed=0, n_queries=10, n_models=3)
+    with pytest.raises(cascjax.CascjaxError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        cascjax.sweep(ds, cascjax.perfect_estimates(ds), **kwargs)
+
+
+def test_estimates_of_the_wrong_shape():
+    ds = cascjax.synthetic(seed=0, n_queries=10, n_models=3)
+    other = cascjax.perfect_estimates(cascjax.synthetic(seed=0, n_queries=11, n_models=3))
+    with pytest.raises(cascjax.CascjaxError, match="quality_ante has shape"):
+        cascjax.sweep(ds, other, [0.1])
+    with pytest.raises(cascjax.CascjaxError, match="quality_ante has shape"):
+        cascjax.routing_path(ds, other)
+    with pytest.raises(cascjax.CascjaxError, match="unknown tie rule"):
+        cascjax.path_at(cascjax.routing_path(ds, cascjax.perfect_estimates(ds)), [0.1], "median")
