@@ -106,3 +106,55 @@ def routing_dual(quality, cost, budget):
         g = sum(max(q - lam * c for q, c in zip(qs, cs)) for qs, cs in zip(quality, cost)) / n + lam * budget
         best = g if best is None else min(best, g)
     return best
+
+
+# -- supermodels (DESIGN section 3) ---------------------------------------------------------------------------
+
+def candidates(n_models, max_depth):
+    """Every non-empty set of at most ``max_depth`` models, as sorted tuples in lexicographic order."""
+    out = []
+    for mask in range(1, 1 << n_models):
+        members = tuple(m for m in range(n_models) if mask >> m & 1)
+        if len(members) <= max_depth:
+            out.append(members)
+    return sorted(out)
+
+
+def expected_max(mu, scale, z, members):
+    """E[max_{m in T} Y_m] for one supermodel T by the definition, one sample point at a time.
+
+    ``scale`` is [M] standard deviations or an [M, M] factor L (Y_k = μ + L z_k). Exact cases as specified:
+    μ_m for |T| = 1; max μ over T when no member deviates.
+    """
+    mu, scale, z = np.asarray(mu, np.float64), np.asarray(scale, np.float64), np.asarray(z, np.float64)
+    m = len(mu)
+    factor = np.diag(scale) if scale.ndim == 1 else scale
+    if len(members) == 1:
+        return float(mu[members[0]])
+    if all(not np.any(factor[i] != 0) for i in members):
+        return float(max(mu[i] for i in members))
+    total = 0.0
+    for zk in z:
+        y = [mu[i] + sum(factor[i, j] * zk[j] for j in range(m)) for i in range(m)]
+        total += max(y[i] for i in members)
+    return total / len(z)
+
+
+def allowed(n_models, max_depth, state, kind, step, force_order=False, greedy=False):
+    """Cand(R) of DESIGN section 4 by its table row, one candidate at a time: a list of bools."""
+    run = {m for m in range(n_models) if state >> m & 1}
+    out = []
+    for t in candidates(n_models, max_depth):
+        t = set(t)
+        if kind == "routing":
+            ok = len(t) == 1
+        elif kind == "cascade":
+            ok = t == set(range(len(t))) and len(t) - 1 >= max(step - 1, 0)
+        else:
+            ok = run <= t
+            if force_order and run:
+                ok = ok and all(m > max(run) for m in t - run)
+            if greedy:
+                ok = ok and len(t - run) <= 1
+        out.append(ok)
+    return out

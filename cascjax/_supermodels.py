@@ -1,0 +1,217 @@
+"""Supermodels (DESIGN section 3): static candidate tables and their expected quality.
+
+A supermodel T is a set of models: run all of them, answer with the one of highest post-hoc estimate. Its
+quality given the information state R is Q(n, R, T) = E[max_{m ∈ T} Y_m], Y ~ N(μ(n, R), Σ(n, R)).
+
+Candidate tables are static NumPy structure (built once per (M, max_depth), never traced); estimates are
+traced data. Expected maxima use one fixed set of K standard-normal points shared by every query, state and
+supermodel, so Q is exactly monotone and submodular in T and bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import CascjaxError
+
+#: The largest candidate table built; larger pools need a smaller ``max_depth``.
+MAX_CANDIDATES = 1 << 16
+
+
+class Candidates(NamedTuple):
+    """All non-empty supermodels of at most ``max_depth`` of M models, as static NumPy arrays.
+
+    Row order is the tie order of DESIGN section 4: a lower row is the candidate whose sorted model indices
+    come first lexicographically ((0,), (0, 1), (0, 1, 2), …, (0, 2), …, (1,), …).
+
+    Attributes:
+      members: [S, M] bool, model m is in candidate s.
+      mask: [S] int64 bitmask of the members (bit m = model m).
+      size: [S] int32 number of members.
+    """
+
+    members: np.ndarray
+    mask: np.ndarray
+    size: np.ndarray
+
+    @property
+    def n_candidates(self) -> int:
+        return self.members.shape[0]
+
+
+def n_candidates(n_models: int, max_depth: int) -> int:
+    """Σ_{d=1}^{D} C(M, d): the size of the table for M models and depth D."""
+    return sum(math.comb(n_models, d) for d in range(1, max_depth + 1))
+
+
+def check_depth(n_models: int, max_depth: int | None) -> int:
+    """Validates ``max_depth`` (default M) and the table size; returns the depth."""
+    if max_depth is None:
+        max_depth = n_models
+    if not isinstance(max_depth, (int, np.integer)) or not 1 <= max_depth <= n_models:
+        raise CascjaxError(f"max_depth must be an integer in 1..{n_models} (the number of models), got {max_depth!r}")
+    size = n_candidates(n_models, int(max_depth))
+    if size > MAX_CANDIDATES:
+        fits = max(d for d in range(1, n_models + 1) if n_candidates(n_models, d) <= MAX_CANDIDATES)
+        raise CascjaxError(f"{n_models} models with max_depth={max_depth} give {size:,} candidate supermodels, "
+                           f"more than the {MAX_CANDIDATES:,} supported; set max_depth (at most {fits} for "
+                           f"{n_models} models: {n_candidates(n_models, fits):,} candidates)")
+    return int(max_depth)
+
+
+def candidate_table(n_models: int, max_depth: int | None = None) -> Candidates:
+    """The static table of every non-empty supermodel with at most ``max_depth`` members (default all M)."""
+    return _table(n_models, check_depth(n_models, max_depth))
+
+
+@functools.lru_cache(maxsize=64)
+def _table(n_models: int, depth: int) -> Candidates:
+    sets = sorted(c for d in range(1, depth + 1) for c in itertools.combinations(range(n_models), d))
+    members = np.zeros((len(sets), n_models), bool)
+    for s, c in enumerate(sets):
+        members[s, list(c)] = True
+    mask = (members.astype(np.int64) << np.arange(n_models, dtype=np.int64)).sum(axis=1)
+    for arr in (members, mask):
+        arr.setflags(write=False)
+    size = members.sum(axis=1).astype(np.int32)
+    size.setflags(write=False)
+    return Candidates(members, mask, size)
+
+
+def _levels(n_models: int, max_depth: int | None):
+    return _plan(n_models, check_depth(n_models, max_depth))
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(n_models: int, max_depth: int):
+    """Static plan for computing per-candidate maxima level by level (|T| = 1, 2, …).
+
+    Returns (levels, order): for each level d ≥ 2 a pair (parent positions in the previous level's output,
+    added model) with parent = T minus its largest member; ``order`` maps lexicographic rows to positions in
+    the concatenated level outputs.
+    """
+    table = candidate_table(n_models, max_depth)
+    rows = [tuple(np.flatnonzero(r)) for r in table.members]
+    by_level: list[list[tuple[int, ...]]] = [[] for _ in range(int(table.size.max()) + 1)]
+    for r in rows:
+        by_level[len(r)].append(r)
+    pos = {}
+    offset = 0
+    plan = []
+    for d in range(1, len(by_level)):
+        for i, r in enumerate(by_level[d]):
+            pos[r] = offset + i
+        if d >= 2:
+            prev_offset = offset - len(by_level[d - 1])
+            parents = np.array([pos[r[:-1]] - prev_offset for r in by_level[d]], np.int32)
+            last = np.array([r[-1] for r in by_level[d]], np.int32)
+            plan.append((parents, last))
+        offset += len(by_level[d])
+    first = np.array([r[0] for r in by_level[1]], np.int32)
+    order = np.array([pos[r] for r in rows], np.int32)
+    return first, tuple(plan), order
+
+
+def normal_points(n_samples: int, n_models: int, seed: int = 0, dtype=None) -> jax.Array:
+    """The fixed, seeded [K, M] standard-normal points shared by all expected maxima.
+
+    Antithetic: the first ⌊K/2⌋ draws, then their negatives (and a zero point if K is odd), so every
+    coordinate's sample mean is exactly zero — a single model's Monte-Carlo quality is its μ up to rounding,
+    which keeps Q(T) ≥ Q({m}) = μ_m consistent with the exact value used for |T| = 1.
+    """
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise CascjaxError(f"samples (K) must be an integer >= 1, got {n_samples!r}")
+    dtype = dtype or jnp.zeros(()).dtype
+    half = jax.random.normal(jax.random.key(seed), (n_samples // 2, n_models), dtype)
+    parts = [half, -half] + ([jnp.zeros((1, n_models), dtype)] if n_samples % 2 else [])
+    return jnp.concatenate(parts)
+
+
+def expected_max(mu: jax.Array, scale: jax.Array, z: jax.Array, max_depth: int | None = None) -> jax.Array:
+    """Q(T) = E[max_{m ∈ T} Y_m] for every candidate T of the table, for one query and state.
+
+    Args:
+      mu: [M] means μ(n, R).
+      scale: [M] standard deviations (independent) or an [M, M] lower-triangular factor L with Σ = L Lᵀ
+        (e.g. the Cholesky factor of a run-pattern's covariance).
+      z: [K, M] shared standard-normal points (:func:`normal_points`).
+      max_depth: the table's depth (static).
+
+    Returns:
+      [S] expected maxima in the table's row order. Exact where it can be: μ_m for |T| = 1, max_{m ∈ T} μ_m
+      when every member's deviation is zero; otherwise mean_k max_{m ∈ T} (μ + L z_k)_m.
+    """
+    m = mu.shape[0]
+    table = candidate_table(m, max_depth)
+    first, plan, order = _levels(m, max_depth)
+    if scale.ndim == 1:
+        dev = z * scale[None]
+        spread = scale != 0
+    else:
+        dev = z @ scale.T
+        spread = jnp.any(scale != 0, axis=1)
+    y = mu[None] + dev  # [K, M]
+    level = y[:, first]
+    outs = [level]
+    for parents, last in plan:
+        level = jnp.maximum(level[:, parents], y[:, last])
+        outs.append(level)
+    mc = jnp.mean(jnp.concatenate(outs, axis=1), axis=0)[order]
+    members = jnp.asarray(table.members)
+    deterministic = ~jnp.any(members & spread[None], axis=1)
+    exact_max = jnp.max(jnp.where(members, mu[None], -jnp.inf), axis=1)
+    single = jnp.asarray(table.size == 1)
+    return jnp.where(single | deterministic, exact_max, mc)
+
+
+def candidate_cost(c_hat: jax.Array, max_depth: int | None = None) -> jax.Array:
+    """C(T) = Σ_{m ∈ T} ĉ_m for every candidate of the table: [M] → [S]."""
+    table = candidate_table(c_hat.shape[0], max_depth)
+    return jnp.asarray(table.members, c_hat.dtype) @ c_hat
+
+
+def allowed(table: Candidates, state: jax.Array, kind: str, step: jax.Array, *, force_order: bool = False,
+            greedy: bool = False) -> jax.Array:
+    """Cand(R) of DESIGN section 4 as an [S] mask over the table, for a traced state bitmask R.
+
+    Args:
+      table: the static candidate table.
+      state: int bitmask R of the models already run (traced).
+      kind: ``"routing"`` (singletons), ``"cascade"`` (prefixes {0..i}, i ≥ max(j − 1, 0)) or
+        ``"cascade_routing"`` (every T ⊇ R in the table, so |T| ≤ max_depth).
+      step: j = |R| (traced), the number of models run.
+      force_order: cascade routing only: every m ∈ T \\ R has m > max(R).
+      greedy: cascade routing only: |T \\ R| ≤ 1.
+
+    A candidate equal to R means "stop"; it is allowed whenever R ≠ ∅ (T ≠ ∅ always).
+    """
+    mask = jnp.asarray(table.mask)
+    state = jnp.asarray(state, mask.dtype)
+    if kind == "routing":
+        return jnp.asarray(table.size == 1)
+    if kind == "cascade":
+        lowest = jnp.maximum(step - 1, 0)
+        prefix = (mask & (mask + 1)) == 0  # 0b0..01..1
+        return prefix & (jnp.asarray(table.size) >= lowest + 1)
+    if kind != "cascade_routing":
+        raise CascjaxError(f"unknown candidate kind {kind!r}")
+    new = mask & ~state
+    ok = (mask & state) == state
+    if force_order:
+        below = jnp.left_shift(jnp.ones_like(state), _highest_bit(state) + 1) - 1  # bits 0..max(R); 0 for R = ∅
+        ok &= (new & below) == 0
+    if greedy:
+        ok &= jax.lax.population_count(new) <= 1
+    return ok
+
+
+def _highest_bit(x: jax.Array) -> jax.Array:
+    """Index of the highest set bit of a positive integer (−1 for 0)."""
+    return (x.dtype.itemsize * 8 - 1) - jax.lax.clz(x)
