@@ -158,3 +158,82 @@ def allowed(n_models, max_depth, state, kind, step, force_order=False, greedy=Fa
                 ok = ok and len(t - run) <= 1
         out.append(ok)
     return out
+
+
+# -- strategies (DESIGN section 4) -----------------------------------------------------------------------------
+
+def run_query(est, lam, kind, tie="min", max_depth=None, force_order=False, greedy=False, no_deviation=False,
+              z=None, rtol=None):
+    """One query under one strategy and one λ (scalar, or one value per step): the models run, in order, and
+    the answering model.
+
+    ``est``: dict of [M] arrays ``mu_ante, mu_post, sd_ante, sd_post, c_ante, c_post`` for this query.
+    ``kind``: "routing", "cascade", "cascade_routing" or "threshold_cascade" (then λ are thresholds θ).
+    ``z``: [K, M] shared normal points for expected maxima.
+    """
+    m = len(est["mu_post"])
+    depth = 1 if kind == "routing" else (max_depth or m)
+    if rtol is None:
+        rtol = TIE_ULPS * np.finfo(np.float64).eps
+    lam_at = (lambda j: float(lam[j])) if np.ndim(lam) else (lambda j: float(lam))
+    run: list[int] = []
+    if kind == "threshold_cascade":
+        for j in range(depth):
+            run.append(j)
+            if not est["mu_post"][j] < lam_at(j):
+                break
+        return run, run[-1]
+    table = candidates(m, m if kind == "cascade" else depth)
+    while len(run) < depth:
+        j = len(run)
+        state = set(run)
+        mu = [est["mu_post"][i] if i in state else est["mu_ante"][i] for i in range(m)]
+        sd = [0.0 if no_deviation else (est["sd_post"][i] if i in state else est["sd_ante"][i]) for i in range(m)]
+        ch = [est["c_post"][i] if i in state else est["c_ante"][i] for i in range(m)]
+        cands, qs, cs = [], [], []
+        for t in table:
+            ts = set(t)
+            if kind == "routing":
+                ok = len(t) == 1
+            elif kind == "cascade":
+                ok = ts == set(range(len(t))) and len(t) - 1 >= max(j - 1, 0)
+            else:
+                ok = state <= ts and (not force_order or not state or all(i > max(state) for i in ts - state))
+                ok = ok and (not greedy or len(ts - state) <= 1)
+            if ok:
+                cands.append(ts)
+                qs.append(expected_max(mu, sd, z, t))
+                cs.append(sum(ch[i] for i in t))
+        best = cands[select(qs, cs, lam_at(j), rtol, tie == "max")]
+        if best == state:
+            break
+        run.append(min(best - state))
+    answer = max(run, key=lambda i: (est["mu_post"][i], -i))  # highest post-hoc estimate, lower index on a tie
+    return run, answer
+
+
+def strategy(quality, cost, est, lambdas, kind, **options):
+    """A strategy over a dataset at every λ (rows of ``lambdas``: scalars or per-step vectors).
+
+    Returns:
+      (cost [L], quality [L], ran [L], answered [L, M]): realised means over queries, mean number of models
+      run, share of queries each model answered.
+    """
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    est = {k: np.asarray(v, np.float64) for k, v in est.items()}
+    n, m = quality.shape
+    out_c, out_q, out_r, out_a = [], [], [], []
+    for lam in np.asarray(lambdas, np.float64):
+        tc = tq = tr = 0.0
+        answered = np.zeros(m)
+        for i in range(n):
+            run, answer = run_query({k: v[i] for k, v in est.items()}, lam, kind, **options)
+            tc += sum(cost[i, r] for r in run)
+            tq += quality[i, answer]
+            tr += len(run)
+            answered[answer] += 1
+        out_c.append(tc / n)
+        out_q.append(tq / n)
+        out_r.append(tr / n)
+        out_a.append(answered / n)
+    return np.array(out_c), np.array(out_q), np.array(out_r), np.array(out_a)
