@@ -25,5 +25,6 @@ from ._metrics import (
 )
 from ._routing import routing_path as routing_path
 from ._sweep import STRATEGIES as STRATEGIES, lambda_grid as lambda_grid, sweep as sweep
+from ._sweep import threshold_grid as threshold_grid
 
 __version__ = "0.1.0"

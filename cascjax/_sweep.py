@@ -13,7 +13,7 @@ from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._routing import routing_sweep
 
-STRATEGIES = ("routing",)
+STRATEGIES = ("routing", "threshold_cascade")
 #: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory. On CPU smaller
 #: batches stay in cache and run faster (measured: 30k x 11 x 1,000 λ, 1.4x faster at 2^20 than at 2^24).
 BATCH_ELEMENTS = 1 << 24
@@ -31,22 +31,29 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
 
 
 def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: str = "min", *,
-          return_choices: bool = False, tie_rtol: float | None = None, batch_size: int | None = None) -> Curve:
+          max_depth: int | None = None, return_choices: bool = False, tie_rtol: float | None = None,
+          batch_size: int | None = None) -> Curve:
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
 
     Args:
       ds: the dataset (true quality and cost: only used to score the decisions).
       est: the estimates the strategy decides on.
-      lambdas: [L] trade-off values λ ≥ 0.
+      lambdas: routing: [L] trade-off values λ ≥ 0. Threshold cascade: thresholds θ, [L] (one for every step)
+        or [L, D] (θ_j for the decision after model j; D = ``max_depth``), any finite value or ±inf.
       strategy: ``"routing"``: one model per query, argmax_m μ_m − λ ĉ_m on the ex-ante estimates.
+        ``"threshold_cascade"`` (baseline): run the models in the dataset's order (ascending mean cost when
+        sorted); after model j continue iff its post-hoc estimate is below θ_j; the last model run answers.
       tie: ``"min"`` (of tied choices the cheapest) or ``"max"`` (the most expensive); equal cost: lowest index.
+        The threshold cascade has no ties (strictly below θ continues); it accepts either.
+      max_depth: threshold cascade: at most this many models (1..M, default M). Routing runs one model.
       return_choices: also return the answering model per query and λ (``Curve.choice`` [L, N]).
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
       batch_size: λ values per batch; default keeps a batch under 2^20 queries·models·λ elements
         on CPU, 2^24 on accelerators.
 
     Returns:
-      A :class:`Curve` with ``lam``, ``cost``, ``quality`` [L], ``answered`` [L, M], ``ran`` [L].
+      A :class:`Curve` with ``lam`` (the λ or θ as given, [L] or [L, D]), ``cost``, ``quality`` [L],
+      ``answered`` [L, M], ``ran`` [L] (mean number of models run per query).
 
     Example:
       >>> import cascjax
@@ -54,24 +61,60 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       >>> curve = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.0, 1e3, 1e9])
       >>> [round(float(x), 3) for x in curve.quality]
       [0.859, 0.839, 0.442]
+      >>> cascade = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.5, 2.0], "threshold_cascade")
+      >>> [round(float(x), 2) for x in cascade.ran]   # θ = 2: never confident, all 6 models run
+      [2.88, 6.0]
     """
     if strategy not in STRATEGIES:
         raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     tie_max = check_tie(tie)
     check_estimates(ds, est)
     dtype = ds.quality.dtype
-    lam = check_lambdas(lambdas, dtype)
-    if lam.ndim != 1:
-        raise CascjaxError(f"routing takes one λ per point, shape [L]; got shape {lam.shape}")
+    if strategy == "routing":
+        if max_depth not in (None, 1):
+            raise CascjaxError(f"routing runs one model per query: max_depth must be 1 or None, got {max_depth!r}")
+        lam = check_lambdas(lambdas, dtype)
+        if lam.ndim != 1:
+            raise CascjaxError(f"routing takes one λ per point, shape [L]; got shape {lam.shape}")
+    else:
+        from ._supermodels import check_depth
+
+        depth = check_depth(ds.n_models, max_depth)
+        lam = _check_thresholds(lambdas, depth, dtype)
+    batch_size = _batch_size(ds, lam.shape[0], batch_size)
+    if strategy == "threshold_cascade":
+        from ._threshold import threshold_sweep
+
+        return threshold_sweep(ds.quality, ds.cost, est.quality_post.astype(dtype), lam,
+                               return_choices=return_choices, batch_size=batch_size)
+    return routing_sweep(ds.quality, ds.cost, est.quality_ante.astype(dtype), est.cost_ante.astype(dtype), lam,
+                         rtol=_tie_rtol(dtype, tie_rtol), tie_max=tie_max, return_choices=return_choices,
+                         batch_size=batch_size)
+
+
+def _batch_size(ds: Dataset, n_lam: int, batch_size: int | None) -> int:
     if batch_size is None:
         budget = CPU_BATCH_ELEMENTS if jax.default_backend() == "cpu" else BATCH_ELEMENTS
         batch_size = max(1, budget // (ds.n_queries * ds.n_models))
     elif not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise CascjaxError(f"batch_size must be a positive integer, got {batch_size!r}")
-    batch_size = int(min(batch_size, lam.shape[0]))
-    return routing_sweep(ds.quality, ds.cost, est.quality_ante.astype(dtype), est.cost_ante.astype(dtype), lam,
-                         rtol=_tie_rtol(dtype, tie_rtol), tie_max=tie_max, return_choices=return_choices,
-                         batch_size=batch_size)
+    return int(min(batch_size, n_lam))
+
+
+def _check_thresholds(thresholds, depth: int, dtype) -> jax.Array:
+    """Thresholds θ as [L, D]: any real or ±inf (not NaN); [L] is one θ for every step."""
+    theta = np.asarray(thresholds, dtype=np.float64)
+    if theta.ndim == 0:
+        theta = theta[None]
+    if theta.size == 0:
+        raise CascjaxError("the threshold list is empty")
+    if np.isnan(theta).any():
+        raise CascjaxError(f"thresholds must not be NaN (position {tuple(int(i) for i in np.argwhere(np.isnan(theta))[0])})")
+    if theta.ndim == 1:
+        theta = np.repeat(theta[:, None], depth, axis=1)
+    elif theta.ndim != 2 or theta.shape[1] != depth:
+        raise CascjaxError(f"thresholds must be [L] or [L, D] with D = max_depth = {depth}; got shape {theta.shape}")
+    return jnp.asarray(theta, dtype=dtype)
 
 
 def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> np.ndarray:
@@ -101,3 +144,23 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
         lo, hi = np.quantile(slopes, [0.005, 0.995])
         lo, hi = lo / 2.0, max(hi * 2.0, lo * 4.0)
     return np.concatenate([[0.0], np.geomspace(lo, hi, n - 1)])
+
+
+def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None) -> np.ndarray:
+    """A data-driven threshold grid for the threshold cascade: −inf, quantiles of the post-hoc estimates, +inf.
+
+    Only the first D − 1 models' post-hoc estimates are ever compared with a threshold (the last model run
+    always answers); the grid holds −inf (the first model always answers), at most ``n − 2`` distinct
+    quantiles of those estimates (0% to 100%, so every observed estimate value of a 0/1-valued estimator is
+    one of them), and +inf (all D models run).
+
+    Returns:
+      [≤ n] float64 array, ascending.
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 3):
+        raise CascjaxError(f"a threshold grid needs at least 3 points, got {n!r}")
+    post = np.asarray(est.quality_post, dtype=np.float64)
+    depth = post.shape[1] if max_depth is None else max_depth
+    vals = post[:, :max(depth - 1, 1)].ravel()
+    inner = np.unique(np.quantile(vals, np.linspace(0.0, 1.0, n - 2)))
+    return np.concatenate([[-np.inf], inner, [np.inf]])

@@ -11,7 +11,7 @@ import warnings
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 ESTIMATE_CHOICES = ("perfect", "low", "medium", "high", "columns")
-CLI_STRATEGIES = {"routing": "routing"}
+CLI_STRATEGIES = {"routing": "routing", "threshold-cascade": "threshold_cascade"}
 
 EXAMPLES = """examples:
   cascjax frontier                                  # the embedded MMLU-Pro example, low noise
@@ -35,14 +35,18 @@ def _parser() -> argparse.ArgumentParser:
                        description="Sweep λ for each strategy, write curve.csv, summary.csv and frontier.png.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
-    f.add_argument("--strategy", default="routing", help="comma-separated strategies (available: routing)")
+    f.add_argument("--strategy", default="routing,threshold-cascade",
+                   help="comma-separated strategies (available: routing, threshold-cascade; default: both)")
     f.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
                    help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
                         "<model>|quality_ante... from DATA (default: low)")
     f.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
     grid = f.add_mutually_exclusive_group()
-    grid.add_argument("--lambdas", type=int, default=256, help="size of the data-driven λ grid (default: 256)")
-    grid.add_argument("--lambda-values", help="explicit comma-separated λ values, e.g. 0,10,100")
+    grid.add_argument("--lambdas", type=int, default=256,
+                      help="size of the data-driven λ grid, and at most that many thresholds θ for the threshold "
+                           "cascade (default: 256)")
+    grid.add_argument("--lambda-values", help="explicit comma-separated λ values, e.g. 0,10,100 (the threshold "
+                                              "cascade keeps its θ grid)")
     f.add_argument("--models", help="comma-separated model names to use (default: all)")
     f.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
     f.add_argument("--out", default="cascjax-out", help="output directory (default: ./cascjax-out)")
@@ -117,11 +121,15 @@ def _frontier(args) -> int:
     rows, summary, plotted = [], [], {}
     for name in strategies:
         both = []
-        for tie in ("min", "max"):
-            curve = cascjax.sweep(ds, est, lams, strategy=CLI_STRATEGIES[name], tie=tie)
+        if name == "threshold-cascade":  # thresholds θ, not λ; no scores, so no ties
+            runs = [("none", cascjax.threshold_grid(est, max(args.lambdas, 3)))]
+        else:
+            runs = [(tie, lams) for tie in ("min", "max")]
+        for tie, grid_values in runs:
+            curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name], tie="min" if tie == "none" else tie)
             both.append(curve)
             rows += [(name, "grid", float(l), tie, float(c), float(q))
-                     for l, c, q in zip(np.asarray(curve.lam), np.asarray(curve.cost), np.asarray(curve.quality))]
+                     for l, c, q in zip(grid_values, np.asarray(curve.cost), np.asarray(curve.quality))]
         cost = np.concatenate([np.asarray(c.cost) for c in both])
         quality = np.concatenate([np.asarray(c.quality) for c in both])
         summary.append(_summary_row("strategy", name, (cost, quality), ds))

@@ -39,8 +39,16 @@ def test_frontier_on_the_example(tmp_path, capsys):
     assert rc == 0, err
     curve = pd.read_csv(tmp_path / "curve.csv")
     assert {"strategy", "lambda", "tie", "cost", "quality"} <= set(curve.columns)
-    grid = curve[curve.method == "grid"]
+    grid = curve[(curve.method == "grid") & (curve.strategy == "routing")]
     assert len(grid) == 32 and set(grid.tie) == {"min", "max"}
+    # The threshold cascade (default too): at most 16 thresholds from -inf to +inf, no ties.
+    cascade = curve[curve.strategy == "threshold-cascade"]
+    assert 3 <= len(cascade) <= 16 and set(cascade.tie) == {"none"}
+    assert cascade["lambda"].iloc[0] == -np.inf and cascade["lambda"].iloc[-1] == np.inf
+    ds = cascjax.load_example()
+    # θ = +inf runs every model and the last (most expensive) one answers
+    np.testing.assert_allclose(cascade.quality.iloc[-1], float(np.mean(ds.quality[:, -1])), rtol=1e-6)
+    np.testing.assert_allclose(cascade.cost.iloc[-1], float(np.mean(np.sum(ds.cost, axis=1))), rtol=1e-6)
     assert (curve[curve.method == "exact"]["lambda"].diff().dropna() >= 0).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert {"kind", "name", "auc"} <= set(summary.columns)
@@ -48,6 +56,7 @@ def test_frontier_on_the_example(tmp_path, capsys):
     routing = summary[summary.name == "routing"].auc.item()
     hull = summary[summary.kind == "baseline"].auc.item()
     assert routing > hull > 0
+    assert summary[summary.name == "threshold-cascade"].auc.item() > 0
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "routing" in out and "AUC" in out
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temporary files left
@@ -77,6 +86,7 @@ def test_frontier_options(small_csv, tmp_path, capsys):
     (["--lambda-values", "0,nan"], "finite"),
     (["--lambda-values", "0,abc"], "comma-separated numbers"),
     (["--lambdas", "1"], "at least 2"),
+    (["--strategy", "routing,threshold_cascade"], "unknown strategy 'threshold_cascade' in --strategy; available: routing, threshold-cascade"),
     (["--models", "m00,nobody"], "missing quality column 'nobody'"),
     (["--estimates", "huge"], "invalid choice"),
 ])
