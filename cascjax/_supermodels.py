@@ -124,12 +124,14 @@ def normal_points(n_samples: int, n_models: int, seed: int = 0, dtype=None) -> j
 
     Antithetic: the first ⌊K/2⌋ draws, then their negatives (and a zero point if K is odd), so every
     coordinate's sample mean is exactly zero — a single model's Monte-Carlo quality is its μ up to rounding,
-    which keeps Q(T) ≥ Q({m}) = μ_m consistent with the exact value used for |T| = 1.
+    which keeps Q(T) ≥ Q({m}) = μ_m consistent with the exact value used for |T| = 1. The points are drawn
+    in float32 and cast, so runs in float32 and float64 share them.
     """
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise CascjaxError(f"samples (K) must be an integer >= 1, got {n_samples!r}")
     dtype = dtype or jnp.zeros(()).dtype
-    half = jax.random.normal(jax.random.key(seed), (n_samples // 2, n_models), dtype)
+    # Drawn in float32 whatever the dtype, so float32 and float64 runs use the same points.
+    half = jax.random.normal(jax.random.key(seed), (n_samples // 2, n_models), jnp.float32).astype(dtype)
     parts = [half, -half] + ([jnp.zeros((1, n_models), dtype)] if n_samples % 2 else [])
     return jnp.concatenate(parts)
 

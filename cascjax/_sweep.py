@@ -13,7 +13,7 @@ from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._routing import routing_sweep
 
-STRATEGIES = ("routing", "threshold_cascade")
+STRATEGIES = ("routing", "cascade", "threshold_cascade")
 #: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory. On CPU smaller
 #: batches stay in cache and run faster (measured: 30k x 11 x 1,000 λ, 1.4x faster at 2^20 than at 2^24).
 BATCH_ELEMENTS = 1 << 24
@@ -31,21 +31,29 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
 
 
 def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: str = "min", *,
-          max_depth: int | None = None, return_choices: bool = False, tie_rtol: float | None = None,
-          batch_size: int | None = None) -> Curve:
+          max_depth: int | None = None, samples: int = 64, no_deviation: bool = False,
+          return_choices: bool = False, tie_rtol: float | None = None, batch_size: int | None = None) -> Curve:
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
 
     Args:
       ds: the dataset (true quality and cost: only used to score the decisions).
       est: the estimates the strategy decides on.
-      lambdas: routing: [L] trade-off values λ ≥ 0. Threshold cascade: thresholds θ, [L] (one for every step)
-        or [L, D] (θ_j for the decision after model j; D = ``max_depth``), any finite value or ±inf.
+      lambdas: routing: [L] trade-off values λ ≥ 0. Cascade: [L] (one λ for every step) or [L, D] (λ_j for
+        step j; D = ``max_depth``). Threshold cascade: thresholds θ, [L] (one for every step) or [L, D] (θ_j for
+        the decision after model j), any finite value or ±inf.
       strategy: ``"routing"``: one model per query, argmax_m μ_m − λ ĉ_m on the ex-ante estimates.
+        ``"cascade"``: the paper's optimal cascade — models in the dataset's order; at step j (models 0..j−1
+        run) the candidates are the prefixes {0..i}, i ≥ max(j − 1, 0), |{0..i}| ≤ D, scored Q − λ_j C with
+        Q the expected maximum quality (post-hoc estimates for run models, ex-ante with their σ otherwise) and
+        C the summed cost estimates; choosing {0..j−1} stops, anything else runs model j; the run model with
+        the highest post-hoc estimate answers.
         ``"threshold_cascade"`` (baseline): run the models in the dataset's order (ascending mean cost when
         sorted); after model j continue iff its post-hoc estimate is below θ_j; the last model run answers.
       tie: ``"min"`` (of tied choices the cheapest) or ``"max"`` (the most expensive); equal cost: lowest index.
         The threshold cascade has no ties (strictly below θ continues); it accepts either.
-      max_depth: threshold cascade: at most this many models (1..M, default M). Routing runs one model.
+      max_depth: cascades: at most this many models (1..M, default M). Routing runs one model.
+      samples: cascade: K, the number of shared standard-normal points for expected maxima (default 64).
+      no_deviation: cascade: ignore the estimates' σ (Q = max μ), the paper's "no deviation" ablation.
       return_choices: also return the answering model per query and λ (``Curve.choice`` [L, N]).
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
       batch_size: λ values per batch; default keeps a batch under 2^20 queries·models·λ elements
@@ -80,8 +88,25 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         from ._supermodels import check_depth
 
         depth = check_depth(ds.n_models, max_depth)
-        lam = _check_thresholds(lambdas, depth, dtype)
+        if strategy == "cascade":
+            lam = check_lambdas(lambdas, dtype)
+            if lam.ndim > 2 or (lam.ndim == 2 and lam.shape[1] != depth):
+                raise CascjaxError(f"λ must be [L] or [L, D] with D = max_depth = {depth}; got shape {lam.shape}")
+            lam = jnp.repeat(lam[:, None], depth, axis=1) if lam.ndim == 1 else lam
+        else:
+            lam = _check_thresholds(lambdas, depth, dtype)
     batch_size = _batch_size(ds, lam.shape[0], batch_size)
+    if strategy == "cascade":
+        from ._cascade import cascade_sweep
+        from ._supermodels import normal_points
+
+        z = normal_points(samples, ds.n_models, dtype=dtype)
+        e = tuple(a.astype(dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
+                                            est.cost_ante, est.cost_post))
+        if no_deviation:
+            e = e[:2] + (jnp.zeros_like(e[2]), jnp.zeros_like(e[3])) + e[4:]
+        return cascade_sweep(ds.quality, ds.cost, e, lam, z, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
+                             tie_max=tie_max, return_choices=return_choices, batch_size=batch_size)
     if strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 

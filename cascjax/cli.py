@@ -11,7 +11,7 @@ import warnings
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 ESTIMATE_CHOICES = ("perfect", "low", "medium", "high", "columns")
-CLI_STRATEGIES = {"routing": "routing", "threshold-cascade": "threshold_cascade"}
+CLI_STRATEGIES = {"routing": "routing", "cascade": "cascade", "threshold-cascade": "threshold_cascade"}
 
 EXAMPLES = """examples:
   cascjax frontier                                  # the embedded MMLU-Pro example, low noise
@@ -35,8 +35,12 @@ def _parser() -> argparse.ArgumentParser:
                        description="Sweep λ for each strategy, write curve.csv, summary.csv and frontier.png.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
-    f.add_argument("--strategy", default="routing,threshold-cascade",
-                   help="comma-separated strategies (available: routing, threshold-cascade; default: both)")
+    f.add_argument("--strategy", default="routing,cascade,threshold-cascade",
+                   help="comma-separated strategies (available: routing, cascade, threshold-cascade; default: all)")
+    f.add_argument("--max-depth", type=int, default=None,
+                   help="cascades: at most this many models per query (default: all)")
+    f.add_argument("--samples", type=int, default=64,
+                   help="cascade: shared normal points K for expected maxima (default: 64)")
     f.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
                    help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
                         "<model>|quality_ante... from DATA (default: low)")
@@ -103,6 +107,10 @@ def _frontier(args) -> int:
     path = args.data if args.data is not None else cascjax.example_path()
     models = _parse_list(args.models, "--models") if args.models else None
     ds = cascjax.read(path, models=models, dropna=args.dropna)
+    if args.max_depth is not None and not 1 <= args.max_depth <= ds.n_models:
+        raise CascjaxError(f"--max-depth must be in 1..{ds.n_models} (the number of models), got {args.max_depth}")
+    if args.samples < 1:
+        raise CascjaxError(f"--samples must be at least 1, got {args.samples}")
     if args.estimates == "perfect":
         est = cascjax.perfect_estimates(ds)
     elif args.estimates == "columns":
@@ -126,7 +134,11 @@ def _frontier(args) -> int:
         else:
             runs = [(tie, lams) for tie in ("min", "max")]
         for tie, grid_values in runs:
-            curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name], tie="min" if tie == "none" else tie)
+            options = {} if name == "routing" else dict(max_depth=args.max_depth)
+            if name == "cascade":
+                options["samples"] = args.samples
+            curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name],
+                                  tie="min" if tie == "none" else tie, **options)
             both.append(curve)
             rows += [(name, "grid", float(l), tie, float(c), float(q))
                      for l, c, q in zip(grid_values, np.asarray(curve.cost), np.asarray(curve.quality))]

@@ -183,7 +183,7 @@ def run_query(est, lam, kind, tie="min", max_depth=None, force_order=False, gree
             if not est["mu_post"][j] < lam_at(j):
                 break
         return run, run[-1]
-    table = candidates(m, m if kind == "cascade" else depth)
+    table = candidates(m, depth)  # |T| ≤ D: a cascade's prefixes too
     while len(run) < depth:
         j = len(run)
         state = set(run)

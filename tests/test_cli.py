@@ -42,6 +42,8 @@ def test_frontier_on_the_example(tmp_path, capsys):
     grid = curve[(curve.method == "grid") & (curve.strategy == "routing")]
     assert len(grid) == 32 and set(grid.tie) == {"min", "max"}
     # The threshold cascade (default too): at most 16 thresholds from -inf to +inf, no ties.
+    assert set(curve.strategy) == {"routing", "cascade", "threshold-cascade"}  # the default: all
+    assert len(curve[curve.strategy == "cascade"]) == 32
     cascade = curve[curve.strategy == "threshold-cascade"]
     assert 3 <= len(cascade) <= 16 and set(cascade.tie) == {"none"}
     assert cascade["lambda"].iloc[0] == -np.inf and cascade["lambda"].iloc[-1] == np.inf
@@ -67,7 +69,9 @@ def test_frontier_options(small_csv, tmp_path, capsys):
                        "--out", str(tmp_path)], capsys)
     assert rc == 0, err
     curve = pd.read_csv(tmp_path / "curve.csv")
-    assert list(curve[(curve.method == "grid") & (curve.tie == "min")]["lambda"]) == [0, 10, 1000]
+    for name in ("routing", "cascade"):
+        grid = curve[(curve.method == "grid") & (curve.tie == "min") & (curve.strategy == name)]
+        assert list(grid["lambda"]) == [0, 10, 1000]
     rc, _, err = _run(["frontier", str(small_csv), "--estimates", "columns", "--models", "m00,m03",
                        "--lambdas", "5", "--out", str(tmp_path / "cols")], capsys)
     assert rc == 0, err
@@ -86,7 +90,9 @@ def test_frontier_options(small_csv, tmp_path, capsys):
     (["--lambda-values", "0,nan"], "finite"),
     (["--lambda-values", "0,abc"], "comma-separated numbers"),
     (["--lambdas", "1"], "at least 2"),
-    (["--strategy", "routing,threshold_cascade"], "unknown strategy 'threshold_cascade' in --strategy; available: routing, threshold-cascade"),
+    (["--max-depth", "9"], "--max-depth must be in 1..4 (the number of models), got 9"),
+    (["--samples", "0"], "--samples must be at least 1, got 0"),
+    (["--strategy", "routing,threshold_cascade"], "unknown strategy 'threshold_cascade' in --strategy; available: routing, cascade, threshold-cascade"),
     (["--models", "m00,nobody"], "missing quality column 'nobody'"),
     (["--estimates", "huge"], "invalid choice"),
 ])
