@@ -17,7 +17,8 @@ class Curve(NamedTuple):
     """A strategy evaluated at L values of λ: realised mean cost and quality per query.
 
     Attributes:
-      lam: [L] the trade-off values, ascending for curves made by cascjax.
+      lam: [L] the trade-off values, ascending for curves made by cascjax; [L, D] (one per step) for cascades,
+        thresholds θ for the threshold cascade.
       cost: [L] realised mean cost per query.
       quality: [L] realised mean quality.
       answered: [L, M] fraction of queries each model answered, or None.
