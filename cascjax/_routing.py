@@ -83,7 +83,12 @@ def _walk_first(quality, cost, mu, c_hat, steps):
     start = jax.vmap(select, in_axes=(0, 0, None, None, None))(mu, c_hat, jnp.zeros((), mu.dtype), 0.0, True)
     lam, dq, dc, last, last_lam, q0, c0 = _events(quality, cost, mu, c_hat, start, jnp.zeros(n, mu.dtype), steps)
     more = jnp.any(c_hat < jnp.take_along_axis(c_hat, last[:, None], axis=1), axis=1)
-    return lam, dq, dc, jnp.sum(q0), jnp.sum(c0), last, last_lam, more, jnp.sum(more, dtype=jnp.int32)
+    return (lam, dq, dc, jnp.sum(q0), jnp.sum(c0), last, last_lam, more, jnp.sum(more, dtype=jnp.int32),
+            _finite(lam))
+
+
+def _finite(lam):
+    return jnp.sum(jnp.isfinite(lam), dtype=jnp.int32)
 
 
 @partial(jax.jit, static_argnames=("steps", "size"))
@@ -93,7 +98,8 @@ def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, steps, size):
     real = jnp.arange(size) < jnp.sum(more)
     lam, dq, dc, *_ = _events(quality[rows], cost[rows], mu[rows], c_hat[rows], last[rows], last_lam[rows], steps)
     real = jnp.repeat(real, steps)
-    return jnp.where(real, lam, jnp.inf), jnp.where(real, dq, 0.0), jnp.where(real, dc, 0.0)
+    lam = jnp.where(real, lam, jnp.inf)
+    return lam, jnp.where(real, dq, 0.0), jnp.where(real, dc, 0.0), _finite(lam)
 
 
 @partial(jax.jit, static_argnames="size")
@@ -155,12 +161,12 @@ def routing_path(ds: Dataset, est: Estimates) -> Curve:
     data = (ds.quality, ds.cost, est.quality_ante, est.cost_ante)
     n, m = ds.n_queries, ds.n_models
     first = min(_FIRST_STEPS, m - 1)
-    lam, dq, dc, q0, c0, last, last_lam, more, n_more = _walk_first(*data, steps=first)
-    n_more = int(n_more)
+    lam, dq, dc, q0, c0, last, last_lam, more, n_more, count = _walk_first(*data, steps=first)
+    n_more, count = int(n_more), int(count)
     if n_more and first < m - 1:
-        rest = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=_bucket(n_more))
+        *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=_bucket(n_more))
         lam, dq, dc = (jnp.concatenate(pair) for pair in zip((lam, dq, dc), rest))
-    count = int(jnp.sum(jnp.isfinite(lam)))
+        count += int(rest_count)
     lam, cost, quality, keep, c0, q0 = _accumulate(lam, dq, dc, q0, c0, n, size=_bucket(count))
     keep = np.asarray(keep)
     zero = jnp.zeros((1,), lam.dtype)

@@ -85,19 +85,15 @@ def _table(n_models: int, depth: int) -> Candidates:
     return Candidates(members, mask, size)
 
 
-def _levels(n_models: int, max_depth: int | None):
-    return _plan(n_models, check_depth(n_models, max_depth))
-
-
 @functools.lru_cache(maxsize=64)
-def _plan(n_models: int, max_depth: int):
+def _plan(n_models: int, depth: int):
     """Static plan for computing per-candidate maxima level by level (|T| = 1, 2, …).
 
-    Returns (levels, order): for each level d ≥ 2 a pair (parent positions in the previous level's output,
-    added model) with parent = T minus its largest member; ``order`` maps lexicographic rows to positions in
-    the concatenated level outputs.
+    Returns (first, levels, order): ``first`` the model of each singleton; for each level d ≥ 2 a pair (parent
+    positions in the previous level's output, added model) with parent = T minus its largest member;
+    ``order`` maps lexicographic rows to positions in the concatenated level outputs.
     """
-    table = candidate_table(n_models, max_depth)
+    table = _table(n_models, depth)
     rows = [tuple(np.flatnonzero(r)) for r in table.members]
     by_level: list[list[tuple[int, ...]]] = [[] for _ in range(int(table.size.max()) + 1)]
     for r in rows:
@@ -151,8 +147,9 @@ def expected_max(mu: jax.Array, scale: jax.Array, z: jax.Array, max_depth: int |
       when every member's deviation is zero; otherwise mean_k max_{m ∈ T} (μ + L z_k)_m.
     """
     m = mu.shape[0]
-    table = candidate_table(m, max_depth)
-    first, plan, order = _levels(m, max_depth)
+    depth = check_depth(m, max_depth)
+    table = _table(m, depth)
+    first, plan, order = _plan(m, depth)
     if scale.ndim == 1:
         dev = z * scale[None]
         spread = scale != 0

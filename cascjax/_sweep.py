@@ -89,12 +89,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
 
         depth = check_depth(ds.n_models, max_depth)
         if strategy == "cascade":
-            lam = check_lambdas(lambdas, dtype)
-            if lam.ndim > 2 or (lam.ndim == 2 and lam.shape[1] != depth):
-                raise CascjaxError(f"λ must be [L] or [L, D] with D = max_depth = {depth}; got shape {lam.shape}")
-            lam = jnp.repeat(lam[:, None], depth, axis=1) if lam.ndim == 1 else lam
+            lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
-            lam = _check_thresholds(lambdas, depth, dtype)
+            lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
     batch_size = _batch_size(ds, lam.shape[0], batch_size)
     if strategy == "cascade":
         from ._cascade import cascade_sweep
@@ -126,8 +123,8 @@ def _batch_size(ds: Dataset, n_lam: int, batch_size: int | None) -> int:
     return int(min(batch_size, n_lam))
 
 
-def _check_thresholds(thresholds, depth: int, dtype) -> jax.Array:
-    """Thresholds θ as [L, D]: any real or ±inf (not NaN); [L] is one θ for every step."""
+def _check_thresholds(thresholds, dtype) -> jax.Array:
+    """Validates thresholds θ eagerly: any real or ±inf, not NaN, not empty."""
     theta = np.asarray(thresholds, dtype=np.float64)
     if theta.ndim == 0:
         theta = theta[None]
@@ -135,11 +132,16 @@ def _check_thresholds(thresholds, depth: int, dtype) -> jax.Array:
         raise CascjaxError("the threshold list is empty")
     if np.isnan(theta).any():
         raise CascjaxError(f"thresholds must not be NaN (position {tuple(int(i) for i in np.argwhere(np.isnan(theta))[0])})")
-    if theta.ndim == 1:
-        theta = np.repeat(theta[:, None], depth, axis=1)
-    elif theta.ndim != 2 or theta.shape[1] != depth:
-        raise CascjaxError(f"thresholds must be [L] or [L, D] with D = max_depth = {depth}; got shape {theta.shape}")
     return jnp.asarray(theta, dtype=dtype)
+
+
+def _per_step(values: jax.Array, depth: int, name: str) -> jax.Array:
+    """[L] (one value for every step) or [L, D] as [L, D]; any other shape is refused."""
+    if values.ndim == 1:
+        return jnp.repeat(values[:, None], depth, axis=1)
+    if values.ndim != 2 or values.shape[1] != depth:
+        raise CascjaxError(f"{name} must be [L] or [L, D] with D = max_depth = {depth}; got shape {values.shape}")
+    return values
 
 
 def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> np.ndarray:
