@@ -187,7 +187,9 @@ def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None
     if not (isinstance(n, (int, np.integer)) and n >= 3):
         raise CascjaxError(f"a threshold grid needs at least 3 points, got {n!r}")
     post = np.asarray(est.quality_post, dtype=np.float64)
-    depth = post.shape[1] if max_depth is None else max_depth
+    from ._supermodels import check_depth
+
+    depth = check_depth(post.shape[1], max_depth)
     vals = post[:, :max(depth - 1, 1)].ravel()
     inner = np.unique(np.quantile(vals, np.linspace(0.0, 1.0, n - 2)))
     return np.concatenate([[-np.inf], inner, [np.inf]])

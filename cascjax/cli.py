@@ -130,7 +130,7 @@ def _frontier(args) -> int:
     for name in strategies:
         both = []
         if name == "threshold-cascade":  # thresholds θ, not λ; no scores, so no ties
-            runs = [("none", cascjax.threshold_grid(est, max(args.lambdas, 3)))]
+            runs = [("none", cascjax.threshold_grid(est, max(args.lambdas, 3), max_depth=args.max_depth))]
         else:
             runs = [(tie, lams) for tie in ("min", "max")]
         for tie, grid_values in runs:

@@ -133,3 +133,7 @@ def test_threshold_grid():
     assert grid[1] == post.min() and grid[-2] == post.max()
     with pytest.raises(cascjax.CascjaxError, match="at least 3 points"):
         cascjax.threshold_grid(est, 2)
+    shallow = cascjax.threshold_grid(est, 64, max_depth=2)  # only the first model's post-hoc estimate is compared
+    assert shallow[1] == post[:, 0].min() and shallow[-2] == post[:, 0].max()
+    with pytest.raises(cascjax.CascjaxError, match="max_depth"):
+        cascjax.threshold_grid(est, 64, max_depth=7)
