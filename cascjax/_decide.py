@@ -38,7 +38,8 @@ def check_tie(tie: str) -> bool:
 
 
 def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie_max: bool,
-           valid: jax.Array | None = None, magnitudes: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+           valid: jax.Array | None = None, magnitudes: tuple[jax.Array, jax.Array] | None = None,
+           rank: jax.Array | None = None) -> jax.Array:
     """Index of the best candidate under the decision rule.
 
     Args:
@@ -51,6 +52,8 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
       valid: optional [S] bool mask of the candidates allowed (at least one must be True).
       magnitudes: optional precomputed (max|Q|, max|C|) over the allowed candidates; they do not depend on
         λ, so a caller looping over λ computes them once.
+      rank: optional [S] tie order when the candidates are not listed in it: of the tied candidates of equal
+        cost, the one of lowest rank wins (default: the lowest index).
 
     Returns:
       int32 scalar index into the candidates.
@@ -68,6 +71,8 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
     else:
         target = jnp.min(jnp.where(tied, cost, jnp.inf))
         pick = tied & (cost <= target + ctol)
+    if rank is not None:
+        return jnp.argmin(jnp.where(pick, rank, jnp.iinfo(rank.dtype).max)).astype(jnp.int32)
     return jnp.argmax(pick).astype(jnp.int32)
 
 

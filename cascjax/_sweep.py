@@ -13,7 +13,9 @@ from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._routing import routing_sweep
 
-STRATEGIES = ("routing", "cascade", "threshold_cascade")
+STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
+#: Bytes a cascade-routing sweep may hold per query chunk (sets the default ``chunk_size``).
+MEMORY_BUDGET = 1 << 30
 #: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory. On CPU smaller
 #: batches stay in cache and run faster (measured: 30k x 11 x 1,000 λ, 1.4x faster at 2^20 than at 2^24).
 BATCH_ELEMENTS = 1 << 24
@@ -31,8 +33,9 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
 
 
 def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: str = "min", *,
-          max_depth: int | None = None, samples: int = 64, no_deviation: bool = False,
-          return_choices: bool = False, tie_rtol: float | None = None, batch_size: int | None = None) -> Curve:
+          max_depth: int | None = None, samples: int = 64, no_deviation: bool = False, force_order: bool = False,
+          greedy: bool = False, prune: bool = True, return_choices: bool = False, tie_rtol: float | None = None,
+          batch_size: int | None = None, chunk_size: int | None = None, memory: int | None = None) -> Curve:
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
 
     Args:
@@ -47,17 +50,31 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         Q the expected maximum quality (post-hoc estimates for run models, ex-ante with their σ otherwise) and
         C the summed cost estimates; choosing {0..j−1} stops, anything else runs model j; the run model with
         the highest post-hoc estimate answers.
+        ``"cascade_routing"``: the paper's cascade routing — at step j (state R, |R| = j) every supermodel
+        T ⊇ R with |T| ≤ D is a candidate (``force_order``: new members above max(R); ``greedy``: at most one
+        new member), scored as the cascade's; T = R stops, anything else runs the lowest-index model of
+        T \\ R. Evaluated once per (query, state reached), not per λ (see :mod:`cascjax._cascade_routing`).
         ``"threshold_cascade"`` (baseline): run the models in the dataset's order (ascending mean cost when
         sorted); after model j continue iff its post-hoc estimate is below θ_j; the last model run answers.
       tie: ``"min"`` (of tied choices the cheapest) or ``"max"`` (the most expensive); equal cost: lowest index.
         The threshold cascade has no ties (strictly below θ continues); it accepts either.
       max_depth: cascades: at most this many models (1..M, default M). Routing runs one model.
-      samples: cascade: K, the number of shared standard-normal points for expected maxima (default 64).
-      no_deviation: cascade: ignore the estimates' σ (Q = max μ), the paper's "no deviation" ablation.
+      samples: cascade, cascade routing: K, the number of shared standard-normal points for expected maxima
+        (default 64).
+      no_deviation: cascade, cascade routing: ignore the estimates' σ (Q = max μ), the paper's "no deviation"
+        ablation.
+      force_order: cascade routing: models run in ascending index order (new members above max(R)).
+      greedy: cascade routing: candidates add at most one model to R.
+      prune: cascade routing: the paper's pruning lemma (with the tie band: a candidate beaten by more than
+        the band by one of its one-model-smaller candidates is dropped). Never changes a decision; on by default.
+      
       return_choices: also return the answering model per query and λ (``Curve.choice`` [L, N]).
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
       batch_size: λ values per batch; default keeps a batch under 2^20 queries·models·λ elements
-        on CPU, 2^24 on accelerators.
+        on CPU, 2^24 on accelerators. (Not used by cascade routing, which takes every λ of a query at once.)
+      chunk_size: cascade routing: queries per chunk (``lax.map`` over chunks), bounding peak memory.
+      memory: cascade routing: bytes one chunk may hold when ``chunk_size`` is not given (default
+        ``MEMORY_BUDGET`` = 1 GiB); the chunk size is derived from it.
 
     Returns:
       A :class:`Curve` with ``lam`` (the λ or θ as given, [L] or [L, D]), ``cost``, ``quality`` [L],
@@ -88,13 +105,12 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         from ._supermodels import check_depth
 
         depth = check_depth(ds.n_models, max_depth)
-        if strategy == "cascade":
+        if strategy in ("cascade", "cascade_routing"):
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
     batch_size = _batch_size(ds, lam.shape[0], batch_size)
-    if strategy == "cascade":
-        from ._cascade import cascade_sweep
+    if strategy in ("cascade", "cascade_routing"):
         from ._supermodels import normal_points
 
         z = normal_points(samples, ds.n_models, dtype=dtype)
@@ -102,6 +118,19 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
                                             est.cost_ante, est.cost_post))
         if no_deviation:
             e = e[:2] + (jnp.zeros_like(e[2]), jnp.zeros_like(e[3])) + e[4:]
+    if strategy == "cascade_routing":
+        from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_for
+
+        if ds.n_models > MAX_MODELS:
+            raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
+                               "select fewer models")
+        chunk = _chunk_size(ds, lam, depth, samples, chunk_size, memory, chunk_for)
+        return cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
+                                     tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
+                                     prune=bool(prune), return_choices=return_choices, chunk=chunk)
+    if strategy == "cascade":
+        from ._cascade import cascade_sweep
+
         return cascade_sweep(ds.quality, ds.cost, e, lam, z, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
                              tie_max=tie_max, return_choices=return_choices, batch_size=batch_size)
     if strategy == "threshold_cascade":
@@ -121,6 +150,18 @@ def _batch_size(ds: Dataset, n_lam: int, batch_size: int | None) -> int:
     elif not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise CascjaxError(f"batch_size must be a positive integer, got {batch_size!r}")
     return int(min(batch_size, n_lam))
+
+
+def _chunk_size(ds, lam, depth, samples, chunk_size, memory, chunk_for) -> int:
+    if chunk_size is not None:
+        if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
+            raise CascjaxError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        return int(min(chunk_size, ds.n_queries))
+    if memory is None:
+        memory = MEMORY_BUDGET
+    if not (isinstance(memory, (int, float, np.integer)) and np.isfinite(memory) and memory > 0):
+        raise CascjaxError(f"memory must be a positive number of bytes, got {memory!r}")
+    return chunk_for(ds.n_queries, ds.n_models, depth, samples, lam.shape[0], ds.quality.dtype.itemsize, memory)
 
 
 def _check_thresholds(thresholds, dtype) -> jax.Array:

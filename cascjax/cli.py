@@ -11,7 +11,8 @@ import warnings
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 ESTIMATE_CHOICES = ("perfect", "low", "medium", "high", "columns")
-CLI_STRATEGIES = {"routing": "routing", "cascade": "cascade", "threshold-cascade": "threshold_cascade"}
+CLI_STRATEGIES = {"routing": "routing", "cascade": "cascade", "cascade-routing": "cascade_routing",
+                  "threshold-cascade": "threshold_cascade"}
 
 EXAMPLES = """examples:
   cascjax frontier                                  # the embedded MMLU-Pro example, low noise
@@ -35,12 +36,15 @@ def _parser() -> argparse.ArgumentParser:
                        description="Sweep λ for each strategy, write curve.csv, summary.csv and frontier.png.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
-    f.add_argument("--strategy", default="routing,cascade,threshold-cascade",
-                   help="comma-separated strategies (available: routing, cascade, threshold-cascade; default: all)")
+    f.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
+                   help="comma-separated strategies (available: routing, cascade, cascade-routing, "
+                        "threshold-cascade; default: all)")
     f.add_argument("--max-depth", type=int, default=None,
                    help="cascades: at most this many models per query (default: all)")
     f.add_argument("--samples", type=int, default=64,
-                   help="cascade: shared normal points K for expected maxima (default: 64)")
+                   help="cascade, cascade-routing: shared normal points K for expected maxima (default: 64)")
+    f.add_argument("--force-order", action="store_true",
+                   help="cascade-routing: run models in ascending index order (mean cost when sorted)")
     f.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
                    help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
                         "<model>|quality_ante... from DATA (default: low)")
@@ -135,8 +139,10 @@ def _frontier(args) -> int:
             runs = [(tie, lams) for tie in ("min", "max")]
         for tie, grid_values in runs:
             options = {} if name == "routing" else dict(max_depth=args.max_depth)
-            if name == "cascade":
+            if name in ("cascade", "cascade-routing"):
                 options["samples"] = args.samples
+            if name == "cascade-routing":
+                options["force_order"] = args.force_order
             curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name],
                                   tie="min" if tie == "none" else tie, **options)
             both.append(curve)

@@ -42,8 +42,9 @@ def test_frontier_on_the_example(tmp_path, capsys):
     grid = curve[(curve.method == "grid") & (curve.strategy == "routing")]
     assert len(grid) == 32 and set(grid.tie) == {"min", "max"}
     # The threshold cascade (default too): at most 16 thresholds from -inf to +inf, no ties.
-    assert set(curve.strategy) == {"routing", "cascade", "threshold-cascade"}  # the default: all
+    assert set(curve.strategy) == {"routing", "cascade", "cascade-routing", "threshold-cascade"}  # default: all
     assert len(curve[curve.strategy == "cascade"]) == 32
+    assert len(curve[curve.strategy == "cascade-routing"]) == 32
     cascade = curve[curve.strategy == "threshold-cascade"]
     assert 3 <= len(cascade) <= 16 and set(cascade.tie) == {"none"}
     assert cascade["lambda"].iloc[0] == -np.inf and cascade["lambda"].iloc[-1] == np.inf
@@ -59,6 +60,7 @@ def test_frontier_on_the_example(tmp_path, capsys):
     hull = summary[summary.kind == "baseline"].auc.item()
     assert routing > hull > 0
     assert summary[summary.name == "threshold-cascade"].auc.item() > 0
+    assert summary[summary.name == "cascade-routing"].auc.item() > routing  # the paper's claim, on the example
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "routing" in out and "AUC" in out
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temporary files left
@@ -92,7 +94,7 @@ def test_frontier_options(small_csv, tmp_path, capsys):
     (["--lambdas", "1"], "at least 2"),
     (["--max-depth", "9"], "--max-depth must be in 1..4 (the number of models), got 9"),
     (["--samples", "0"], "--samples must be at least 1, got 0"),
-    (["--strategy", "routing,threshold_cascade"], "unknown strategy 'threshold_cascade' in --strategy; available: routing, cascade, threshold-cascade"),
+    (["--strategy", "routing,threshold_cascade"], "unknown strategy 'threshold_cascade' in --strategy; available: routing, cascade, cascade-routing, threshold-cascade"),
     (["--models", "m00,nobody"], "missing quality column 'nobody'"),
     (["--estimates", "huge"], "invalid choice"),
 ])

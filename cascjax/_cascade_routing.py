@@ -1,0 +1,415 @@
+"""Cascade routing (DESIGN section 4): at every step, any supermodel T ⊇ R may be chosen.
+
+At step j the information state R (the models run, |R| = j) is a set; the candidates are every T ⊇ R with
+|T| ≤ D (``force_order``: new members above max(R); ``greedy``: at most one new member), scored
+Q(n, R, T) − λ_j C(n, R, T). Choosing T = R stops; otherwise the lowest-index model of T \\ R runs next.
+
+Computing Q for every λ would cost N·L·D·S·K operations (~10^13 at RouterBench size). Q and C depend only on
+the query and the state, and the states reached by all λ of one query form a small tree (measured: ~17
+states per query for 1,024 λ). So, step by step:
+
+1. the distinct states reached (per query at most ``width`` slots; across the query chunk compacted into a
+   buffer of ``buffer`` states) get their candidates' Q and C once — relative to R, so step j only enumerates
+   subsets of the M − j models not yet run, of size ≤ D − j;
+2. each state keeps a *shortlist* of ≤ ``shortlist`` candidates: every candidate that can be tied with the
+   best at some λ ≥ 0 under the decision rule. A candidate is left out only if another valid candidate is
+   cheaper and better by more than twice the tie tolerance (it can never be tied), or — with ``prune`` — if
+   dropping one of its new members raises the score by more than twice the tie band at every λ with which
+   the state is reached (the paper's pruning lemma, applied with the tie band, so it never changes a
+   decision). Leaving such candidates out cannot change any decision: the rule on the shortlist picks
+   exactly what it picks on all candidates (same tie magnitudes, same lexicographic tie order);
+3. each λ applies the rule to its state's shortlist.
+
+Sizes that overflow (more states or shortlisted candidates than the static room) are reported and the caller
+runs again with twice the room, so results never depend on them.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._curve import Curve
+from ._decide import _magnitudes, select
+from ._supermodels import _table
+
+#: Largest pool cascade routing supports: states are int32 bitmasks.
+MAX_MODELS = 30
+
+
+class _Relative(NamedTuple):
+    """Static table of the sets U of new models at a state, over relative positions 0..F−1 (the models not
+    yet run, ascending); U = ∅ (stop) is row 0. Rows are sorted tuples; the tie order is recomputed from the
+    global table."""
+
+    members: np.ndarray  # [S, F] bool
+    size: np.ndarray  # [S] int32
+    lowest: np.ndarray  # [S] int32 lowest position (F for ∅)
+    highest: np.ndarray  # [S] int32 highest position (−1 for ∅)
+    plan: tuple  # per level d ≥ 1: (parent positions in the previous level's output, added position)
+    order: np.ndarray  # [S] row → position in the concatenated level outputs
+    drop: np.ndarray  # [S, E] row of U minus its i-th member, −1 where U has fewer members
+
+
+@functools.lru_cache(maxsize=64)
+def _relative(free: int, extra: int) -> _Relative:
+    rows = sorted(c for d in range(extra + 1) for c in itertools.combinations(range(free), d))
+    index = {r: i for i, r in enumerate(rows)}
+    members = np.zeros((len(rows), free), bool)
+    for s, r in enumerate(rows):
+        members[s, list(r)] = True
+    size = members.sum(axis=1).astype(np.int32)
+    lowest = np.array([r[0] if r else free for r in rows], np.int32)
+    highest = np.array([r[-1] if r else -1 for r in rows], np.int32)
+    drop = np.full((len(rows), max(extra, 1)), -1, np.int32)
+    for s, r in enumerate(rows):
+        for i in range(len(r)):
+            drop[s, i] = index[r[:i] + r[i + 1:]]
+    by_level = [[r for r in rows if len(r) == d] for d in range(extra + 1)]
+    pos, plan, offset = {(): 0}, [], 1
+    for d in range(1, extra + 1):
+        prev = offset - len(by_level[d - 1])
+        plan.append((np.array([pos[r[:-1]] - prev for r in by_level[d]], np.int32),
+                     np.array([r[-1] for r in by_level[d]], np.int32)))
+        for i, r in enumerate(by_level[d]):
+            pos[r] = offset + i
+        offset += len(by_level[d])
+    order = np.array([pos[r] for r in rows], np.int32)
+    return _Relative(members, size, lowest, highest, tuple(plan), order, drop)
+
+
+def _sample_means(rel: _Relative, ran: jax.Array, y: jax.Array, comp: jax.Array) -> jax.Array:
+    """mean_k max_{m ∈ R ∪ U} y_k,m for a block of states and every row U: [B, S].
+
+    ``ran`` [B, M] the states, ``y`` [B, K, M] the sample points, ``comp`` [B, F] the models not run. The
+    level-by-level maxima keep the block and sample axes innermost, so every step gathers whole [B, K] slabs
+    (24x faster on CPU than vmapping a one-state version, measured on 4,096 states of 11 models).
+    """
+    base = jnp.max(jnp.where(ran[:, None, :], y, -jnp.inf), axis=2)  # [B, K]
+    values = jnp.moveaxis(jnp.take_along_axis(y, comp[:, None, :], axis=2), 2, 0)  # [F, B, K]
+    level = base[None]
+    means = [jnp.mean(level, axis=2)]
+    for parents, added in rel.plan:
+        level = jnp.maximum(level[parents], values[added])
+        means.append(jnp.mean(level, axis=2))
+    return jnp.concatenate(means, axis=0)[rel.order].T
+
+
+def _levels(rel: _Relative, base: jax.Array, values: jax.Array, combine) -> jax.Array:
+    """combine-reduction of ``base`` [K] with ``values`` [K, F] over every row's members: [K, S]."""
+    level = base[:, None]
+    outs = [level]
+    for parents, added in rel.plan:
+        level = combine(level[:, parents], values[:, added])
+        outs.append(level)
+    return jnp.concatenate(outs, axis=1)[:, rel.order]
+
+
+class _Shortlist(NamedTuple):
+    quality: jax.Array  # [P]
+    cost: jax.Array  # [P]
+    rank: jax.Array  # [P] global lexicographic tie order
+    valid: jax.Array  # [P]
+    next: jax.Array  # [P] model run next (−1: stop)
+    at_zero: jax.Array  # the decision at λ = 0 (over every candidate)
+    qmag: jax.Array  # max |Q| over Cand(R)
+    cmag: jax.Array  # max |C| over Cand(R)
+    count: jax.Array  # candidates kept (> P: overflow)
+
+
+def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est, z, *, n_models, depth, rtol,
+            tie_max, force_order, prune, shortlist, prefix=False, block=64) -> _Shortlist:
+    """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states."""
+    n = states.shape[0]
+    size = -(-n // block) * block
+    pad = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (size - n,) + a.shape[1:])]).reshape(  # noqa: E731
+        (size // block, block) + a.shape[1:])
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(n_models, dtype=jnp.int32))
+    free = rel.members.shape[1]
+
+    def one_block(args):
+        s, lo, e = args
+        ran = (s[:, None] & bit[None]) != 0
+        mu, sd = jnp.where(ran, e[1], e[0]), jnp.where(ran, e[3], e[2])
+        comp = jnp.argsort(ran, axis=1, stable=True)[:, :free]
+        mc = _sample_means(rel, ran, mu[:, None, :] + z[None] * sd[:, None, :], comp)
+        one = partial(_state, rel, sorted_masks, sorted_rank, step=step, n_models=n_models, depth=depth, rtol=rtol,
+                      tie_max=tie_max, force_order=force_order, prune=prune, shortlist=shortlist, prefix=prefix)
+        return jax.vmap(lambda s_, lo_, e_, mc_: one(state=s_, lam_lo=lo_, est=e_, mc=mc_))(s, lo, e, mc)
+
+    out = jax.lax.map(one_block, (pad(states), pad(lam_lo), tuple(pad(a) for a in est)))
+    return jax.tree.map(lambda a: a.reshape((size,) + a.shape[2:])[:n], out)
+
+
+def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, mc, *, n_models, depth, rtol,
+           tie_max, force_order, prune, shortlist, prefix=False, hull=64) -> _Shortlist:
+    """Q and C of every candidate at one state; the decision at λ = 0, and the shortlist of the candidates
+    that can be chosen at some λ ≥ ``lam_lo`` (the smallest positive λ reaching the state)."""
+    mu_a, mu_p, sd_a, sd_p, c_a, c_p = est
+    free = rel.members.shape[1]
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(n_models, dtype=jnp.int32))
+    ran = (state & bit) != 0
+    mu, sd, ch = jnp.where(ran, mu_p, mu_a), jnp.where(ran, sd_p, sd_a), jnp.where(ran, c_p, c_a)
+    comp = jnp.argsort(ran, stable=True)[:free]  # models not run, ascending (then padding: run models)
+    neg = jnp.asarray(-jnp.inf, mu.dtype)
+    exact = _levels(rel, jnp.max(jnp.where(ran, mu, neg))[None], mu[comp][None], jnp.maximum)[0]
+    spread = _levels(rel, jnp.any(ran & (sd != 0))[None], (sd[comp] != 0)[None], jnp.logical_or)[0]
+    size = jnp.asarray(rel.size)
+    q = jnp.where((size + step == 1) | ~spread, exact, mc)
+    members = jnp.asarray(rel.members)
+    c = jnp.sum(jnp.where(ran, ch, 0)) + jnp.sum(jnp.where(members, ch[comp][None], 0), axis=1)
+
+    valid = (jnp.asarray(rel.highest) < n_models - step) & (size <= depth - step) & (size + step >= 1)
+    if force_order:
+        top = jnp.max(jnp.where(ran, jnp.arange(n_models), -1))
+        valid &= (size == 0) | (jnp.asarray(rel.lowest) >= top + 1 - step)
+    if prefix:  # the optimal cascade's candidates, for testing: R ∪ U = {0..i}
+        valid &= (jnp.asarray(rel.highest) == size - 1) & (state == (1 << step) - 1)
+    qmag, cmag = _magnitudes(q, c, valid)
+    mask = state | jnp.sum(jnp.where(members, bit[comp][None], 0), axis=1, dtype=jnp.int32)
+    rank = sorted_rank[jnp.clip(jnp.searchsorted(sorted_masks, mask), 0, sorted_masks.shape[0] - 1)]
+    lowest = jnp.asarray(rel.lowest)
+    nxt = jnp.where(lowest < free, comp[jnp.minimum(lowest, free - 1)], -1).astype(jnp.int32)
+    # λ = 0: every candidate of the best quality ties (many, when added models cannot beat a run one), so the
+    # rule runs on all candidates, once per state. Positive λ use the shortlist for λ ≥ lam_lo.
+    at_zero = nxt[select(q, c, jnp.zeros((), q.dtype), rtol, tie_max, valid, (qmag, cmag), rank)]
+    lo = jnp.where(jnp.isfinite(lam_lo), lam_lo, 0)
+    eps = jnp.finfo(mu.dtype).eps
+    margin = 2 * rtol + 8 * eps  # twice the tie band, and room for rounding when rtol = 0
+    keep = valid & jnp.isfinite(lam_lo)  # no positive λ reaches the state: no shortlist needed
+    if prune:
+        drop = jnp.asarray(rel.drop)
+        parent = jnp.maximum(drop, 0)
+        dq, dc = q[:, None] - q[parent], c[:, None] - c[parent]
+        worse = (dq - lo * dc + margin * (qmag + lo * cmag) < 0) & (dc >= margin * cmag)
+        keep &= ~jnp.any((drop >= 0) & valid[parent] & worse, axis=1)
+    # Scores at λ = lo + t, t ≥ 0, are (Q − lo·C) − t·C: the hull test on shifted qualities.
+    keep &= _near_hull(q - lo * c, c, keep, margin * (qmag + lo * cmag), margin * cmag, hull)
+
+    count = jnp.sum(keep, dtype=jnp.int32)
+    at = jnp.where(keep, jnp.cumsum(keep) - 1, shortlist)
+    rows = jnp.zeros(shortlist, jnp.int32).at[at].set(jnp.arange(keep.shape[0], dtype=jnp.int32), mode="drop")
+    ok = jnp.arange(shortlist) < count
+    return _Shortlist(q[rows], c[rows], rank[rows], ok, nxt[rows], at_zero, qmag, cmag, count)
+
+
+def _near_hull(q, c, cand, q_slack, c_slack, hull):
+    """Candidates that can be tied with the best at some λ ≥ 0: a superset, never missing one.
+
+    Candidate i can be tied only if its point moved by the tie band, (c_i − c_slack, q_i + q_slack), is not
+    strictly below H(c) = max{Σ w_v Q_v : Σ w_v C_v ≤ c}, the upper-left hull of the candidates (for every
+    λ ≥ 0 a convex combination beating it means some candidate beats it). H is bounded from below by the
+    polyline through ≤ ``hull`` vertices found by gift wrapping from the best-quality candidate towards the
+    cheapest: any vertices (even too few, or rounded) give a lower bound, so the filter stays a superset.
+    """
+    neg = jnp.asarray(-jnp.inf, q.dtype)
+    qk, ck = jnp.where(cand, q, neg), jnp.where(cand, c, jnp.inf)
+    top = jnp.argmin(jnp.where(qk == jnp.max(qk), ck, jnp.inf))
+
+    def more(carry):
+        k, cur, _ = carry
+        return (k < hull) & jnp.any(ck < ck[cur])
+
+    def wrap(carry):
+        k, cur, verts = carry
+        cheaper = ck < ck[cur]
+        overtake = jnp.where(cheaper, (q[cur] - q) / jnp.where(cheaper, c[cur] - c, 1), jnp.inf)
+        first = jnp.min(overtake)
+        nxt = jnp.argmin(jnp.where(overtake == first, ck, jnp.inf)).astype(jnp.int32)
+        return k + 1, nxt, verts.at[k].set(nxt)
+
+    verts = jnp.zeros(hull, jnp.int32).at[0].set(top)
+    found, last, verts = jax.lax.while_loop(more, wrap, (jnp.int32(1), top.astype(jnp.int32), verts))
+    verts = jnp.where(jnp.arange(hull) < found, verts, last)  # unused slots repeat the last vertex found
+    vc, vq = c[verts][::-1], q[verts][::-1]  # ascending cost
+    cs, qs = c - c_slack, q + q_slack
+    k = jnp.searchsorted(vc, cs, side="right")
+    lo, hi = jnp.maximum(k - 1, 0), jnp.minimum(k, hull - 1)
+    span = jnp.where(vc[hi] > vc[lo], vc[hi] - vc[lo], 1)
+    inside = vq[lo] + (vq[hi] - vq[lo]) * ((cs - vc[lo]) / span)
+    bound = jnp.where(k == 0, neg, jnp.where(k >= hull, vq[-1], inside))
+    return qs >= bound
+
+
+def _decide(short: _Shortlist, lam, rtol, tie_max):
+    """The decision rule on a state's shortlist at one λ: the model to run next, −1 to stop."""
+    i = select(short.quality, short.cost, lam, rtol, tie_max, short.valid, (short.qmag, short.cmag), short.rank)
+    return jnp.where(lam == 0, short.at_zero, short.next[i])
+
+
+def _slots(key, lam_next, width, n_keys):
+    """Distinct keys of one query's λ (−1: stopped) as slots 0..count−1 in key order.
+
+    Returns (slot per λ, key per slot, count, smallest positive next-step λ per slot)."""
+    live = key >= 0
+    hit = jnp.zeros(n_keys, jnp.int32).at[jnp.where(live, key, n_keys)].max(1, mode="drop")
+    slot_of = jnp.cumsum(hit) - 1
+    slot = jnp.where(live, slot_of[jnp.maximum(key, 0)], -1)
+    target = jnp.where(live, slot, width)
+    keys = jnp.zeros(width, jnp.int32).at[target].set(key, mode="drop")
+    lo = jnp.full(width, jnp.inf, lam_next.dtype).at[target].min(jnp.where(lam_next > 0, lam_next, jnp.inf),
+                                                                  mode="drop")
+    return slot, keys, jnp.sum(hit), lo
+
+
+class _Room(NamedTuple):
+    width: int  # state slots per query and step
+    buffer: int  # states per chunk and step (compacted over the chunk's queries)
+    shortlist: int  # candidates kept per state
+
+
+def _chunk(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greedy, prune, room, prefix):
+    """Cascade routing for one chunk of queries at every λ row: the final state [n, L] (bitmask of the models
+    run) and overflow flags (shortlist, width, buffer)."""
+    n, m = quality.shape
+    n_lam = lam.shape[0]
+    table = _table(m, depth)
+    by_mask = np.argsort(table.mask)
+    sorted_masks = jnp.asarray(table.mask[by_mask], jnp.int32)
+    sorted_rank = jnp.asarray(by_mask, jnp.int32)
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    states_fn = partial(_states, sorted_masks=sorted_masks, sorted_rank=sorted_rank, z=z, n_models=m, depth=depth,
+                        rtol=rtol, tie_max=tie_max, force_order=force_order, prune=prune, shortlist=room.shortlist,
+                        prefix=prefix)
+    decide = jax.vmap(jax.vmap(_decide, in_axes=(None, 0, None, None)), in_axes=(0, None, None, None))
+
+    # Step 0: R = ∅ for every query and λ.
+    first = _relative(m, 1 if greedy else depth)
+    lo0 = jnp.broadcast_to(jnp.min(jnp.where(lam[:, 0] > 0, lam[:, 0], jnp.inf)), (n,))
+    short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, lam_lo=lo0, est=est)
+    nxt = decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
+    over_short = jnp.max(short.count) > room.shortlist
+    cur = bit[nxt]
+    done = jnp.zeros((n, n_lam), bool)
+    if depth == 1:
+        return cur, jnp.stack([over_short, False, False])
+
+    lam_next = lambda j: lam[:, jnp.minimum(j, depth - 1)]  # noqa: E731
+    slots = jax.vmap(_slots, in_axes=(0, None, None, None))
+    slot, keys, count, lo = slots(nxt, lam_next(1), room.width, m)
+    states = keys  # at step 1 the key is the model run: the state {m}
+    states = jnp.where(jnp.arange(room.width)[None] < count[:, None], bit[jnp.clip(states, 0, m - 1)], 0)
+
+    def step(carry, j):
+        """Step j ≥ 1: the states reached (|R| = j) and their candidates, each λ's decision, the next states."""
+        cur, done, slot, states, count, lo, flags = carry
+        rel = _relative(m - j, 1 if greedy else depth - j)
+        flags = flags | jnp.stack([False, jnp.max(count) > room.width, jnp.sum(count) > room.buffer])
+        offset = jnp.cumsum(count) - count
+        where = jnp.where(jnp.arange(room.width)[None] < count[:, None], offset[:, None] + jnp.arange(room.width)[None],
+                          room.buffer)
+        owner = jnp.zeros(room.buffer, jnp.int32).at[where].set(
+            jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None], where.shape), mode="drop")
+        buf_state = jnp.zeros(room.buffer, jnp.int32).at[where].set(states, mode="drop")
+        buf_lo = jnp.full(room.buffer, jnp.inf, lam.dtype).at[where].set(lo, mode="drop")
+        real = jnp.zeros(room.buffer, bool).at[where].set(True, mode="drop")  # the rest is padding
+        e = tuple(a[owner] for a in est)
+        short = states_fn(rel, states=buf_state, step=j, lam_lo=buf_lo, est=e)
+        flags = flags | jnp.stack([jnp.max(jnp.where(real, short.count, 0)) > room.shortlist, False, False])
+        pos = jnp.clip(offset[:, None] + slot, 0, room.buffer - 1)  # [n, L]
+        lam_j = lam[:, j]
+        pick = jax.vmap(lambda p, l: _decide(jax.tree.map(lambda a: a[p], short), l, rtol, tie_max))
+        nxt = jax.vmap(pick, in_axes=(0, None))(pos, lam_j)
+        nxt = jnp.where(done, -1, nxt)
+        done = done | (nxt < 0)
+        cur = jnp.where(done, cur, cur | bit[jnp.maximum(nxt, 0)])
+        key = jnp.where(done, -1, jnp.maximum(slot, 0) * m + nxt)
+        slot, keys, count, lo = slots(key, lam_next(j + 1), room.width, room.width * m)
+        parent = jnp.take_along_axis(states, keys // m, axis=1)
+        states = jnp.where(jnp.arange(room.width)[None] < count[:, None], parent | bit[keys % m], 0)
+        return cur, done, slot, states, count, lo, flags
+
+    carry = (cur, done, slot, states, count, lo, jnp.stack([over_short, False, False]))
+    # Unrolled at trace time, not a lax.scan: step j has its own static candidate table (subsets of the M − j
+    # models not run, |U| ≤ D − j: 386, 130, 37, 8 rows for M = 11, D = 5); a scan would pad each to the largest.
+    for j in range(1, depth):
+        carry = step(carry, j)
+    cur, *_, flags = carry
+    return cur, flags
+
+
+def _outcome(quality, cost, post, weight, final):
+    """Per-λ weighted sums over a chunk's queries: realised quality and cost, models run, answers; and the
+    answering model per query and λ."""
+    m = quality.shape[1]
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    ran = (final[..., None] & bit[None, None]) != 0  # [n, L, M]
+    answer = jnp.argmax(jnp.where(ran, post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)  # [n, L]
+    q = jnp.take_along_axis(quality, answer, axis=1)
+    c = jnp.sum(jnp.where(ran, cost[:, None, :], 0), axis=2)
+    w = weight[:, None]
+    sums = dict(quality=jnp.sum(w * q, axis=0), cost=jnp.sum(w * c, axis=0),
+                ran=jnp.sum(w * jnp.sum(ran, axis=2, dtype=quality.dtype), axis=0),
+                answered=jnp.sum(w[..., None] * jax.nn.one_hot(answer, m, dtype=quality.dtype), axis=0))
+    return sums, answer
+
+
+@partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "force_order", "greedy", "prune", "room",
+                                   "chunk", "return_choices", "prefix"))
+def _run(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greedy, prune, room, chunk,
+         return_choices, prefix):
+    n, m = quality.shape
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+    weight = jnp.concatenate([jnp.ones(n, quality.dtype), jnp.zeros(pad, quality.dtype)]).reshape(n_chunks, chunk)
+
+    def split(a):
+        a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])])
+        return a.reshape((n_chunks, chunk) + a.shape[1:])
+
+    def one(args):
+        q, c, e, w = args
+        final, flags = _chunk(q, c, e, lam, z, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
+                              greedy=greedy, prune=prune, room=room, prefix=prefix)
+        sums, answer = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
+        return sums, (answer.T if return_choices else None), flags
+
+    sums, choice, flags = jax.lax.map(one, (split(quality), split(cost), tuple(split(a) for a in est), weight))
+    total = jax.tree.map(lambda a: jnp.sum(a, axis=0), sums)
+    if return_choices:
+        choice = jnp.moveaxis(choice, 0, 1).reshape(lam.shape[0], -1)[:, :n]  # [L, N]
+    return total, choice, jnp.any(flags, axis=0)
+
+
+def cascade_routing_sweep(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greedy, prune,
+                          return_choices, chunk, room=None, prefix=False):
+    """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows."""
+    n, m = quality.shape
+    n_lam = lam.shape[0]
+    if room is None:
+        width = min(64, n_lam)
+        room = _Room(width, chunk * min(8, width), 32)
+    limits = _Room(n_lam, chunk * n_lam, _table(m, depth).n_candidates + 1)
+    room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
+    while True:
+        total, choice, flags = _run(quality, cost, est, lam, z, depth=depth, rtol=rtol, tie_max=tie_max,
+                                    force_order=force_order, greedy=greedy, prune=prune, room=room, chunk=chunk,
+                                    return_choices=return_choices, prefix=prefix)
+        flags = np.asarray(flags)
+        if not flags.any():
+            break
+        short, width, buffer = flags
+        room = _Room(min(2 * room.width, limits.width) if width else room.width,
+                     min(2 * room.buffer if (buffer or width) else room.buffer, limits.buffer),
+                     min(2 * room.shortlist, limits.shortlist) if short else room.shortlist)
+    return Curve(lam, total["cost"] / n, total["quality"] / n, total["answered"] / n, total["ran"] / n, choice)
+
+
+def chunk_for(n_queries: int, n_models: int, depth: int, samples: int, n_lam: int, itemsize: int,
+              memory: float) -> int:
+    """Queries per chunk so that one chunk's arrays stay within ``memory`` bytes (an estimate).
+
+    Per query: the per-λ decisions gather a shortlist of 32 candidates (6 arrays) per λ, the outcome holds
+    [L, M] masks and costs, and ≤ 8 states per step hold their candidates' values; per block of 64 states the
+    Monte-Carlo maxima hold [S, 64, K] samples.
+    """
+    rows = _table(n_models, depth).n_candidates
+    per_query = n_lam * (6 * 32 * itemsize + n_models * (1 + 2 * itemsize) + 32) + 8 * rows * 10 * itemsize
+    fixed = 3 * rows * 64 * samples * itemsize
+    return int(max(1, min(n_queries, (memory - fixed) // per_query)))

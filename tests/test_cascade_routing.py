@@ -1,0 +1,209 @@
+"""Cascade routing against the section-4 loop oracle (same shared normal points), and its identities."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import cascjax
+from cascjax._cascade_routing import _Room, cascade_routing_sweep
+from cascjax._decide import tie_rtol
+from cascjax._supermodels import normal_points
+
+from . import oracle
+
+# Fixed shapes (N, L, M = 4) keep the number of compilations small: each (depth, options, tie) compiles once.
+N_QUERIES, N_LAMBDAS, N_MODELS = 5, 4, 4
+#: Examples per property: a third of the profile's (every example of a new option set compiles the kernel).
+fewer = settings(max_examples=max(8, settings.default.max_examples // 6))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compilation_cache():
+    """Compiled kernels of earlier tests are dropped: many variants exceed the OS's memory-map limit."""
+    jax.clear_caches()
+
+
+@st.composite
+def cases(draw, deviation=None):
+    n, m = N_QUERIES, N_MODELS
+
+    def arr(lo, hi, denom):
+        ints = st.integers(int(lo * denom), int(hi * denom))
+        return np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m) / denom
+
+    quality, cost = arr(0, 1, 4), arr(0, 1, 8)
+    deviation = draw(st.booleans()) if deviation is None else deviation
+    sd = arr(0, 1, 4) if deviation else np.zeros((n, m))
+    est = cascjax.Estimates(*(jnp.asarray(a) for a in (arr(0, 1, 4), arr(0, 1, 4), sd, np.zeros((n, m)),
+                                                       arr(0, 1, 8), cost)))
+    depth = draw(st.integers(1, m))
+    dyadic = st.integers(0, 16).map(lambda v: v / 8)
+    if draw(st.booleans()):
+        lam = np.array(draw(st.lists(dyadic, min_size=N_LAMBDAS, max_size=N_LAMBDAS)))
+    else:
+        lam = np.array(draw(st.lists(dyadic, min_size=N_LAMBDAS * depth, max_size=N_LAMBDAS * depth)))
+        lam = lam.reshape(N_LAMBDAS, depth)
+    options = dict(force_order=draw(st.booleans()), greedy=draw(st.booleans()), prune=draw(st.booleans()))
+    return cascjax.Dataset.from_arrays(quality, cost, sort=False), est, depth, draw(st.integers(1, 3)), lam, options
+
+
+def _oracle(ds, est, lam, depth, k, tie, kind="cascade_routing", **options):
+    options.pop("prune", None)  # pruning never changes a decision: the oracle has none
+    loop_est = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante,
+                    sd_post=est.sd_post, c_ante=est.cost_ante, c_post=est.cost_post)
+    z = np.asarray(normal_points(k, ds.n_models))
+    return oracle.strategy(ds.quality, ds.cost, loop_est, lam, kind, tie=tie, max_depth=depth, z=z, **options)
+
+
+def _assert_matches(curve, expected):
+    c, q, ran, answered = expected
+    np.testing.assert_allclose(curve.cost, c, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(curve.quality, q, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(curve.ran, ran, rtol=1e-12)
+    np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
+
+
+@pytest.mark.parametrize("tie", ["min", "max"])
+@given(cases())
+@fewer
+def test_matches_the_loop_oracle(tie, case):
+    """Every option, σ = 0 and σ > 0 (same shared points), scalar and per-step λ, MIN and MAX."""
+    ds, est, depth, k, lam, options = case
+    curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, **options)
+    _assert_matches(curve, _oracle(ds, est, lam, depth, k, tie, **options))
+
+
+@given(cases())
+@fewer
+def test_no_deviation_is_zero_sigma(case):
+    ds, est, depth, k, lam, options = case
+    a = cascjax.sweep(ds, est, lam, "cascade_routing", max_depth=depth, samples=k, no_deviation=True, **options)
+    _assert_matches(a, _oracle(ds, est, lam, depth, k, "min", no_deviation=True, **options))
+
+
+@given(cases(), st.sampled_from(["min", "max"]))
+@fewer
+def test_pruning_never_changes_a_decision(case, tie):
+    ds, est, depth, k, lam, options = case
+    options.pop("prune")
+    on, off = (cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, prune=p,
+                             return_choices=True, **options) for p in (True, False))
+    np.testing.assert_array_equal(on.choice, off.choice)
+    np.testing.assert_array_equal(on.cost, off.cost)
+    np.testing.assert_array_equal(on.ran, off.ran)
+
+
+@given(cases(), st.sampled_from(["min", "max"]))
+@fewer
+def test_depth_one_is_routing(case, tie):
+    ds, est, _, k, lam, options = case
+    lam = lam if lam.ndim == 1 else lam[:, 0]
+    a = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=1, samples=k, return_choices=True,
+                      **options)
+    b = cascjax.sweep(ds, est, lam, "routing", tie=tie, return_choices=True)
+    np.testing.assert_array_equal(a.choice, b.choice)
+    np.testing.assert_allclose(a.cost, b.cost, rtol=1e-12)
+    np.testing.assert_allclose(a.quality, b.quality, rtol=1e-12)
+
+
+@given(cases(), st.sampled_from(["min", "max"]))
+@fewer
+def test_restricted_to_prefixes_is_the_cascade(case, tie):
+    ds, est, depth, k, lam, _ = case
+    lam2 = jnp.asarray(lam if lam.ndim == 2 else np.repeat(lam[:, None], depth, axis=1))
+    z = normal_points(k, ds.n_models)
+    e = tuple(est)
+    a = cascade_routing_sweep(ds.quality, ds.cost, e, lam2, z, depth=depth, rtol=tie_rtol(jnp.float64),
+                              tie_max=tie == "max", force_order=False, greedy=False, prune=True,
+                              return_choices=True, chunk=2, prefix=True)
+    b = cascjax.sweep(ds, est, lam2, "cascade", tie=tie, max_depth=depth, samples=k, return_choices=True)
+    np.testing.assert_array_equal(a.choice, b.choice)
+    np.testing.assert_allclose(a.cost, b.cost, rtol=1e-12)
+    np.testing.assert_allclose(a.ran, b.ran, rtol=1e-12)
+
+
+def test_room_and_chunks_do_not_change_results():
+    """Overflowing rooms (rerun with more) and chunk sizes that do and do not divide N give the same curve."""
+    rng = np.random.default_rng(7)
+    n, m, depth = 7, 4, 3
+    quality, cost = rng.integers(0, 5, (n, m)) / 4, rng.integers(1, 9, (n, m)) / 8
+    est = tuple(jnp.asarray(a) for a in (rng.random((n, m)), rng.random((n, m)), rng.random((n, m)) / 4,
+                                         np.zeros((n, m)), cost, cost))
+    lam = jnp.asarray(rng.choice([0.0, 0.05, 0.2, 0.6, 2.0], (6, depth)))
+    z = normal_points(4, m)
+    kw = dict(depth=depth, rtol=tie_rtol(jnp.float64), tie_max=False, return_choices=True, force_order=False,
+              greedy=False, prune=True)
+    base = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, chunk=n, **kw)
+    for chunk, room in [(2, _Room(1, 1, 1)), (3, None)]:
+        other = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, chunk=chunk, room=room,
+                                      **kw)
+        np.testing.assert_array_equal(other.choice, base.choice)
+        np.testing.assert_allclose(other.cost, base.cost, rtol=1e-12)
+
+
+def test_perfect_estimates_reach_routing():
+    """With perfect estimates cascade routing is routing at every λ > 0 (MIN: at λ = 0 too)."""
+    ds = cascjax.load_example().take(np.arange(400))
+    est = cascjax.perfect_estimates(ds)
+    lam = cascjax.lambda_grid(est, 24)
+    for tie in ("min", "max"):
+        a = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=3)
+        b = cascjax.sweep(ds, est, lam, "routing", tie=tie)
+        rows = slice(None) if tie == "min" else slice(1, None)  # MAX at λ = 0 may run models that cannot help
+        np.testing.assert_allclose(np.asarray(a.quality)[rows], np.asarray(b.quality)[rows], rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(a.cost)[rows], np.asarray(b.cost)[rows], rtol=1e-6)
+
+
+def test_the_example():
+    """Per-step constants equal the scalar; chunking by memory; the curve's bookkeeping; beats routing."""
+    ds = cascjax.load_example().take(np.arange(600))
+    est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+    lam = cascjax.lambda_grid(est, 16)
+    curve = cascjax.sweep(ds, est, lam, "cascade_routing", max_depth=3, return_choices=True)
+    per_step = cascjax.sweep(ds, est, np.repeat(lam[:, None], 3, axis=1), "cascade_routing", max_depth=3,
+                             chunk_size=250, return_choices=True)  # 250 does not divide 600
+    small = cascjax.sweep(ds, est, lam, "cascade_routing", max_depth=3, memory=1 << 22, return_choices=True)
+    for other in (per_step, small):  # same decisions; sums over other chunks may round differently
+        np.testing.assert_array_equal(curve.choice, other.choice)
+        np.testing.assert_allclose(curve.cost, other.cost, rtol=1e-12)
+        np.testing.assert_allclose(curve.quality, other.quality, rtol=1e-12)
+    np.testing.assert_allclose(np.sum(np.asarray(curve.answered), axis=1), 1.0)
+    assert np.all((np.asarray(curve.ran) >= 1) & (np.asarray(curve.ran) <= 3))
+    assert cascjax.auc(curve, ds) > cascjax.auc(cascjax.sweep(ds, est, lam), ds)
+
+
+def test_bad_input():
+    ds = cascjax.synthetic(seed=1, n_queries=10, n_models=4)
+    est = cascjax.perfect_estimates(ds)
+    with pytest.raises(cascjax.CascjaxError, match="max_depth"):
+        cascjax.sweep(ds, est, [0.1], "cascade_routing", max_depth=5)
+    with pytest.raises(cascjax.CascjaxError, match=r"λ must be \[L\] or \[L, D\]"):
+        cascjax.sweep(ds, est, np.zeros((2, 3)), "cascade_routing", max_depth=2)
+    with pytest.raises(cascjax.CascjaxError, match="samples"):
+        cascjax.sweep(ds, est, [0.1], "cascade_routing", samples=0)
+    with pytest.raises(cascjax.CascjaxError, match="chunk_size"):
+        cascjax.sweep(ds, est, [0.1], "cascade_routing", chunk_size=0)
+    with pytest.raises(cascjax.CascjaxError, match="memory"):
+        cascjax.sweep(ds, est, [0.1], "cascade_routing", memory=-1)
+    big = cascjax.synthetic(seed=1, n_queries=4, n_models=31)
+    with pytest.raises(cascjax.CascjaxError, match="at most 30 models"):
+        cascjax.sweep(big, cascjax.perfect_estimates(big), [0.1], "cascade_routing", max_depth=2)
+
+
+@pytest.mark.parametrize("m", [2, 3, 5])
+def test_other_pool_sizes_match_the_oracle(m):
+    """Seeded instances for pool sizes other than the hypothesis tests' 4, every depth, σ > 0."""
+    rng = np.random.default_rng(m)
+    n = 6
+    quality, cost = rng.integers(0, 5, (n, m)) / 4, rng.integers(1, 9, (n, m)) / 8
+    est = cascjax.Estimates(*(jnp.asarray(a) for a in (rng.integers(0, 5, (n, m)) / 4, rng.integers(0, 5, (n, m)) / 4,
+                                                       rng.integers(0, 3, (n, m)) / 4, np.zeros((n, m)),
+                                                       rng.integers(1, 9, (n, m)) / 8, cost)))
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    lam = np.array([0.0, 0.125, 0.5, 2.0])
+    for depth in sorted({1, 2, m}):
+        for tie in ("min", "max"):
+            curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=3)
+            _assert_matches(curve, _oracle(ds, est, lam, depth, 3, tie))
