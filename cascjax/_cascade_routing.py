@@ -210,7 +210,7 @@ def _near_hull(q, c, cand, q_slack, c_slack, hull):
     """
     neg = jnp.asarray(-jnp.inf, q.dtype)
     qk, ck = jnp.where(cand, q, neg), jnp.where(cand, c, jnp.inf)
-    top = jnp.argmin(jnp.where(qk == jnp.max(qk), ck, jnp.inf))
+    top = jnp.argmin(jnp.where(qk == jnp.max(qk), ck, jnp.inf)).astype(jnp.int32)
 
     def more(carry):
         k, cur, _ = carry
@@ -225,7 +225,7 @@ def _near_hull(q, c, cand, q_slack, c_slack, hull):
         return k + 1, nxt, verts.at[k].set(nxt)
 
     verts = jnp.zeros(hull, jnp.int32).at[0].set(top)
-    found, last, verts = jax.lax.while_loop(more, wrap, (jnp.int32(1), top.astype(jnp.int32), verts))
+    found, last, verts = jax.lax.while_loop(more, wrap, (jnp.int32(1), top, verts))
     verts = jnp.where(jnp.arange(hull) < found, verts, last)  # unused slots repeat the last vertex found
     vc, vq = c[verts][::-1], q[verts][::-1]  # ascending cost
     cs, qs = c - c_slack, q + q_slack

@@ -15,8 +15,8 @@ from . import oracle
 
 # Fixed shapes (N, L, M = 4) keep the number of compilations small: each (depth, options, tie) compiles once.
 N_QUERIES, N_LAMBDAS, N_MODELS = 5, 4, 4
-#: Examples per property: a third of the profile's (every example of a new option set compiles the kernel).
-fewer = settings(max_examples=max(8, settings.default.max_examples // 6))
+#: Examples per property: a tenth of the profile's (every example of a new option set compiles the kernel).
+fewer = settings(max_examples=max(6, settings.default.max_examples // 10))
 
 
 @pytest.fixture(autouse=True)
