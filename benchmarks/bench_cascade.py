@@ -5,7 +5,8 @@
 
 Prints sizes, device, jax version, compile and run times, and the throughput in decisions per second (one
 decision = one query at one λ at one step actually taken) of the jitted sweep and of the loop oracle
-(tests/oracle.py, one query, state and candidate at a time) on a subsample, side by side in one run.
+(tests/oracle.py, one query, state and candidate at a time) on a subsample, side by side in one run; and the
+time of the exact λ-path (``cascjax.cascade_path``) on the same data, with its agreement with the grid.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ def main():
     print(f"\ncascade sweep  {args.queries:,} queries x {args.models} models, max_depth {args.depth}, "
           f"K {args.samples}, {args.lambdas:,} λ: first call {first:.2f} s | run {run:.2f} s | "
           f"{decisions:,.0f} decisions, {decisions / run:,.0f} per second")
+    t0 = time.perf_counter()
+    path = jax.block_until_ready(cascjax.cascade_path(ds, est, **kw))
+    path_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    path = jax.block_until_ready(cascjax.cascade_path(ds, est, **kw))
+    path_run = time.perf_counter() - t0
+    at = cascjax.path_at(path, lam)
+    gap = max(float(np.max(np.abs(np.asarray(at.cost) - np.asarray(curve.cost)))),
+              float(np.max(np.abs(np.asarray(at.quality) - np.asarray(curve.quality)))))
+    print(f"exact path     same data, every λ >= 0: first call {path_first:.2f} s | run {path_run:.2f} s | "
+          f"{path.lam.shape[0]:,} vertices | AUC {cascjax.auc(path, ds):.3f} (grid {cascjax.auc(curve, ds):.3f}) | "
+          f"path at the grid's λ vs the grid sweep: max deviation {gap:.1e}")
 
     rows = np.arange(args.oracle_queries)
     sub = ds.take(rows)
@@ -69,7 +82,7 @@ def main():
     c, q, ran, _ = oracle.strategy(sub.quality, sub.cost, loop_est, sub_lam, "cascade", max_depth=args.depth, z=z)
     t_loop = time.perf_counter() - t0
     loop_decisions = float(np.sum(ran)) * args.oracle_queries
-    check = cascjax.sweep(sub, cascjax.Estimates(*(np.asarray(a) for a in sub_est)), sub_lam, "cascade", **kw)
+    check = cascjax.sweep(sub, sub_est, sub_lam, "cascade", **kw)
     err = max(np.max(np.abs(np.asarray(check.cost) - c)), np.max(np.abs(np.asarray(check.quality) - q)))
     print(f"loop oracle    {args.oracle_queries} queries x {args.oracle_lambdas} λ: {t_loop:.2f} s | "
           f"{loop_decisions:,.0f} decisions, {loop_decisions / t_loop:,.1f} per second")

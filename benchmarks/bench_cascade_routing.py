@@ -37,6 +37,8 @@ def main():
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--lambdas", type=int, default=1_024)
     parser.add_argument("--float64", action="store_true", help="run in float64 (default float32)")
+    parser.add_argument("--covariance", action="store_true",
+                        help="correlated uncertainty: a covariance per run-pattern (cascjax.fit_covariances)")
     parser.add_argument("--oracle-queries", type=int, default=3, help="subsample for the loop oracle")
     parser.add_argument("--oracle-lambdas", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
@@ -51,8 +53,10 @@ def main():
 
     ds = cascjax.synthetic(seed=0, n_queries=args.queries, n_models=args.models)
     est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+    if args.covariance:
+        est = cascjax.fit_covariances(est)
     lam = cascjax.lambda_grid(est, args.lambdas)
-    ds32, est32 = ds, cascjax.Estimates(*(jnp.asarray(a, dtype) for a in est))  # float32 unless x64 is enabled
+    ds32, est32 = ds, jax.tree.map(lambda a: jnp.asarray(a, dtype), est)  # float32 unless x64 is enabled
     kw = dict(max_depth=args.depth, samples=args.samples)
     t0 = time.perf_counter()
     curve = jax.block_until_ready(cascjax.sweep(ds32, est32, lam, "cascade_routing", **kw))
@@ -63,23 +67,27 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB -> GB
     decisions = float(np.sum(np.asarray(curve.ran))) * args.queries  # steps taken, summed over λ and queries
     print(f"\ncascade routing sweep  {args.queries:,} queries x {args.models} models, max_depth {args.depth}, "
-          f"K {args.samples}, {args.lambdas:,} λ: first call {first:.2f} s (compile + run) | run {run:.2f} s | "
+          f"K {args.samples}, {args.lambdas:,} λ{', covariance' if args.covariance else ''}: "
+          f"first call {first:.2f} s (compile + run) | run {run:.2f} s | "
           f"{decisions:,.0f} decisions, {decisions / run:,.0f} per second | peak RSS {peak:.2f} GB | "
           f"AUC {cascjax.auc(curve, ds):.2f}")
 
     rows = np.arange(args.oracle_queries)
     sub = ds32.take(rows)
-    sub_est = jax.tree.map(lambda a: np.asarray(a, np.float64)[rows], est)
+    per_query = jax.tree.map(lambda a: np.asarray(a, np.float64)[rows], est._replace(covariance=None))
+    sub_est = per_query._replace(covariance=est.covariance)
     sub_lam = lam[np.linspace(0, len(lam) - 1, args.oracle_lambdas).astype(int)]
     loop_est = dict(mu_ante=sub_est.quality_ante, mu_post=sub_est.quality_post, sd_ante=sub_est.sd_ante,
                     sd_post=sub_est.sd_post, c_ante=sub_est.cost_ante, c_post=sub_est.cost_post)
     z = np.asarray(normal_points(args.samples, args.models))
     t0 = time.perf_counter()
     c, q, ran, _ = oracle.strategy(np.asarray(sub.quality, np.float64), np.asarray(sub.cost, np.float64), loop_est,
-                                   sub_lam, "cascade_routing", max_depth=args.depth, z=z)
+                                   sub_lam, "cascade_routing", max_depth=args.depth, z=z,
+                                   factor=None if est.covariance is None else
+                                   np.asarray(cascjax.covariance_factors(est.covariance), np.float64))
     t_loop = time.perf_counter() - t0
     loop_decisions = float(np.sum(ran)) * args.oracle_queries
-    check = cascjax.sweep(sub, cascjax.Estimates(*(jnp.asarray(a, dtype) for a in sub_est)), sub_lam,
+    check = cascjax.sweep(sub, jax.tree.map(lambda a: jnp.asarray(a, dtype), sub_est), sub_lam,
                           "cascade_routing", **kw)
     err = max(np.max(np.abs(np.asarray(check.cost) - c)), np.max(np.abs(np.asarray(check.quality) - q)))
     print(f"loop oracle    {args.oracle_queries} queries x {args.oracle_lambdas} λ: {t_loop:.2f} s | "

@@ -27,7 +27,8 @@ def main():
     jax.config.update("jax_enable_x64", True)
     n_models, depth, k, n_lam = 11, 5, 64, 1024
     ds = cascjax.synthetic(seed=0, n_queries=36_000, n_models=n_models)
-    est = {key: np.asarray(v) for key, v in cascjax.noisy_estimates(ds, jax.random.key(0), "low")._asdict().items()}
+    est = {key: np.asarray(v) for key, v in cascjax.noisy_estimates(ds, jax.random.key(0), "low")._asdict().items()
+           if v is not None}
     table = candidate_table(n_models, depth)
     z = np.asarray(normal_points(k, n_models))
     lams = np.asarray(cascjax.lambda_grid(cascjax.Estimates(**{key: np.asarray(v) for key, v in est.items()}), n_lam))

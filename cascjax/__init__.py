@@ -4,6 +4,7 @@ Implements Dekoninck, Baader & Vechev, *A Unified Approach to Routing and Cascad
 Shapes: N queries, M models, L λ values, D steps, S supermodels, K samples, B budgets.
 """
 
+from ._cascade import cascade_path as cascade_path
 from ._curve import Curve as Curve, Mixture as Mixture, at_budget as at_budget, path_at as path_at
 from ._data import Dataset as Dataset, synthetic as synthetic
 from ._decide import TIE_ULPS as TIE_ULPS
@@ -11,6 +12,8 @@ from ._errors import CascjaxError as CascjaxError
 from ._estimates import (
     NOISE_LEVELS as NOISE_LEVELS,
     Estimates as Estimates,
+    covariance_factors as covariance_factors,
+    fit_covariances as fit_covariances,
     noisy_estimates as noisy_estimates,
     perfect_estimates as perfect_estimates,
 )

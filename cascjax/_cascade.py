@@ -20,28 +20,34 @@ from ._curve import Curve
 from ._decide import _magnitudes, select
 
 
-def _prefix_values(mu, sd, c_hat, z):
+def _prefix_values(mu, sd, c_hat, z, factor=None):
     """Q and C of the prefixes {0..i}, i = 0..M−1, for one query in one state: [M] each.
 
     Q by the shared points z [K, M] (running maxima over the models), exact for a single model and where no
-    member deviates, as :func:`cascjax._supermodels.expected_max`.
+    member deviates, as :func:`cascjax._supermodels.expected_max`. Deviations are ``sd`` (independent) or,
+    when ``factor`` [M, M] is given, L z with L L^T = Σ(R).
     """
-    y = mu[None] + z * sd[None]  # [K, M]
+    if factor is None:
+        y, deviates = mu[None] + z * sd[None], sd != 0  # [K, M], [M]
+    else:
+        y, deviates = mu[None] + z @ factor.T, jnp.any(factor != 0, axis=1)
     mc = jnp.mean(jax.lax.cummax(y, axis=1), axis=0)
     exact = jax.lax.cummax(mu)
-    deterministic = jnp.cumsum(sd != 0) == 0
+    deterministic = jnp.cumsum(deviates) == 0
     single = jnp.arange(mu.shape[0]) == 0
     return jnp.where(single | deterministic, exact, mc), jnp.cumsum(c_hat)
 
 
-def _query_tables(ante, post, sd_ante, sd_post, c_ante, c_post, z, depth):
-    """Q, C [D, M] of every prefix at every step j = 0..D−1 (state {0..j−1}) for one query."""
+def _query_tables(ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth):
+    """Q, C [D, M] of every prefix at every step j = 0..D−1 (state {0..j−1}) for one query. ``factor``: None
+    or the [2^M, M, M] square roots of Σ(R) per run-pattern (the state {0..j−1} is pattern 2^j − 1)."""
     m = ante.shape[0]
 
     def at_step(j):
         ran = jnp.arange(m) < j
+        f = None if factor is None else factor[(1 << j) - 1]
         return _prefix_values(jnp.where(ran, post, ante), jnp.where(ran, sd_post, sd_ante),
-                              jnp.where(ran, c_post, c_ante), z)
+                              jnp.where(ran, c_post, c_ante), z, f)
 
     return jax.vmap(at_step)(jnp.arange(depth))
 
@@ -62,12 +68,12 @@ def _run_length(q, c, mags, lam, rtol, tie_max, depth):
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "return_choices", "batch_size"))
-def cascade_sweep(quality, cost, est, lam, z, *, depth, rtol, tie_max, return_choices, batch_size):
+def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, return_choices, batch_size):
     """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given."""
     n, m = quality.shape
     ante, post, sd_ante, sd_post, c_ante, c_post = est
-    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None))(
-        ante, post, sd_ante, sd_post, c_ante, c_post, z, depth)  # [N, D, M] each: λ-independent, once
+    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
+        ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)  # [N, D, M] each: λ-independent, once
     # select's tolerance scales with the magnitudes over each step's valid candidates: λ-independent, once.
     mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
     spent = jnp.cumsum(cost, axis=1)  # [N, M]
@@ -86,3 +92,113 @@ def cascade_sweep(quality, cost, est, lam, z, *, depth, rtol, tie_max, return_ch
 
     q, c, answered, ran, choice = jax.lax.map(at, lam, batch_size=batch_size)
     return Curve(lam, c, q, answered, ran, choice)
+
+
+def _stop_intervals(q, c, depth):
+    """For one query: the λ at which step j = 1..D−1 stops, as an interval per step (exact arithmetic).
+
+    At step j (state {0..j−1}) stopping, the prefix {0..j−1}, beats prefix {0..i} (i ≥ j) iff
+    λ·(C_i − C_stop) ≥ Q_i − Q_stop, with ties going to the cheaper choice (MIN) or the more expensive one
+    (MAX), and to the shorter prefix at equal cost. So the step stops for λ in [lo, hi) under MIN and in
+    (lo, hi] under MAX, with lo the largest slope to a costlier prefix and hi the smallest slope to a cheaper one
+    (cost estimates may be negative); empty if a prefix of equal cost is better.
+
+    Args:
+      q, c: [D, M] Q and C of every prefix at every step (:func:`_query_tables`).
+
+    Returns:
+      (lo, hi) [D − 1] each; an empty interval has lo = +inf.
+    """
+    m = q.shape[1]
+    steps = jnp.arange(1, depth)
+    stop = steps - 1
+    dq = q[1:] - jnp.take_along_axis(q[1:], stop[:, None], axis=1)  # [D − 1, M]
+    dc = c[1:] - jnp.take_along_axis(c[1:], stop[:, None], axis=1)
+    i = jnp.arange(m)[None]
+    valid = (i >= steps[:, None]) & (i < depth)
+    ratio = dq / jnp.where(dc != 0, dc, 1)
+    lo = jnp.max(jnp.where(valid & (dc > 0), ratio, -jnp.inf), axis=1)
+    hi = jnp.min(jnp.where(valid & (dc < 0), ratio, jnp.inf), axis=1)
+    blocked = jnp.any(valid & (dc == 0) & (dq > 0), axis=1) | (lo >= hi)
+    return jnp.where(blocked, jnp.inf, lo), hi
+
+
+def _runs_at(lo, hi, lam, tie_max):
+    """Models run at each λ of ``lam`` [P] from the stop intervals [D − 1]: the first step that stops, else D."""
+    if lo.shape[0] == 0:  # max_depth = 1: the first model always answers
+        return jnp.ones(lam.shape, jnp.int32)
+    lam = lam[:, None]
+    stops = (lo[None] < lam) & (lam <= hi[None]) if tie_max else (lo[None] <= lam) & (lam < hi[None])
+    depth = lo.shape[0] + 1
+    return jnp.where(jnp.any(stops, axis=1), jnp.argmax(stops, axis=1) + 1, depth).astype(jnp.int32)
+
+
+@partial(jax.jit, static_argnames="depth")
+def _cascade_events(quality, cost, est, z, factor, depth):
+    """Events of the exact cascade path: for each query its stop-interval endpoints > 0, with the change of
+    realised quality, cost and models run at each (MIN ties: the value on the right of a breakpoint).
+
+    Returns (λ [N·2(D−1)] (+inf: no event), deltas [N·2(D−1), 3], base [3] (sums at λ = 0 under MAX),
+    number of finite events)."""
+    ante, post, sd_ante, sd_post, c_ante, c_post = est
+    m = quality.shape[1]
+    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
+        ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)
+    lo, hi = jax.vmap(_stop_intervals, in_axes=(0, 0, None))(q_tab, c_tab, depth)  # [N, D − 1]
+    spent = jnp.cumsum(cost, axis=1)[:, :depth]  # [N, D]: realised cost after r models
+    upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
+    answer_of = jnp.argmax(jnp.where(upto[None], post[:, None, :], -jnp.inf), axis=2)  # [N, D]
+    got = jnp.take_along_axis(quality, answer_of, axis=1)  # [N, D]: realised quality after r models
+
+    def outcome(runs):  # [N, P] models run → [N, P, 3] (cost, quality, models run)
+        idx = runs - 1
+        return jnp.stack([jnp.take_along_axis(spent, idx, axis=1), jnp.take_along_axis(got, idx, axis=1),
+                          runs.astype(quality.dtype)], axis=-1)
+
+    points = jnp.sort(jnp.where(jnp.concatenate([lo, hi], axis=1) > 0, jnp.concatenate([lo, hi], axis=1),
+                                jnp.inf), axis=1)  # [N, 2(D − 1)] breakpoints > 0, ascending
+    points = jnp.where(jnp.isfinite(points), points, jnp.inf)
+    zero = jnp.zeros((quality.shape[0], 1), quality.dtype)
+    runs_at = jax.vmap(_runs_at, in_axes=(0, 0, 0, None))
+    at_max0, at_min0 = runs_at(lo, hi, zero, True), runs_at(lo, hi, zero, False)  # [N, 1]
+    runs = runs_at(lo, hi, jnp.where(jnp.isfinite(points), points, 0), False)
+    before = jnp.concatenate([at_max0, at_min0, runs[:, :-1]], axis=1)
+    after = jnp.concatenate([at_min0, runs], axis=1)
+    lam = jnp.concatenate([zero, points], axis=1)
+    changed = (after != before) & jnp.isfinite(lam)
+    lam = jnp.where(changed, lam, jnp.inf)
+    deltas = jnp.where(changed[..., None], outcome(after) - outcome(before), 0)
+    base = jnp.sum(outcome(at_max0)[:, 0], axis=0)
+    return (lam.ravel(), deltas.reshape(-1, 3), base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32))
+
+
+def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no_deviation: bool = False):
+    """The exact curve of the optimal cascade for every constant λ ≥ 0 (no grid).
+
+    At step j the cascade stops iff λ lies in an interval [lo_j, hi_j) (MIN ties; (lo_j, hi_j] with MAX ties)
+    read off the prefixes' (C, Q) points: lo_j is the steepest slope (Q_i − Q_stop)/(C_i − C_stop) to a
+    costlier prefix, hi_j the gentlest to a cheaper one. The models a query runs at λ are the first step
+    whose interval holds λ, so its outcome changes only at the ≤ 2(D − 1) interval ends; sorting every
+    query's ends and accumulating the changes gives the path, as :func:`cascjax.routing_path` does for
+    routing. Q and C are those of :func:`cascjax.sweep` (same shared points, ``samples``, covariance,
+    ``no_deviation``); the arithmetic on them is exact — no tie tolerance is applied.
+
+    Returns:
+      A :class:`Curve` of vertices: ``lam`` ascending from 0, realised mean ``cost``, ``quality`` and ``ran``
+      (models run per query). Vertex k is what the MIN-tie cascade realises for λ ∈ [lam[k], lam[k+1]) and
+      the MAX-tie cascade for λ ∈ (lam[k], lam[k+1]]; vertex 0 is MAX at λ = 0. Evaluate it at λ values with
+      :func:`cascjax.path_at`; mix adjacent vertices at a budget with :func:`cascjax.at_budget` (Theorem 1).
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.load_example()
+      >>> path = cascjax.cascade_path(ds, cascjax.perfect_estimates(ds))
+      >>> float(path.ran[0]), float(path.ran[-1])   # all six models at λ = 0, only the cheapest at large λ
+      (6.0, 1.0)
+    """
+    from ._routing import _path
+    from ._sweep import _strategy_inputs
+
+    e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
+    lam, deltas, base, count = _cascade_events(ds.quality, ds.cost, e, z, factor, depth)
+    return _path(lam, deltas, base, ds.n_queries, int(count))

@@ -123,9 +123,10 @@ class _Shortlist(NamedTuple):
     count: jax.Array  # candidates kept (> P: overflow)
 
 
-def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est, z, *, n_models, depth, rtol,
-            tie_max, force_order, prune, shortlist, prefix=False, block=64) -> _Shortlist:
-    """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states."""
+def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est, z, factor=None, *, n_models, depth,
+            rtol, tie_max, force_order, prune, shortlist, prefix=False, block=64) -> _Shortlist:
+    """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states. Deviations are
+    the independent σ of ``est``, or L(R) z with ``factor`` [2^M, M, M] (L(R) L(R)^T = Σ(R), per state)."""
     n = states.shape[0]
     size = -(-n // block) * block
     pad = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (size - n,) + a.shape[1:])]).reshape(  # noqa: E731
@@ -136,30 +137,38 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est
     def one_block(args):
         s, lo, e = args
         ran = (s[:, None] & bit[None]) != 0
-        mu, sd = jnp.where(ran, e[1], e[0]), jnp.where(ran, e[3], e[2])
+        mu = jnp.where(ran, e[1], e[0])
+        if factor is None:
+            sd = jnp.where(ran, e[3], e[2])
+            dev, deviates = z[None] * sd[:, None, :], sd != 0  # [B, K, M], [B, M]
+        else:
+            f = factor[s]  # [B, M, M]
+            dev, deviates = jnp.einsum("kj,bmj->bkm", z, f), jnp.any(f != 0, axis=2)
         comp = jnp.argsort(ran, axis=1, stable=True)[:, :free]
-        mc = _sample_means(rel, ran, mu[:, None, :] + z[None] * sd[:, None, :], comp)
+        mc = _sample_means(rel, ran, mu[:, None, :] + dev, comp)
         one = partial(_state, rel, sorted_masks, sorted_rank, step=step, n_models=n_models, depth=depth, rtol=rtol,
                       tie_max=tie_max, force_order=force_order, prune=prune, shortlist=shortlist, prefix=prefix)
-        return jax.vmap(lambda s_, lo_, e_, mc_: one(state=s_, lam_lo=lo_, est=e_, mc=mc_))(s, lo, e, mc)
+        return jax.vmap(lambda s_, lo_, e_, mc_, d_: one(state=s_, lam_lo=lo_, est=e_, mc=mc_, deviates=d_))(
+            s, lo, e, mc, deviates)
 
     out = jax.lax.map(one_block, (pad(states), pad(lam_lo), tuple(pad(a) for a in est)))
     return jax.tree.map(lambda a: a.reshape((size,) + a.shape[2:])[:n], out)
 
 
-def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, mc, *, n_models, depth, rtol,
-           tie_max, force_order, prune, shortlist, prefix=False, hull=64) -> _Shortlist:
+def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, mc, deviates, *, n_models, depth,
+           rtol, tie_max, force_order, prune, shortlist, prefix=False, hull=64) -> _Shortlist:
     """Q and C of every candidate at one state; the decision at λ = 0, and the shortlist of the candidates
-    that can be chosen at some λ ≥ ``lam_lo`` (the smallest positive λ reaching the state)."""
-    mu_a, mu_p, sd_a, sd_p, c_a, c_p = est
+    that can be chosen at some λ ≥ ``lam_lo`` (the smallest positive λ reaching the state). ``mc`` [S] the
+    Monte-Carlo maxima, ``deviates`` [M] whether each model's estimate deviates in this state."""
+    mu_a, mu_p, _, _, c_a, c_p = est
     free = rel.members.shape[1]
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(n_models, dtype=jnp.int32))
     ran = (state & bit) != 0
-    mu, sd, ch = jnp.where(ran, mu_p, mu_a), jnp.where(ran, sd_p, sd_a), jnp.where(ran, c_p, c_a)
+    mu, ch = jnp.where(ran, mu_p, mu_a), jnp.where(ran, c_p, c_a)
     comp = jnp.argsort(ran, stable=True)[:free]  # models not run, ascending (then padding: run models)
     neg = jnp.asarray(-jnp.inf, mu.dtype)
     exact = _levels(rel, jnp.max(jnp.where(ran, mu, neg))[None], mu[comp][None], jnp.maximum)[0]
-    spread = _levels(rel, jnp.any(ran & (sd != 0))[None], (sd[comp] != 0)[None], jnp.logical_or)[0]
+    spread = _levels(rel, jnp.any(ran & deviates)[None], deviates[comp][None], jnp.logical_or)[0]
     size = jnp.asarray(rel.size)
     q = jnp.where((size + step == 1) | ~spread, exact, mc)
     members = jnp.asarray(rel.members)
@@ -264,7 +273,7 @@ class _Room(NamedTuple):
     shortlist: int  # candidates kept per state
 
 
-def _chunk(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greedy, prune, room, prefix):
+def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, prefix):
     """Cascade routing for one chunk of queries at every λ row: the final state [n, L] (bitmask of the models
     run) and overflow flags (shortlist, width, buffer)."""
     n, m = quality.shape
@@ -274,9 +283,9 @@ def _chunk(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, gre
     sorted_masks = jnp.asarray(table.mask[by_mask], jnp.int32)
     sorted_rank = jnp.asarray(by_mask, jnp.int32)
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
-    states_fn = partial(_states, sorted_masks=sorted_masks, sorted_rank=sorted_rank, z=z, n_models=m, depth=depth,
-                        rtol=rtol, tie_max=tie_max, force_order=force_order, prune=prune, shortlist=room.shortlist,
-                        prefix=prefix)
+    states_fn = partial(_states, sorted_masks=sorted_masks, sorted_rank=sorted_rank, z=z, factor=factor, n_models=m,
+                        depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order, prune=prune,
+                        shortlist=room.shortlist, prefix=prefix)
     decide = jax.vmap(jax.vmap(_decide, in_axes=(None, 0, None, None)), in_axes=(0, None, None, None))
 
     # Step 0: R = ∅ for every query and λ.
@@ -352,7 +361,7 @@ def _outcome(quality, cost, post, weight, final):
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "force_order", "greedy", "prune", "room",
                                    "chunk", "return_choices", "prefix"))
-def _run(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greedy, prune, room, chunk,
+def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, chunk,
          return_choices, prefix):
     n, m = quality.shape
     n_chunks = -(-n // chunk)
@@ -365,7 +374,7 @@ def _run(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greed
 
     def one(args):
         q, c, e, w = args
-        final, flags = _chunk(q, c, e, lam, z, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
+        final, flags = _chunk(q, c, e, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
                               greedy=greedy, prune=prune, room=room, prefix=prefix)
         sums, answer = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
         return sums, (answer.T if return_choices else None), flags
@@ -377,7 +386,7 @@ def _run(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greed
     return total, choice, jnp.any(flags, axis=0)
 
 
-def cascade_routing_sweep(quality, cost, est, lam, z, *, depth, rtol, tie_max, force_order, greedy, prune,
+def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, force_order, greedy, prune,
                           return_choices, chunk, room=None, prefix=False):
     """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows."""
     n, m = quality.shape
@@ -388,7 +397,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, *, depth, rtol, tie_max, f
     limits = _Room(n_lam, chunk * n_lam, _table(m, depth).n_candidates + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
-        total, choice, flags = _run(quality, cost, est, lam, z, depth=depth, rtol=rtol, tie_max=tie_max,
+        total, choice, flags = _run(quality, cost, est, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max,
                                     force_order=force_order, greedy=greedy, prune=prune, room=room, chunk=chunk,
                                     return_choices=return_choices, prefix=prefix)
         flags = np.asarray(flags)

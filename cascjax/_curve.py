@@ -25,9 +25,9 @@ class Curve(NamedTuple):
       ran: [L] mean number of models run per query, or None.
       choice: [L, N] int32 index of the answering model per query (``sweep(..., return_choices=True)``), or None.
 
-    For an exact path (:func:`cascjax.routing_path`) the points are the path's vertices: vertex k is what the
-    MIN-tie strategy realises for λ in [lam[k], lam[k+1]) and the MAX-tie strategy for λ in (lam[k], lam[k+1]];
-    vertex 0 is the MAX strategy at λ = 0. See :func:`cascjax.path_at`.
+    For an exact path (:func:`cascjax.routing_path`, :func:`cascjax.cascade_path`) the points are the path's
+    vertices: vertex k is what the MIN-tie strategy realises for λ in [lam[k], lam[k+1]) and the MAX-tie
+    strategy for λ in (lam[k], lam[k+1]]; vertex 0 is the MAX strategy at λ = 0. See :func:`cascjax.path_at`.
     """
 
     lam: jax.Array
@@ -145,7 +145,8 @@ def _budget_batch(k: int) -> int:
 
 
 def path_at(path: Curve, lam, tie: str = "min", *, tie_rtol: float | None = None) -> Curve:
-    """Evaluates an exact path (:func:`cascjax.routing_path`) at λ values, with the MIN or MAX tie rule.
+    """Evaluates an exact path (:func:`cascjax.routing_path`, :func:`cascjax.cascade_path`) at λ values, with
+    the MIN or MAX tie rule.
 
     A λ within a relative ``tie_rtol`` of a breakpoint counts as that breakpoint (where the tied choices are
     both optimal), matching :func:`cascjax.sweep`'s tie tolerance: a breakpoint computed elsewhere, one ulp
@@ -158,7 +159,7 @@ def path_at(path: Curve, lam, tie: str = "min", *, tie_rtol: float | None = None
       tie_rtol: relative tolerance on λ; default 32·eps of the path's dtype (``cascjax.TIE_ULPS``).
 
     Returns:
-      A :class:`Curve` at ``lam`` with the vertex each λ realises.
+      A :class:`Curve` at ``lam`` with the vertex each λ realises (cost, quality, and ``ran`` if the path has it).
     """
     tie_max = check_tie(tie)
     rtol = _tie_rtol(path.lam.dtype, tie_rtol)
@@ -171,7 +172,7 @@ def path_at(path: Curve, lam, tie: str = "min", *, tie_rtol: float | None = None
     else:
         idx = jnp.searchsorted(path.lam, lam * (1 + rtol), side="right") - 1
     idx = jnp.clip(idx, 0, path.lam.shape[0] - 1)
-    return Curve(lam, path.cost[idx], path.quality[idx])
+    return Curve(lam, path.cost[idx], path.quality[idx], ran=None if path.ran is None else path.ran[idx])
 
 
 def check_lambdas(lambdas, dtype) -> jax.Array:

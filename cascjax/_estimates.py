@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._data import Dataset
 from ._errors import CascjaxError
@@ -18,6 +19,8 @@ NOISE_LEVELS = {
     "high": ((2.4, 1.2), (100.0, 100.0)),
 }
 ROUTERBENCH_MEAN_COST = 1.3e-3
+#: The largest pool a covariance table (one [M, M] matrix per run-pattern, 2^M of them) is accepted for.
+MAX_COVARIANCE_MODELS = 16
 
 
 class Estimates(NamedTuple):
@@ -33,6 +36,12 @@ class Estimates(NamedTuple):
       sd_post: [N, M] standard deviation of the post-hoc estimate.
       cost_ante: [N, M] ex-ante cost estimate ĉ.
       cost_post: [N, M] post-hoc cost estimate.
+      covariance: optional [2^M, M, M]: Σ(R), the covariance of the quality estimates in the information state
+        R (row R = the bitmask of the models run, bit m = model m), shared by all queries — the paper's
+        correlated uncertainty (its ``fit_covariances``; see :func:`fit_covariances`). When given, cascades
+        and cascade routing draw Y ~ N(μ(n, R), Σ(R)) for their expected maxima and ``sd_ante``/``sd_post``
+        are not used; ``None`` (the default): independent deviations ``sd_ante``/``sd_post``. Routing and
+        the threshold cascade never use uncertainty. At most ``MAX_COVARIANCE_MODELS`` (16) models.
     """
 
     quality_ante: jax.Array
@@ -41,6 +50,7 @@ class Estimates(NamedTuple):
     sd_post: jax.Array
     cost_ante: jax.Array
     cost_post: jax.Array
+    covariance: jax.Array | None = None
 
 
 def perfect_estimates(ds: Dataset) -> Estimates:
@@ -130,3 +140,111 @@ def _calibrate(x, y):
     var = jnp.sum(xc * xc, axis=0, keepdims=True)
     slope = jnp.where(var > 0, jnp.sum(xc * yc, axis=0, keepdims=True) / jnp.where(var > 0, var, 1.0), 0.0)
     return jnp.mean(y, axis=0, keepdims=True) + slope * xc
+
+
+def fit_covariances(est: Estimates, queries=None) -> Estimates:
+    """``est`` with a covariance per run-pattern fitted as the paper's ``fit_covariances`` does.
+
+    Σ(R) is the covariance over queries (unbiased, as ``np.cov``) of μ(n, R) − μ(n, all models run): the
+    error of the estimates made in state R relative to the estimates made once every model has run. In the
+    separable ante/post form that difference is ante − post for a model not in R and 0 for a run model, so
+    Σ(R) is the covariance of (ante − post) with the rows and columns of the models in R zeroed. Unlike the
+    independent ``sd_ante`` it keeps the correlations between the models' estimation errors.
+
+    Args:
+      est: estimates (their ``covariance``, if any, is replaced).
+      queries: the queries to fit on (an index array or an [N] boolean mask, e.g. the fit split); default all.
+        At least two are needed.
+
+    Returns:
+      ``est`` with ``covariance`` [2^M, M, M] (dtype of ``quality_ante``).
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.load_example()
+      >>> est = cascjax.fit_covariances(cascjax.noisy_estimates(ds, jax.random.key(0)))
+      >>> est.covariance.shape
+      (64, 6, 6)
+    """
+    ante, post = jnp.asarray(est.quality_ante), jnp.asarray(est.quality_post)
+    n, m = ante.shape
+    if m > MAX_COVARIANCE_MODELS:
+        raise CascjaxError(f"a covariance per run-pattern needs 2^M matrices; at most {MAX_COVARIANCE_MODELS} models "
+                           f"are supported, got {m} (select fewer models or use independent sd_ante)")
+    if queries is not None:
+        idx = np.asarray(queries)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise CascjaxError(f"a boolean query mask must have shape ({n},), got {idx.shape}")
+            idx = np.flatnonzero(idx)
+        elif not np.issubdtype(idx.dtype, np.integer) or idx.ndim != 1:
+            raise CascjaxError("queries must be a 1-D array of query indices or an [N] boolean mask")
+        elif idx.size and (idx.min() < -n or idx.max() >= n):
+            raise CascjaxError(f"query indices must lie in 0..{n - 1}")
+        ante, post = ante[idx], post[idx]
+    if ante.shape[0] < 2:
+        raise CascjaxError(f"fitting a covariance needs at least 2 queries, got {ante.shape[0]}")
+    diff = ante - post
+    diff = diff - jnp.mean(diff, axis=0, keepdims=True)
+    full = diff.T @ diff / (diff.shape[0] - 1)
+    free = ~_run_patterns(m)  # [2^M, M]: model not run in pattern R
+    return est._replace(covariance=full[None] * (free[:, :, None] & free[:, None, :]))
+
+
+def _run_patterns(n_models: int) -> np.ndarray:
+    """[2^M, M] bool: model m is run in pattern R (bit m of R)."""
+    return (np.arange(1 << n_models)[:, None] >> np.arange(n_models)[None]) & 1 == 1
+
+
+def check_covariance(cov, names) -> None:
+    """Raises unless ``cov`` is a finite, symmetric, positive semi-definite [2^M, M, M] table; names the first
+    offending run-pattern by its models."""
+    m = len(names)
+    if m > MAX_COVARIANCE_MODELS:
+        raise CascjaxError(f"estimates.covariance: at most {MAX_COVARIANCE_MODELS} models are supported (2^M "
+                           f"matrices), got {m}; select fewer models or use independent sd_ante/sd_post")
+    shape = getattr(cov, "shape", None)
+    if shape != (1 << m, m, m):
+        raise CascjaxError(f"estimates.covariance must have shape [2^M, M, M] = {(1 << m, m, m)} (one matrix per "
+                           f"run-pattern of the {m} models), got {shape}")
+    cov = np.asarray(cov, np.float64)
+
+    def pattern(r):
+        run = [names[i] for i in range(m) if r >> i & 1]
+        return f"covariance[{r}] (models run: {', '.join(run) if run else 'none'})"
+
+    bad = ~np.isfinite(cov).all(axis=(1, 2))
+    if bad.any():
+        raise CascjaxError(f"estimates.{pattern(int(np.argmax(bad)))} has NaN or infinite entries")
+    scale = np.maximum(np.abs(cov).max(axis=(1, 2)), np.finfo(np.float64).tiny)
+    asym = np.abs(cov - np.swapaxes(cov, 1, 2)).max(axis=(1, 2)) > 1e-6 * scale
+    if asym.any():
+        raise CascjaxError(f"estimates.{pattern(int(np.argmax(asym)))} is not symmetric")
+    lowest = np.linalg.eigvalsh(cov)[:, 0]
+    neg = lowest < -1e-6 * scale
+    if neg.any():
+        r = int(np.argmax(neg))
+        raise CascjaxError(f"estimates.{pattern(r)} is not positive semi-definite (smallest eigenvalue "
+                           f"{lowest[r]:.3g})")
+
+
+@jax.jit
+def covariance_factors(cov: jax.Array) -> jax.Array:
+    """A square root L(R) with L Lᵀ = Σ(R) for every run-pattern: [P, M, M] → [P, M, M].
+
+    The Cholesky factor (lower triangular; for a diagonal Σ exactly diag(σ), so a diagonal covariance gives
+    the same samples as independent deviations) of the block of models with positive variance; where that
+    block is singular, V·diag(√max(w, 0)) from its eigendecomposition. Rows of zero-variance models are
+    exactly zero (those models do not deviate: expected maxima over them alone are exact).
+    """
+
+    def one(s):
+        zero = jnp.diagonal(s) <= 0
+        block = jnp.where(zero[:, None] | zero[None, :], 0, s) + jnp.diag(zero.astype(s.dtype))
+        chol = jnp.linalg.cholesky(block)
+        w, v = jnp.linalg.eigh(block)
+        root = v * jnp.sqrt(jnp.maximum(w, 0))[None]
+        factor = jnp.where(jnp.all(jnp.isfinite(chol)), chol, root)
+        return jnp.where(zero[:, None], 0, factor)
+
+    return jax.vmap(one)(jnp.asarray(cov))

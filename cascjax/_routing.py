@@ -103,14 +103,22 @@ def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, steps, size):
 
 
 @partial(jax.jit, static_argnames="size")
-def _accumulate(lam, dq, dc, base_q, base_c, n, size):
-    """The curve from the events: keep the ``size`` finite ones (most are +inf padding), sort by λ, and
-    accumulate the changes of each group of equal λ."""
+def _accumulate(lam, deltas, base, n, size):
+    """A path from its events: keep the ``size`` finite ones (most are +inf padding), sort by λ, and
+    accumulate the changes of each group of equal λ.
+
+    Args:
+      lam: [E] event λ (+inf: no event). deltas: [E, F] changes of F summed quantities. base: [F] their sums
+      before the first event. n: the divisor (queries).
+
+    Returns:
+      (λ [size] ascending, means [size, F] after each λ's group, keep [size] (last of a group, finite),
+      base / n).
+    """
     (idx,) = jnp.nonzero(jnp.isfinite(lam), size=size, fill_value=lam.shape[0])
     pad = idx == lam.shape[0]
     lam = jnp.where(pad, jnp.inf, lam.at[idx].get(mode="fill", fill_value=jnp.inf))
-    dq = jnp.where(pad, 0.0, dq.at[idx].get(mode="fill", fill_value=0.0))
-    dc = jnp.where(pad, 0.0, dc.at[idx].get(mode="fill", fill_value=0.0))
+    deltas = jnp.where(pad[:, None], 0.0, deltas.at[idx].get(mode="fill", fill_value=0.0))
     # For λ >= 0 the IEEE bit pattern as an unsigned integer sorts like the float; XLA sorts a lone
     # integer array several times faster than a float array with payloads, so sort the keys alone and
     # find each event's place by binary search.
@@ -118,12 +126,11 @@ def _accumulate(lam, dq, dc, base_q, base_c, n, size):
     keys = jax.lax.bitcast_convert_type(lam, utype)
     sorted_keys = jnp.sort(keys)
     slot = jnp.searchsorted(sorted_keys, keys, side="right") - 1  # last position of each equal-λ run
-    cum_q = jnp.cumsum(jnp.zeros_like(dq).at[slot].add(dq))
-    cum_c = jnp.cumsum(jnp.zeros_like(dc).at[slot].add(dc))
+    cum = jnp.cumsum(jnp.zeros_like(deltas).at[slot].add(deltas), axis=0)
     lam_sorted = jax.lax.bitcast_convert_type(sorted_keys, lam.dtype)
     run_end = jnp.concatenate([sorted_keys[1:] != sorted_keys[:-1], jnp.ones((1,), bool)])
     keep = run_end & jnp.isfinite(lam_sorted)
-    return lam_sorted, (base_c + cum_c) / n, (base_q + cum_q) / n, keep, base_c / n, base_q / n
+    return lam_sorted, (base[None] + cum) / n, keep, base / n
 
 
 def _bucket(k: int) -> int:
@@ -167,8 +174,14 @@ def routing_path(ds: Dataset, est: Estimates) -> Curve:
         *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=_bucket(n_more))
         lam, dq, dc = (jnp.concatenate(pair) for pair in zip((lam, dq, dc), rest))
         count += int(rest_count)
-    lam, cost, quality, keep, c0, q0 = _accumulate(lam, dq, dc, q0, c0, n, size=_bucket(count))
+    return _path(lam, jnp.stack([dc, dq], axis=1), jnp.stack([c0, q0]), n, count)
+
+
+def _path(lam, deltas, base, n, count) -> Curve:
+    """The Curve of an exact path from ``count`` finite events: λ [E], deltas [E, F] and base [F] of the summed
+    cost, quality and (F = 3) models run."""
+    lam, values, keep, start = _accumulate(lam, deltas, base, n, size=_bucket(count))
     keep = np.asarray(keep)
-    zero = jnp.zeros((1,), lam.dtype)
-    return Curve(jnp.concatenate([zero, lam[keep]]), jnp.concatenate([c0[None], cost[keep]]),
-                 jnp.concatenate([q0[None], quality[keep]]))
+    values = jnp.concatenate([start[None], values[keep]])
+    return Curve(jnp.concatenate([jnp.zeros((1,), lam.dtype), lam[keep]]), values[:, 0], values[:, 1],
+                 ran=values[:, 2] if values.shape[1] > 2 else None)

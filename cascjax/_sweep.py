@@ -10,7 +10,7 @@ from ._curve import Curve, check_lambdas
 from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
-from ._estimates import Estimates
+from ._estimates import Estimates, check_covariance, covariance_factors
 from ._routing import routing_sweep
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
@@ -23,10 +23,14 @@ CPU_BATCH_ELEMENTS = 1 << 20
 
 
 def check_estimates(ds: Dataset, est: Estimates) -> None:
-    """Raises unless ``est`` has one [N, M] array per field matching ``ds``."""
+    """Raises unless ``est`` has one [N, M] array per field matching ``ds`` (and a valid covariance table)."""
     if not isinstance(est, Estimates):
         raise CascjaxError(f"estimates must be a cascjax.Estimates, got {type(est).__name__}")
     for name, arr in est._asdict().items():
+        if name == "covariance":
+            if arr is not None:
+                check_covariance(arr, ds.models)
+            continue
         if getattr(arr, "shape", None) != ds.quality.shape:
             raise CascjaxError(f"estimates field {name} has shape {getattr(arr, 'shape', None)} but the dataset "
                                f"is {ds.quality.shape} [N queries, M models]")
@@ -61,8 +65,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       max_depth: cascades: at most this many models (1..M, default M). Routing runs one model.
       samples: cascade, cascade routing: K, the number of shared standard-normal points for expected maxima
         (default 64).
-      no_deviation: cascade, cascade routing: ignore the estimates' σ (Q = max μ), the paper's "no deviation"
-        ablation.
+      no_deviation: cascade, cascade routing: ignore the estimates' σ and covariance (Q = max μ), the paper's
+        "no deviation" ablation. (Cascade and cascade routing use ``est.covariance``, one Σ(R) per run-pattern,
+        when it is given, else the independent ``sd_ante``/``sd_post``.)
       force_order: cascade routing: models run in ascending index order (new members above max(R)).
       greedy: cascade routing: candidates add at most one model to R.
       prune: cascade routing: the paper's pruning lemma (with the tie band: a candidate beaten by more than
@@ -111,13 +116,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
     batch_size = _batch_size(ds, lam.shape[0], batch_size)
     if strategy in ("cascade", "cascade_routing"):
-        from ._supermodels import normal_points
-
-        z = normal_points(samples, ds.n_models, dtype=dtype)
-        e = tuple(a.astype(dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
-                                            est.cost_ante, est.cost_post))
-        if no_deviation:
-            e = e[:2] + (jnp.zeros_like(e[2]), jnp.zeros_like(e[3])) + e[4:]
+        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_for
 
@@ -125,13 +124,14 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                                "select fewer models")
         chunk = _chunk_size(ds, lam, depth, samples, chunk_size, memory, chunk_for)
-        return cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
+        return cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, factor=factor, depth=depth,
+                                     rtol=_tie_rtol(dtype, tie_rtol),
                                      tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
                                      prune=bool(prune), return_choices=return_choices, chunk=chunk)
     if strategy == "cascade":
         from ._cascade import cascade_sweep
 
-        return cascade_sweep(ds.quality, ds.cost, e, lam, z, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
+        return cascade_sweep(ds.quality, ds.cost, e, lam, z, factor, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
                              tie_max=tie_max, return_choices=return_choices, batch_size=batch_size)
     if strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
@@ -141,6 +141,26 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     return routing_sweep(ds.quality, ds.cost, est.quality_ante.astype(dtype), est.cost_ante.astype(dtype), lam,
                          rtol=_tie_rtol(dtype, tie_rtol), tie_max=tie_max, return_choices=return_choices,
                          batch_size=batch_size)
+
+
+def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False):
+    """What the cascade kernels take: the estimates as a tuple in the dataset's dtype (σ = 0 for
+    ``no_deviation``), the shared points z [K, M], the covariance factors [2^M, M, M] or None, the depth."""
+    from ._supermodels import check_depth, normal_points
+
+    if not checked:
+        check_estimates(ds, est)
+    depth = check_depth(ds.n_models, max_depth)
+    dtype = ds.quality.dtype
+    z = normal_points(samples, ds.n_models, dtype=dtype)
+    e = tuple(jnp.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
+                                               est.cost_ante, est.cost_post))
+    if no_deviation:
+        e = e[:2] + (jnp.zeros_like(e[2]), jnp.zeros_like(e[3])) + e[4:]
+    # Correlated uncertainty: a square root of each run-pattern's Σ(R), computed once per call.
+    factor = None if no_deviation or est.covariance is None else covariance_factors(
+        jnp.asarray(est.covariance, dtype))
+    return e, z, factor, depth
 
 
 def _batch_size(ds: Dataset, n_lam: int, batch_size: int | None) -> int:

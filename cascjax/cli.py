@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
                         "<model>|quality_ante... from DATA (default: low)")
     f.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
+    f.add_argument("--covariance", action="store_true",
+                   help="cascade, cascade-routing: correlated uncertainty, a covariance per run-pattern fitted "
+                        "on all queries as the paper's fit_covariances, instead of independent σ (≤ 16 models)")
     grid = f.add_mutually_exclusive_group()
     grid.add_argument("--lambdas", type=int, default=256,
                       help="size of the data-driven λ grid, and at most that many thresholds θ for the threshold "
@@ -121,6 +124,8 @@ def _frontier(args) -> int:
         est = cascjax.read_estimates(path, ds, dropna=args.dropna)
     else:
         est = cascjax.noisy_estimates(ds, jax.random.key(args.seed), args.estimates)
+    if args.covariance:
+        est = cascjax.fit_covariances(est)
     if args.lambda_values is not None:
         try:
             lams = np.array([float(v) for v in _parse_list(args.lambda_values, "--lambda-values")])
@@ -152,11 +157,12 @@ def _frontier(args) -> int:
         quality = np.concatenate([np.asarray(c.quality) for c in both])
         summary.append(_summary_row("strategy", name, (cost, quality), ds))
         plotted[name] = (cost, quality)
-        if name == "routing":
-            exact = cascjax.routing_path(ds, est)
+        if name in ("routing", "cascade"):  # the exact λ-paths
+            exact = (cascjax.routing_path(ds, est) if name == "routing" else
+                     cascjax.cascade_path(ds, est, max_depth=args.max_depth, samples=args.samples))
             rows += [(name, "exact", float(l), "min", float(c), float(q))
                      for l, c, q in zip(np.asarray(exact.lam), np.asarray(exact.cost), np.asarray(exact.quality))]
-            summary.append(_summary_row("strategy", "routing (exact path)", exact, ds))
+            summary.append(_summary_row("strategy", f"{name} (exact path)", exact, ds))
     mc, mq = cascjax.model_points(ds)
     hull = cascjax.model_hull(ds)
     summary.append(_summary_row("baseline", "linear interpolation (model hull)", (mc[hull], mq[hull]), ds))

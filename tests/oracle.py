@@ -163,13 +163,15 @@ def allowed(n_models, max_depth, state, kind, step, force_order=False, greedy=Fa
 # -- strategies (DESIGN section 4) -----------------------------------------------------------------------------
 
 def run_query(est, lam, kind, tie="min", max_depth=None, force_order=False, greedy=False, no_deviation=False,
-              z=None, rtol=None):
+              z=None, rtol=None, factor=None):
     """One query under one strategy and one λ (scalar, or one value per step): the models run, in order, and
     the answering model.
 
     ``est``: dict of [M] arrays ``mu_ante, mu_post, sd_ante, sd_post, c_ante, c_post`` for this query.
     ``kind``: "routing", "cascade", "cascade_routing" or "threshold_cascade" (then λ are thresholds θ).
     ``z``: [K, M] shared normal points for expected maxima.
+    ``factor``: optional [2^M, M, M] table of L(R) with L Lᵀ = Σ(R) per run-pattern R (bit m = model m run);
+    when given, state R's deviations are L(R) z instead of the independent σ.
     """
     m = len(est["mu_post"])
     depth = 1 if kind == "routing" else (max_depth or m)
@@ -189,6 +191,8 @@ def run_query(est, lam, kind, tie="min", max_depth=None, force_order=False, gree
         state = set(run)
         mu = [est["mu_post"][i] if i in state else est["mu_ante"][i] for i in range(m)]
         sd = [0.0 if no_deviation else (est["sd_post"][i] if i in state else est["sd_ante"][i]) for i in range(m)]
+        if factor is not None and not no_deviation:
+            sd = np.asarray(factor)[sum(1 << i for i in state)]  # L(R): correlated deviations
         ch = [est["c_post"][i] if i in state else est["c_ante"][i] for i in range(m)]
         cands, qs, cs = [], [], []
         for t in table:

@@ -11,6 +11,7 @@ from cascjax._cascade import cascade_sweep
 from cascjax._supermodels import normal_points
 
 from . import oracle
+from .test_estimates import random_covariances
 
 
 @st.composite
@@ -41,8 +42,9 @@ def _oracle(ds, est, lam, depth, k, tie, no_deviation=False):
     loop_est = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante,
                     sd_post=est.sd_post, c_ante=est.cost_ante, c_post=est.cost_post)
     z = np.asarray(normal_points(k, ds.n_models))
+    factor = None if est.covariance is None else np.asarray(cascjax.covariance_factors(est.covariance))
     return oracle.strategy(ds.quality, ds.cost, loop_est, lam, "cascade", tie=tie, max_depth=depth, z=z,
-                           no_deviation=no_deviation)
+                           no_deviation=no_deviation, factor=factor)
 
 
 @pytest.mark.parametrize("tie", ["min", "max"])
@@ -55,6 +57,40 @@ def test_matches_the_loop_oracle(tie, case):
     np.testing.assert_allclose(curve.quality, q, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(curve.ran, ran, rtol=1e-12)
     np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
+
+
+@pytest.mark.parametrize("tie", ["min", "max"])
+@given(cases(), st.integers(0, 2**31), st.booleans())
+def test_correlated_uncertainty_matches_the_loop_oracle(tie, case, seed, singular):
+    """A covariance per run-pattern (random PSD, some singular): the oracle draws L(R) z in state R."""
+    ds, est, depth, k, lam = case
+    est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models, singular)))
+    curve = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k)
+    c, q, ran, answered = _oracle(ds, est, lam, depth, k, tie)
+    np.testing.assert_allclose(curve.cost, c, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(curve.quality, q, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(curve.ran, ran, rtol=1e-12)
+    np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
+    no_dev = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k, no_deviation=True)
+    plain = cascjax.sweep(ds, est._replace(covariance=None), lam, "cascade", tie=tie, max_depth=depth, samples=k,
+                          no_deviation=True)
+    np.testing.assert_array_equal(no_dev.cost, plain.cost)  # no deviation ignores the covariance too
+
+
+def test_diagonal_covariance_is_independent_sigma():
+    """Σ(R) = diag(σ²) over the models not run gives bit-identical decisions to the independent σ."""
+    ds = cascjax.load_example().take(np.arange(500))
+    est = cascjax.noisy_estimates(ds, jax.random.key(1), "medium")  # σ per model, 0 once run
+    m = ds.n_models
+    free = (np.arange(1 << m)[:, None] >> np.arange(m)) & 1 == 0
+    cov = np.diag(np.asarray(est.sd_ante)[0] ** 2)[None] * (free[:, :, None] & free[:, None, :])
+    lam = cascjax.lambda_grid(est, 16)
+    for strategy, depth in (("cascade", None), ("cascade_routing", 3)):
+        a = cascjax.sweep(ds, est, lam, strategy, max_depth=depth, return_choices=True)
+        b = cascjax.sweep(ds, est._replace(covariance=jnp.asarray(cov)), lam, strategy, max_depth=depth,
+                          return_choices=True)
+        np.testing.assert_array_equal(a.choice, b.choice)
+        np.testing.assert_array_equal(a.cost, b.cost)
 
 
 @given(cases())
@@ -123,3 +159,64 @@ def test_bad_input(kwargs, message):
     ds = cascjax.synthetic(seed=1, n_queries=10, n_models=4)
     with pytest.raises(cascjax.CascjaxError, match=message):
         cascjax.sweep(ds, cascjax.perfect_estimates(ds), strategy="cascade", **kwargs)
+
+
+# -- the exact λ-path ------------------------------------------------------------------------------------------
+
+@given(cases(), st.integers(0, 2**31), st.booleans(), st.booleans())
+def test_exact_path_matches_the_oracle_between_and_the_sweep_at_its_vertices(case, seed, correlated, negative):
+    """Between vertices the path is the cascade (loop oracle); at a vertex λ_k MIN realises vertex k and MAX
+    vertex k − 1 (the tolerant sweep agrees: there the tied choices are exactly tied). Negative cost
+    estimates (calibrated estimates can be) make a step's stop set an interval, not a ray."""
+    ds, est, depth, k, _ = case
+    if negative:
+        est = est._replace(cost_ante=est.cost_ante - 0.25)
+    if correlated:
+        est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models)))
+    path = cascjax.cascade_path(ds, est, max_depth=depth, samples=k)
+    lam = np.asarray(path.lam)
+    assert lam[0] == 0 and np.all(np.diff(lam[1:]) > 0)
+    between = np.concatenate([(lam[:-1] + lam[1:]) / 2, [2 * lam[-1] + 1]])
+    between = between[between > 0]
+    c, q, ran, _ = _oracle(ds, est, between, depth, k, "min")
+    at = cascjax.path_at(path, between, "min")
+    np.testing.assert_allclose(at.cost, c, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(at.quality, q, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(at.ran, ran, rtol=1e-12)
+    for tie in ("min", "max"):
+        grid = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k)
+        at = cascjax.path_at(path, lam, tie)
+        np.testing.assert_allclose(at.cost, grid.cost, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(at.quality, grid.quality, rtol=1e-12, atol=1e-15)
+    if depth == 1:
+        assert lam.shape == (1,) and float(path.ran[0]) == 1.0
+
+
+def test_exact_path_on_the_example():
+    """The path evaluated on a 512-point grid is the grid sweep (noisy estimates, independent and correlated);
+    the path's AUC is at least the grid's up to the grid's interpolation."""
+    ds = cascjax.load_example().take(np.arange(3000))
+    base = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+    for est in (base, cascjax.fit_covariances(base)):
+        path = cascjax.cascade_path(ds, est, max_depth=4)
+        lam = cascjax.lambda_grid(est, 512)
+        for tie in ("min", "max"):
+            grid = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=4)
+            at = cascjax.path_at(path, lam, tie)
+            np.testing.assert_allclose(at.cost, grid.cost, rtol=1e-12)
+            np.testing.assert_allclose(at.quality, grid.quality, rtol=1e-12)
+        assert np.all((np.asarray(path.ran) >= 1) & (np.asarray(path.ran) <= 4))
+        beyond = cascjax.sweep(ds, est, [2 * float(path.lam[-1])], "cascade", max_depth=4)
+        np.testing.assert_allclose(path.ran[-1], beyond.ran[0], rtol=1e-12)  # (> 1: some ĉ are negative)
+        mix = cascjax.at_budget(path, [float(np.mean(path.cost))])  # Theorem 1 on the cascade's vertices
+        np.testing.assert_allclose(mix.cost, np.mean(path.cost), rtol=1e-9)
+
+
+def test_exact_path_bad_input():
+    ds = cascjax.synthetic(seed=1, n_queries=10, n_models=4)
+    est = cascjax.perfect_estimates(ds)
+    for kwargs, message in [(dict(max_depth=7), "max_depth must be an integer in 1..4"),
+                            (dict(samples=0), "samples"),
+                            (dict(est=est._replace(cost_ante=est.cost_ante[:3])), "cost_ante has shape")]:
+        with pytest.raises(cascjax.CascjaxError, match=message):
+            cascjax.cascade_path(ds, kwargs.pop("est", est), **kwargs)

@@ -12,6 +12,7 @@ from cascjax._decide import tie_rtol
 from cascjax._supermodels import normal_points
 
 from . import oracle
+from .test_estimates import random_covariances
 
 # Fixed shapes (N, L, M = 4) keep the number of compilations small: each (depth, options, tie) compiles once.
 N_QUERIES, N_LAMBDAS, N_MODELS = 5, 4, 4
@@ -54,7 +55,9 @@ def _oracle(ds, est, lam, depth, k, tie, kind="cascade_routing", **options):
     loop_est = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante,
                     sd_post=est.sd_post, c_ante=est.cost_ante, c_post=est.cost_post)
     z = np.asarray(normal_points(k, ds.n_models))
-    return oracle.strategy(ds.quality, ds.cost, loop_est, lam, kind, tie=tie, max_depth=depth, z=z, **options)
+    factor = None if est.covariance is None else np.asarray(cascjax.covariance_factors(est.covariance))
+    return oracle.strategy(ds.quality, ds.cost, loop_est, lam, kind, tie=tie, max_depth=depth, z=z, factor=factor,
+                           **options)
 
 
 def _assert_matches(curve, expected):
@@ -71,6 +74,16 @@ def _assert_matches(curve, expected):
 def test_matches_the_loop_oracle(tie, case):
     """Every option, σ = 0 and σ > 0 (same shared points), scalar and per-step λ, MIN and MAX."""
     ds, est, depth, k, lam, options = case
+    curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, **options)
+    _assert_matches(curve, _oracle(ds, est, lam, depth, k, tie, **options))
+
+
+@given(cases(), st.integers(0, 2**31), st.sampled_from(["min", "max"]))
+@fewer
+def test_correlated_uncertainty_matches_the_loop_oracle(case, seed, tie):
+    """A covariance per run-pattern (random PSD, some singular): state R draws L(R) z, L Lᵀ = Σ(R)."""
+    ds, est, depth, k, lam, options = case
+    est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models)))
     curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, **options)
     _assert_matches(curve, _oracle(ds, est, lam, depth, k, tie, **options))
 
@@ -114,7 +127,7 @@ def test_restricted_to_prefixes_is_the_cascade(case, tie):
     ds, est, depth, k, lam, _ = case
     lam2 = jnp.asarray(lam if lam.ndim == 2 else np.repeat(lam[:, None], depth, axis=1))
     z = normal_points(k, ds.n_models)
-    e = tuple(est)
+    e = tuple(est)[:6]
     a = cascade_routing_sweep(ds.quality, ds.cost, e, lam2, z, depth=depth, rtol=tie_rtol(jnp.float64),
                               tie_max=tie == "max", force_order=False, greedy=False, prune=True,
                               return_choices=True, chunk=2, prefix=True)

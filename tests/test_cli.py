@@ -43,7 +43,7 @@ def test_frontier_on_the_example(tmp_path, capsys):
     assert len(grid) == 32 and set(grid.tie) == {"min", "max"}
     # The threshold cascade (default too): at most 16 thresholds from -inf to +inf, no ties.
     assert set(curve.strategy) == {"routing", "cascade", "cascade-routing", "threshold-cascade"}  # default: all
-    assert len(curve[curve.strategy == "cascade"]) == 32
+    assert len(curve[(curve.strategy == "cascade") & (curve.method == "grid")]) == 32
     assert len(curve[curve.strategy == "cascade-routing"]) == 32
     cascade = curve[curve.strategy == "threshold-cascade"]
     assert 3 <= len(cascade) <= 16 and set(cascade.tie) == {"none"}
@@ -52,11 +52,16 @@ def test_frontier_on_the_example(tmp_path, capsys):
     # θ = +inf runs every model and the last (most expensive) one answers
     np.testing.assert_allclose(cascade.quality.iloc[-1], float(np.mean(ds.quality[:, -1])), rtol=1e-6)
     np.testing.assert_allclose(cascade.cost.iloc[-1], float(np.mean(np.sum(ds.cost, axis=1))), rtol=1e-6)
-    assert (curve[curve.method == "exact"]["lambda"].diff().dropna() >= 0).all()
+    exact = curve[curve.method == "exact"]
+    assert set(exact.strategy) == {"routing", "cascade"}  # the exact λ-paths
+    for _, path in exact.groupby("strategy"):
+        assert (path["lambda"].diff().dropna() >= 0).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert {"kind", "name", "auc"} <= set(summary.columns)
     assert set(summary[summary.kind == "model"].name) == set(cascjax.load_example().models)
     routing = summary[summary.name == "routing"].auc.item()
+    cascade = summary[summary.name == "cascade"].auc.item()
+    assert abs(summary[summary.name == "cascade (exact path)"].auc.item() - cascade) < 1.0
     hull = summary[summary.kind == "baseline"].auc.item()
     assert routing > hull > 0
     assert summary[summary.name == "threshold-cascade"].auc.item() > 0
@@ -84,6 +89,14 @@ def test_frontier_options(small_csv, tmp_path, capsys):
     assert _run(["frontier", str(small_csv), "--seed", "1", "--lambdas", "8", "--out", str(a)], capsys)[0] == 0
     assert _run(["frontier", str(small_csv), "--seed", "2", "--lambdas", "8", "--out", str(b)], capsys)[0] == 0
     assert not pd.read_csv(a / "curve.csv").equals(pd.read_csv(b / "curve.csv"))
+    # correlated uncertainty: the cascades see the fitted covariance; routing does not use uncertainty
+    c = tmp_path / "cov"
+    args = ["frontier", str(small_csv), "--seed", "1", "--lambdas", "8", "--strategy", "routing,cascade"]
+    assert _run(args + ["--covariance", "--out", str(c)], capsys)[0] == 0
+    plain, cov = pd.read_csv(a / "curve.csv"), pd.read_csv(c / "curve.csv")
+    pd.testing.assert_frame_equal(cov[cov.strategy == "routing"].reset_index(drop=True),
+                                  plain[plain.strategy == "routing"].reset_index(drop=True))
+    assert len(cov[(cov.strategy == "cascade") & (cov.method == "grid")]) == 16
 
 
 @pytest.mark.parametrize("args, message", [

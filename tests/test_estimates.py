@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, strategies as st
 
 import cascjax
 from cascjax import CascjaxError
@@ -184,3 +185,90 @@ def test_read_estimates_bad_input(tmp_path, column, value, message):
     ds = cascjax.read(path)
     with pytest.raises(CascjaxError, match=message):
         cascjax.read_estimates(path, ds)
+
+
+# -- correlated uncertainty: a covariance per run-pattern ---------------------------------------------------------
+
+def random_covariances(seed, m, singular=True):
+    """A random PSD table [2^M, M, M]: Σ(R) = A Aᵀ with small dyadic A, some rows zero (singular Σ, and
+    models that do not deviate in a pattern)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-2, 3, (1 << m, m, m)) / 4
+    if singular:
+        a[rng.random((1 << m, m)) < 0.3] = 0.0
+    return a @ np.swapaxes(a, 1, 2)
+
+
+def _paper_fit(ante, post):
+    """The paper's fit_covariances by its definition: per run-pattern R, np.cov of μ(n, R) − μ(n, all)."""
+    n, m = ante.shape
+    out = np.zeros((1 << m, m, m))
+    for r in range(1 << m):
+        diffs = []
+        for i in range(n):
+            mu_r = [post[i, k] if r >> k & 1 else ante[i, k] for k in range(m)]
+            diffs.append([mu_r[k] - post[i, k] for k in range(m)])
+        out[r] = np.cov(np.array(diffs).T)
+    return out
+
+
+@given(st.integers(0, 2**31), st.integers(1, 4), st.integers(2, 9))
+def test_fit_covariances_is_the_papers_fit(seed, m, n):
+    rng = np.random.default_rng(seed)
+    ante, post = rng.integers(0, 9, (n, m)) / 8, rng.integers(0, 9, (n, m)) / 8
+    z = np.zeros((n, m))
+    est = cascjax.Estimates(*(jnp.asarray(a) for a in (ante, post, z, z, z, z)))
+    fitted = cascjax.fit_covariances(est)
+    np.testing.assert_allclose(fitted.covariance, _paper_fit(ante, post).reshape(1 << m, m, m), atol=1e-12)
+    assert fitted.quality_ante is est.quality_ante
+    rows = rng.random(n) < 0.7
+    if rows.sum() >= 2:
+        sub = cascjax.fit_covariances(est, rows)
+        np.testing.assert_allclose(sub.covariance, _paper_fit(ante[rows], post[rows]).reshape(1 << m, m, m),
+                                   atol=1e-12)
+        np.testing.assert_allclose(cascjax.fit_covariances(est, np.flatnonzero(rows)).covariance, sub.covariance)
+
+
+@given(st.integers(0, 2**31), st.integers(1, 5), st.booleans())
+def test_covariance_factors_are_square_roots(seed, m, singular):
+    cov = random_covariances(seed, m, singular)
+    factor = np.asarray(cascjax.covariance_factors(jnp.asarray(cov)))
+    np.testing.assert_allclose(factor @ np.swapaxes(factor, 1, 2), cov, atol=1e-9)
+    flat = np.diagonal(cov, axis1=1, axis2=2) == 0
+    assert np.all(factor[flat] == 0)  # models that do not deviate have exactly zero rows
+    for r in range(1 << m):  # positive definite: the (unique) lower-triangular Cholesky factor
+        if np.linalg.eigvalsh(cov[r])[0] > 1e-9:
+            np.testing.assert_allclose(factor[r], np.linalg.cholesky(cov[r]), atol=1e-12)
+
+
+def test_diagonal_covariance_factor_is_sigma():
+    sd = np.array([0.5, 0.0, 0.25])
+    factor = cascjax.covariance_factors(jnp.asarray(np.diag(sd ** 2))[None])[0]
+    np.testing.assert_array_equal(factor, np.diag(sd))
+
+
+def test_covariance_bad_input():
+    ds = cascjax.synthetic(1, n_queries=5, n_models=3)
+    est = cascjax.perfect_estimates(ds)
+    good = np.broadcast_to(np.eye(3), (8, 3, 3)).copy()
+    cascjax.sweep(ds, est._replace(covariance=jnp.asarray(good)), [0.1], "cascade")
+    name = ds.models[0]
+    for cov, message in [
+        (np.eye(3), r"shape \[2\^M, M, M\] = \(8, 3, 3\)"),
+        (np.where(np.arange(8)[:, None, None] == 5, np.nan, good), rf"covariance\[5\] \(models run: {name}, "),
+        (good + np.where(np.arange(8)[:, None, None] == 2, np.triu(np.ones((3, 3)), 1), 0),
+         r"covariance\[2\] .* is not symmetric"),
+        (good - np.where(np.arange(8)[:, None, None] == 0, 2 * np.eye(3), 0),
+         r"covariance\[0\] \(models run: none\) is not positive semi-definite"),
+    ]:
+        with pytest.raises(CascjaxError, match=message):
+            cascjax.sweep(ds, est._replace(covariance=jnp.asarray(cov)), [0.1], "cascade")
+    with pytest.raises(CascjaxError, match="at least 2 queries"):
+        cascjax.fit_covariances(est, [0])
+    with pytest.raises(CascjaxError, match="boolean query mask must have shape"):
+        cascjax.fit_covariances(est, np.ones(4, bool))
+    with pytest.raises(CascjaxError, match=r"query indices must lie in 0..4"):
+        cascjax.fit_covariances(est, [0, 7])
+    big = cascjax.synthetic(1, n_queries=5, n_models=17)
+    with pytest.raises(CascjaxError, match="at most 16 models"):
+        cascjax.fit_covariances(cascjax.perfect_estimates(big))
