@@ -5,6 +5,7 @@ Shapes: N queries, M models, L λ values, D steps, S supermodels, K samples, B b
 """
 
 from ._cascade import cascade_path as cascade_path
+from ._cascade_routing_path import cascade_routing_path as cascade_routing_path
 from ._curve import Curve as Curve, Mixture as Mixture, at_budget as at_budget, path_at as path_at
 from ._data import Dataset as Dataset, synthetic as synthetic
 from ._decide import TIE_ULPS as TIE_ULPS

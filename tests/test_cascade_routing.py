@@ -220,3 +220,78 @@ def test_other_pool_sizes_match_the_oracle(m):
         for tie in ("min", "max"):
             curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=3)
             _assert_matches(curve, _oracle(ds, est, lam, depth, 3, tie))
+
+
+# -- the exact λ-path ------------------------------------------------------------------------------------------
+
+@given(cases(), st.integers(0, 2**31), st.booleans(), st.booleans())
+@fewer
+def test_exact_path_matches_the_oracle_between_and_the_sweep_at_its_vertices(case, seed, correlated, negative):
+    """Between vertices the path is cascade routing (loop oracle); at a vertex λ_k MIN realises vertex k and
+    MAX vertex k − 1, as the tolerant sweep does there. Every option; negative cost estimates; a covariance."""
+    ds, est, depth, k, _, options = case
+    options.pop("prune")
+    if negative:
+        est = est._replace(cost_ante=est.cost_ante - 0.25)
+    if correlated:
+        est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models)))
+    path = cascjax.cascade_routing_path(ds, est, max_depth=depth, samples=k, chunk_size=2, **options)
+    lam = np.asarray(path.lam)
+    assert lam[0] == 0 and np.all(np.diff(lam[1:]) > 0)
+    between = np.concatenate([(lam[:-1] + lam[1:]) / 2, [2 * lam[-1] + 1]])
+    between = between[between > 0]
+    c, q, ran, _ = _oracle(ds, est, between, depth, k, "min", **options)
+    at = cascjax.path_at(path, between, "min")
+    np.testing.assert_allclose(at.cost, c, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(at.quality, q, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(at.ran, ran, rtol=1e-12)
+    for tie in ("min", "max"):
+        grid = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, **options)
+        at = cascjax.path_at(path, lam, tie)
+        np.testing.assert_allclose(at.cost, grid.cost, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(at.quality, grid.quality, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(at.ran, grid.ran, rtol=1e-12)
+
+
+def test_exact_path_depth_one_is_the_routing_path_and_room_does_not_matter(monkeypatch):
+    ds = cascjax.load_example().take(np.arange(300))
+    est = cascjax.noisy_estimates(ds, jax.random.key(3), "medium")
+    a = cascjax.cascade_routing_path(ds, est, max_depth=1)
+    b = cascjax.routing_path(ds, est)
+    lam = np.unique(np.concatenate([np.asarray(a.lam), np.asarray(b.lam)]))
+    lam = np.concatenate([lam, (lam[:-1] + lam[1:]) / 2])
+    for tie in ("min", "max"):
+        pa, pb = cascjax.path_at(a, lam, tie), cascjax.path_at(b, lam, tie)
+        np.testing.assert_allclose(pa.cost, pb.cost, rtol=1e-12)
+        np.testing.assert_allclose(pa.quality, pb.quality, rtol=1e-12)
+    full = cascjax.cascade_routing_path(ds, est, max_depth=3)
+    monkeypatch.setattr(cascjax._cascade_routing_path, "ROOM", 1)  # every query overflows: walked again
+    small = cascjax.cascade_routing_path(ds, est, max_depth=3, chunk_size=7)
+    np.testing.assert_array_equal(small.lam, full.lam)
+    np.testing.assert_allclose(small.cost, full.cost, rtol=1e-12)
+    np.testing.assert_allclose(small.quality, full.quality, rtol=1e-12)
+
+
+def test_exact_path_on_the_example():
+    """On 1,000 example questions (noisy estimates, with and without a fitted covariance) the path at a
+    64-point grid is the grid sweep, for both tie rules."""
+    ds = cascjax.load_example().take(np.arange(1000))
+    base = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+    for est in (base, cascjax.fit_covariances(base)):
+        path = cascjax.cascade_routing_path(ds, est, max_depth=3)
+        lam = cascjax.lambda_grid(est, 64)
+        for tie in ("min", "max"):
+            grid = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=3)
+            at = cascjax.path_at(path, lam, tie)
+            np.testing.assert_allclose(at.cost, grid.cost, rtol=1e-12)
+            np.testing.assert_allclose(at.quality, grid.quality, rtol=1e-12)
+            np.testing.assert_allclose(at.ran, grid.ran, rtol=1e-12)
+
+
+def test_exact_path_bad_input():
+    ds = cascjax.synthetic(seed=1, n_queries=10, n_models=4)
+    est = cascjax.perfect_estimates(ds)
+    for kwargs, message in [(dict(max_depth=5), "max_depth must be an integer in 1..4"),
+                            (dict(samples=0), "samples"), (dict(chunk_size=0), "chunk_size")]:
+        with pytest.raises(cascjax.CascjaxError, match=message):
+            cascjax.cascade_routing_path(ds, est, **kwargs)

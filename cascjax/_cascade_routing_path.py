@@ -1,0 +1,165 @@
+"""The exact λ-path of cascade routing (constant λ): every λ ≥ 0, no grid.
+
+For one query and a fixed λ the strategy follows a trajectory of states ∅ = R_0 ⊂ R_1 ⊂ … (one model added per
+step) to a final state, whose realised cost and quality are the query's outcome. At each state R_j the choice
+T* stays the best as λ grows until a cheaper candidate's score line Q − λC crosses its own, at
+λ' = (Q(T*) − Q(T)) / (C(T*) − C(T)); costlier candidates only fall further behind. So the trajectory — and the
+outcome — is constant from λ up to the smallest such crossing over its states, the next *event*. Walking from
+λ = 0 from event to event (each a fresh trajectory at the event's λ, MIN ties, which is the limit from the
+right) visits every outcome the query has, in order; sorting all queries' events and accumulating the changes
+gives the path, as :func:`cascjax.routing_path` does for routing.
+
+Each event re-evaluates D states' candidates (Q by the shared points), so the path costs about as much as a
+grid sweep of (events per query) λ values without the state sharing of :mod:`cascjax._cascade_routing`; it is
+the exact reference, for problems of the example's size.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._curve import Curve
+from ._decide import select
+from ._supermodels import _table, allowed, candidate_cost, expected_max
+
+#: Events recorded per query in the first walk; a query with more makes the walk run again with twice as many.
+ROOM = 32
+
+
+def _trajectory(e, z, factor, lam, *, depth, rtol, tie_max, force_order, greedy):
+    """One query at one λ: the final state (bitmask) and the next event, the smallest crossing above λ of a
+    cheaper candidate with the choice at any state of the trajectory (+inf if none)."""
+    mu_a, mu_p, sd_a, sd_p, c_a, c_p = e
+    m = mu_a.shape[0]
+    table = _table(m, depth)
+    masks = jnp.asarray(table.mask, jnp.int32)
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    state, done, event = jnp.int32(0), jnp.asarray(False), jnp.asarray(jnp.inf, mu_a.dtype)
+    for j in range(depth):  # unrolled: at most D steps
+        ran = (state & bit) != 0
+        mu, ch = jnp.where(ran, mu_p, mu_a), jnp.where(ran, c_p, c_a)
+        scale = jnp.where(ran, sd_p, sd_a) if factor is None else factor[state]
+        q, c = expected_max(mu, scale, z, depth), candidate_cost(ch, depth)
+        valid = allowed(table, state, "cascade_routing", j, force_order=force_order, greedy=greedy)
+        best = select(q, c, lam, rtol, tie_max, valid)
+        cheaper = valid & (c < c[best])
+        cross = (q[best] - q) / jnp.where(cheaper, c[best] - c, 1)
+        ahead = jnp.min(jnp.where(cheaper & (cross > lam), cross, jnp.inf))
+        event = jnp.where(done, event, jnp.minimum(event, ahead))
+        new = masks[best] & ~state
+        stop = new == 0
+        state = jnp.where(done | stop, state, state | (new & -new))  # the lowest-index new model runs
+        done = done | stop
+    return state, event
+
+
+def _query_events(e, z, factor, *, room, **kw):
+    """The events of one query: the state at λ = 0 under MAX ties, then [room] (λ, state) pairs (λ = +inf:
+    unused), and whether the walk needed more room."""
+    zero = jnp.zeros((), e[0].dtype)
+    start, _ = _trajectory(e, z, factor, zero, tie_max=True, **kw)
+    lams = jnp.full(room, jnp.inf, zero.dtype)
+    states = jnp.zeros(room, jnp.int32)
+
+    def more(carry):
+        k, lam, *_ = carry
+        return (k < room) & jnp.isfinite(lam)
+
+    def walk(carry):
+        k, lam, lams, states = carry
+        state, nxt = _trajectory(e, z, factor, lam, tie_max=False, **kw)
+        return k + 1, nxt, lams.at[k].set(lam), states.at[k].set(state)
+
+    k, lam, lams, states = jax.lax.while_loop(more, walk, (jnp.int32(0), zero, lams, states))
+    return start, lams, states, jnp.isfinite(lam)
+
+
+@partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "room", "chunk"))
+def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, room, chunk):
+    """Events of every query (chunks of ``chunk`` queries): λ [N·room], deltas [N·room, 3] of realised cost,
+    quality and models run, base [3] at λ = 0 (MAX), number of finite events, overflow flag."""
+    n, m = quality.shape
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    one = partial(_query_events, room=room, depth=depth, rtol=rtol, force_order=force_order, greedy=greedy)
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+    split = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])]).reshape(  # noqa: E731
+        (n_chunks, chunk) + a.shape[1:])
+    start, lams, states, over = jax.lax.map(lambda es: jax.vmap(one, in_axes=(0, None, None))(es, z, factor),
+                                            tuple(split(a) for a in e))
+    start, lams, states, over = (a.reshape((n_chunks * chunk,) + a.shape[2:])[:n] for a in (start, lams, states, over))
+
+    def outcome(state):  # [N, P] bitmasks → [N, P, 3] realised (cost, quality, models run)
+        ran = (state[..., None] & bit[None, None]) != 0
+        answer = jnp.argmax(jnp.where(ran, e[1][:, None, :], -jnp.inf), axis=2)
+        return jnp.stack([jnp.sum(jnp.where(ran, cost[:, None, :], 0), axis=2),
+                          jnp.take_along_axis(quality, answer, axis=1),
+                          jnp.sum(ran, axis=2, dtype=quality.dtype)], axis=-1)
+
+    before = jnp.concatenate([start[:, None], states[:, :-1]], axis=1)
+    changed = (states != before) & jnp.isfinite(lams)
+    lam = jnp.where(changed, lams, jnp.inf)
+    deltas = jnp.where(changed[..., None], outcome(states) - outcome(before), 0)
+    base = jnp.sum(outcome(start[:, None])[:, 0], axis=0)
+    return lam.ravel(), deltas.reshape(-1, 3), base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32), jnp.any(over)
+
+
+def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int = 64, force_order: bool = False,
+                         greedy: bool = False, no_deviation: bool = False, tie_rtol: float | None = None,
+                         chunk_size: int = 64) -> Curve:
+    """The exact curve of cascade routing for every constant λ ≥ 0 (no grid).
+
+    Per query, walks λ upwards from 0 from event to event: the trajectory of states at λ is followed and the
+    next event is the smallest λ' > λ at which a cheaper candidate's score line crosses the choice's at one of
+    its states (nothing changes before). Events that change the final state change the outcome; sorting all
+    queries' events and accumulating gives the vertices. Q and C are those of :func:`cascjax.sweep` (same
+    shared points, ``samples``, covariance, options); a λ within the tie tolerance ``tie_rtol`` of a crossing
+    counts as the crossing, as in :func:`cascjax.path_at`.
+
+    Each event evaluates the D states of a trajectory afresh (no sharing between events), so this is the
+    exact reference for small and medium problems (the MMLU-Pro example: seconds); for large sweeps use the
+    grid (:func:`cascjax.sweep`), which this path reproduces at every grid λ.
+
+    Args:
+      ds, est: the dataset and estimates. max_depth, samples, force_order, greedy, no_deviation: as for
+        :func:`cascjax.sweep` with ``"cascade_routing"``.
+      tie_rtol: relative tie tolerance (default 32·eps of the dtype).
+      chunk_size: queries walked at once (bounds memory: each holds D states' candidate tables).
+
+    Returns:
+      A :class:`Curve` of vertices: ``lam`` ascending from 0, realised mean ``cost``, ``quality`` and ``ran``.
+      Vertex k is what MIN ties realise for λ ∈ [lam[k], lam[k+1]) and MAX ties for λ ∈ (lam[k], lam[k+1]];
+      vertex 0 is MAX at λ = 0 (:func:`cascjax.path_at`, :func:`cascjax.at_budget` work on it).
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.load_example().take(range(200))
+      >>> path = cascjax.cascade_routing_path(ds, cascjax.perfect_estimates(ds), max_depth=2)
+      >>> float(path.lam[0]), float(path.ran[-1])
+      (0.0, 1.0)
+    """
+    from ._cascade_routing import MAX_MODELS
+    from ._decide import tie_rtol as _tie_rtol
+    from ._errors import CascjaxError
+    from ._routing import _path
+    from ._sweep import _strategy_inputs
+
+    if ds.n_models > MAX_MODELS:
+        raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}")
+    if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
+        raise CascjaxError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
+    rtol = _tie_rtol(ds.quality.dtype, tie_rtol)
+    room = ROOM
+    while True:
+        lam, deltas, base, count, over = _events(ds.quality, ds.cost, e, z, factor, depth=depth, rtol=rtol,
+                                                 force_order=bool(force_order), greedy=bool(greedy), room=room,
+                                                 chunk=int(min(chunk_size, ds.n_queries)))
+        if not bool(over):
+            break
+        room *= 2  # some query has more events than room: walk again with twice the room
+    return _path(lam, deltas, base, ds.n_queries, int(count))
