@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import cascjax
 from cascjax._cascade import cascade_sweep
@@ -12,6 +12,9 @@ from cascjax._supermodels import normal_points
 
 from . import oracle
 from .test_estimates import random_covariances
+
+#: Examples for the costlier properties (each example runs the oracle and several sweeps): a third of the profile.
+fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
 
 
 @st.composite
@@ -59,9 +62,9 @@ def test_matches_the_loop_oracle(tie, case):
     np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
 
 
-@pytest.mark.parametrize("tie", ["min", "max"])
-@given(cases(), st.integers(0, 2**31), st.booleans())
-def test_correlated_uncertainty_matches_the_loop_oracle(tie, case, seed, singular):
+@given(cases(), st.integers(0, 2**31), st.booleans(), st.sampled_from(["min", "max"]))
+@fewer
+def test_correlated_uncertainty_matches_the_loop_oracle(case, seed, singular, tie):
     """A covariance per run-pattern (random PSD, some singular): the oracle draws L(R) z in state R."""
     ds, est, depth, k, lam = case
     est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models, singular)))
@@ -79,7 +82,7 @@ def test_correlated_uncertainty_matches_the_loop_oracle(tie, case, seed, singula
 
 def test_diagonal_covariance_is_independent_sigma():
     """Σ(R) = diag(σ²) over the models not run gives bit-identical decisions to the independent σ."""
-    ds = cascjax.load_example().take(np.arange(500))
+    ds = cascjax.load_example().take(np.arange(200))
     est = cascjax.noisy_estimates(ds, jax.random.key(1), "medium")  # σ per model, 0 once run
     m = ds.n_models
     free = (np.arange(1 << m)[:, None] >> np.arange(m)) & 1 == 0
@@ -164,6 +167,7 @@ def test_bad_input(kwargs, message):
 # -- the exact λ-path ------------------------------------------------------------------------------------------
 
 @given(cases(), st.integers(0, 2**31), st.booleans(), st.booleans())
+@fewer
 def test_exact_path_matches_the_oracle_between_and_the_sweep_at_its_vertices(case, seed, correlated, negative):
     """Between vertices the path is the cascade (loop oracle); at a vertex λ_k MIN realises vertex k and MAX
     vertex k − 1 (the tolerant sweep agrees: there the tied choices are exactly tied). Negative cost

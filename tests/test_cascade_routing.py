@@ -254,7 +254,7 @@ def test_exact_path_matches_the_oracle_between_and_the_sweep_at_its_vertices(cas
 
 
 def test_exact_path_depth_one_is_the_routing_path_and_room_does_not_matter(monkeypatch):
-    ds = cascjax.load_example().take(np.arange(300))
+    ds = cascjax.load_example().take(np.arange(150))
     est = cascjax.noisy_estimates(ds, jax.random.key(3), "medium")
     a = cascjax.cascade_routing_path(ds, est, max_depth=1)
     b = cascjax.routing_path(ds, est)
@@ -264,18 +264,18 @@ def test_exact_path_depth_one_is_the_routing_path_and_room_does_not_matter(monke
         pa, pb = cascjax.path_at(a, lam, tie), cascjax.path_at(b, lam, tie)
         np.testing.assert_allclose(pa.cost, pb.cost, rtol=1e-12)
         np.testing.assert_allclose(pa.quality, pb.quality, rtol=1e-12)
-    full = cascjax.cascade_routing_path(ds, est, max_depth=3)
+    full = cascjax.cascade_routing_path(ds, est, max_depth=2)
     monkeypatch.setattr(cascjax._cascade_routing_path, "ROOM", 1)  # every query overflows: walked again
-    small = cascjax.cascade_routing_path(ds, est, max_depth=3, chunk_size=7)
+    small = cascjax.cascade_routing_path(ds, est, max_depth=2, chunk_size=7)
     np.testing.assert_array_equal(small.lam, full.lam)
     np.testing.assert_allclose(small.cost, full.cost, rtol=1e-12)
     np.testing.assert_allclose(small.quality, full.quality, rtol=1e-12)
 
 
 def test_exact_path_on_the_example():
-    """On 1,000 example questions (noisy estimates, with and without a fitted covariance) the path at a
+    """On 400 example questions (noisy estimates, with and without a fitted covariance) the path at a
     64-point grid is the grid sweep, for both tie rules."""
-    ds = cascjax.load_example().take(np.arange(1000))
+    ds = cascjax.load_example().take(np.arange(400))
     base = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
     for est in (base, cascjax.fit_covariances(base)):
         path = cascjax.cascade_routing_path(ds, est, max_depth=3)
