@@ -51,33 +51,24 @@ def _oracle(ds, est, lam, depth, k, tie, no_deviation=False):
 
 
 @pytest.mark.parametrize("tie", ["min", "max"])
-@given(cases())
-def test_matches_the_loop_oracle(tie, case):
+@given(cases(), st.integers(0, 2**31), st.sampled_from([None, False, True]))
+def test_matches_the_loop_oracle(tie, case, seed, correlated):
+    """Independent σ, or a covariance per run-pattern (random PSD; ``True``: some singular), where the oracle
+    draws L(R) z in state R."""
     ds, est, depth, k, lam = case
+    if correlated is not None:
+        est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models, correlated)))
     curve = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k)
     c, q, ran, answered = _oracle(ds, est, lam, depth, k, tie)
     np.testing.assert_allclose(curve.cost, c, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(curve.quality, q, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(curve.ran, ran, rtol=1e-12)
     np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
-
-
-@given(cases(), st.integers(0, 2**31), st.booleans(), st.sampled_from(["min", "max"]))
-@fewer
-def test_correlated_uncertainty_matches_the_loop_oracle(case, seed, singular, tie):
-    """A covariance per run-pattern (random PSD, some singular): the oracle draws L(R) z in state R."""
-    ds, est, depth, k, lam = case
-    est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models, singular)))
-    curve = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k)
-    c, q, ran, answered = _oracle(ds, est, lam, depth, k, tie)
-    np.testing.assert_allclose(curve.cost, c, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(curve.quality, q, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(curve.ran, ran, rtol=1e-12)
-    np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
-    no_dev = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k, no_deviation=True)
-    plain = cascjax.sweep(ds, est._replace(covariance=None), lam, "cascade", tie=tie, max_depth=depth, samples=k,
-                          no_deviation=True)
-    np.testing.assert_array_equal(no_dev.cost, plain.cost)  # no deviation ignores the covariance too
+    if correlated is not None:  # no deviation ignores the covariance too
+        no_dev = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k, no_deviation=True)
+        plain = cascjax.sweep(ds, est._replace(covariance=None), lam, "cascade", tie=tie, max_depth=depth,
+                              samples=k, no_deviation=True)
+        np.testing.assert_array_equal(no_dev.cost, plain.cost)
 
 
 def test_diagonal_covariance_is_independent_sigma():

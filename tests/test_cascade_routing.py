@@ -69,21 +69,14 @@ def _assert_matches(curve, expected):
 
 
 @pytest.mark.parametrize("tie", ["min", "max"])
-@given(cases())
+@given(cases(), st.integers(0, 2**31), st.booleans())
 @fewer
-def test_matches_the_loop_oracle(tie, case):
-    """Every option, σ = 0 and σ > 0 (same shared points), scalar and per-step λ, MIN and MAX."""
+def test_matches_the_loop_oracle(tie, case, seed, correlated):
+    """Every option, σ = 0 and σ > 0 (same shared points), scalar and per-step λ, MIN and MAX; or a covariance
+    per run-pattern (random PSD, some singular), where state R draws L(R) z, L Lᵀ = Σ(R)."""
     ds, est, depth, k, lam, options = case
-    curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, **options)
-    _assert_matches(curve, _oracle(ds, est, lam, depth, k, tie, **options))
-
-
-@given(cases(), st.integers(0, 2**31), st.sampled_from(["min", "max"]))
-@fewer
-def test_correlated_uncertainty_matches_the_loop_oracle(case, seed, tie):
-    """A covariance per run-pattern (random PSD, some singular): state R draws L(R) z, L Lᵀ = Σ(R)."""
-    ds, est, depth, k, lam, options = case
-    est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models)))
+    if correlated:
+        est = est._replace(covariance=jnp.asarray(random_covariances(seed, ds.n_models)))
     curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, **options)
     _assert_matches(curve, _oracle(ds, est, lam, depth, k, tie, **options))
 

@@ -72,27 +72,28 @@ def test_frontier_on_the_example(tmp_path, capsys):
 
 
 def test_frontier_options(small_csv, tmp_path, capsys):
+    # (strategies restricted to what each check needs: every run compiles its kernels afresh)
     rc, _, err = _run(["frontier", str(small_csv), "--estimates", "perfect", "--lambda-values", "0,1e3,10",
-                       "--out", str(tmp_path)], capsys)
+                       "--strategy", "routing,cascade", "--out", str(tmp_path)], capsys)
     assert rc == 0, err
     curve = pd.read_csv(tmp_path / "curve.csv")
     for name in ("routing", "cascade"):
         grid = curve[(curve.method == "grid") & (curve.tie == "min") & (curve.strategy == name)]
         assert list(grid["lambda"]) == [0, 10, 1000]
     rc, _, err = _run(["frontier", str(small_csv), "--estimates", "columns", "--models", "m00,m03",
-                       "--lambdas", "5", "--out", str(tmp_path / "cols")], capsys)
+                       "--lambdas", "5", "--strategy", "routing", "--out", str(tmp_path / "cols")], capsys)
     assert rc == 0, err
     assert set(pd.read_csv(tmp_path / "cols" / "summary.csv").query("kind == 'model'").name) == {"m00", "m03"}
     # the seed changes the noisy estimates, hence the curve
     a = tmp_path / "s1"
     b = tmp_path / "s2"
-    assert _run(["frontier", str(small_csv), "--seed", "1", "--lambdas", "8", "--out", str(a)], capsys)[0] == 0
-    assert _run(["frontier", str(small_csv), "--seed", "2", "--lambdas", "8", "--out", str(b)], capsys)[0] == 0
+    args = ["frontier", str(small_csv), "--lambdas", "8", "--strategy", "routing,cascade"]
+    assert _run(args + ["--seed", "1", "--out", str(a)], capsys)[0] == 0
+    assert _run(args + ["--seed", "2", "--out", str(b)], capsys)[0] == 0
     assert not pd.read_csv(a / "curve.csv").equals(pd.read_csv(b / "curve.csv"))
     # correlated uncertainty: the cascades see the fitted covariance; routing does not use uncertainty
     c = tmp_path / "cov"
-    args = ["frontier", str(small_csv), "--seed", "1", "--lambdas", "8", "--strategy", "routing,cascade"]
-    assert _run(args + ["--covariance", "--out", str(c)], capsys)[0] == 0
+    assert _run(args + ["--seed", "1", "--covariance", "--out", str(c)], capsys)[0] == 0
     plain, cov = pd.read_csv(a / "curve.csv"), pd.read_csv(c / "curve.csv")
     pd.testing.assert_frame_equal(cov[cov.strategy == "routing"].reset_index(drop=True),
                                   plain[plain.strategy == "routing"].reset_index(drop=True))
