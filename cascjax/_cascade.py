@@ -52,6 +52,20 @@ def _query_tables(ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth
     return jax.vmap(at_step)(jnp.arange(depth))
 
 
+def _tables(quality, cost, est, z, factor, depth):
+    """What the cascade needs of every query, λ-independent: Q, C [N, D, M] of every (step, prefix); the
+    realised cost after r = 1..D models [N, D]; the answering model after r models [N, D] (the highest post-hoc
+    estimate among models 0..r−1, lower index on a tie)."""
+    m = quality.shape[1]
+    ante, post, sd_ante, sd_post, c_ante, c_post = est
+    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
+        ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)
+    spent = jnp.cumsum(cost, axis=1)[:, :depth]
+    upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
+    answer_of = jnp.argmax(jnp.where(upto[None], post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)
+    return q_tab, c_tab, spent, answer_of
+
+
 def _valid(m, depth):
     """[D, M] Cand(R) at step j: prefixes {0..i} with max(j − 1, 0) ≤ i < D."""
     steps, i = jnp.arange(depth), jnp.arange(m)
@@ -71,15 +85,9 @@ def _run_length(q, c, mags, lam, rtol, tie_max, depth):
 def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, return_choices, batch_size):
     """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given."""
     n, m = quality.shape
-    ante, post, sd_ante, sd_post, c_ante, c_post = est
-    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
-        ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)  # [N, D, M] each: λ-independent, once
+    q_tab, c_tab, spent, answer_of = _tables(quality, cost, est, z, factor, depth)  # λ-independent, once
     # select's tolerance scales with the magnitudes over each step's valid candidates: λ-independent, once.
     mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
-    spent = jnp.cumsum(cost, axis=1)  # [N, M]
-    # Answer after running r models: the highest post-hoc estimate among models 0..r−1, lower index on a tie.
-    upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
-    answer_of = jnp.argmax(jnp.where(upto[None], post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)  # [N, D]
 
     def at(lam_l):
         runs = jax.vmap(_run_length, in_axes=(0, 0, 0, None, None, None, None))(
@@ -140,14 +148,8 @@ def _cascade_events(quality, cost, est, z, factor, depth):
 
     Returns (λ [N·2(D−1)] (+inf: no event), deltas [N·2(D−1), 3], base [3] (sums at λ = 0 under MAX),
     number of finite events)."""
-    ante, post, sd_ante, sd_post, c_ante, c_post = est
-    m = quality.shape[1]
-    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
-        ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)
+    q_tab, c_tab, spent, answer_of = _tables(quality, cost, est, z, factor, depth)
     lo, hi = jax.vmap(_stop_intervals, in_axes=(0, 0, None))(q_tab, c_tab, depth)  # [N, D − 1]
-    spent = jnp.cumsum(cost, axis=1)[:, :depth]  # [N, D]: realised cost after r models
-    upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
-    answer_of = jnp.argmax(jnp.where(upto[None], post[:, None, :], -jnp.inf), axis=2)  # [N, D]
     got = jnp.take_along_axis(quality, answer_of, axis=1)  # [N, D]: realised quality after r models
 
     def outcome(runs):  # [N, P] models run → [N, P, 3] (cost, quality, models run)
@@ -155,9 +157,8 @@ def _cascade_events(quality, cost, est, z, factor, depth):
         return jnp.stack([jnp.take_along_axis(spent, idx, axis=1), jnp.take_along_axis(got, idx, axis=1),
                           runs.astype(quality.dtype)], axis=-1)
 
-    points = jnp.sort(jnp.where(jnp.concatenate([lo, hi], axis=1) > 0, jnp.concatenate([lo, hi], axis=1),
-                                jnp.inf), axis=1)  # [N, 2(D − 1)] breakpoints > 0, ascending
-    points = jnp.where(jnp.isfinite(points), points, jnp.inf)
+    ends = jnp.concatenate([lo, hi], axis=1)
+    points = jnp.sort(jnp.where(ends > 0, ends, jnp.inf), axis=1)  # [N, 2(D − 1)] breakpoints > 0 (or +inf)
     zero = jnp.zeros((quality.shape[0], 1), quality.dtype)
     runs_at = jax.vmap(_runs_at, in_axes=(0, 0, 0, None))
     at_max0, at_min0 = runs_at(lo, hi, zero, True), runs_at(lo, hi, zero, False)  # [N, 1]

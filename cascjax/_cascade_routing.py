@@ -343,18 +343,24 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
     return cur, flags
 
 
+def realised(quality, cost, post, final):
+    """What final states [n, P] (bitmasks of the models run) realise per query: cost, quality, models run and
+    the answering model (highest post-hoc estimate among the run models, lower index on a tie), [n, P] each."""
+    m = quality.shape[1]
+    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    ran = (final[..., None] & bit[None, None]) != 0  # [n, P, M]
+    answer = jnp.argmax(jnp.where(ran, post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)
+    return (jnp.sum(jnp.where(ran, cost[:, None, :], 0), axis=2), jnp.take_along_axis(quality, answer, axis=1),
+            jnp.sum(ran, axis=2, dtype=quality.dtype), answer)
+
+
 def _outcome(quality, cost, post, weight, final):
     """Per-λ weighted sums over a chunk's queries: realised quality and cost, models run, answers; and the
     answering model per query and λ."""
     m = quality.shape[1]
-    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
-    ran = (final[..., None] & bit[None, None]) != 0  # [n, L, M]
-    answer = jnp.argmax(jnp.where(ran, post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)  # [n, L]
-    q = jnp.take_along_axis(quality, answer, axis=1)
-    c = jnp.sum(jnp.where(ran, cost[:, None, :], 0), axis=2)
+    c, q, ran, answer = realised(quality, cost, post, final)
     w = weight[:, None]
-    sums = dict(quality=jnp.sum(w * q, axis=0), cost=jnp.sum(w * c, axis=0),
-                ran=jnp.sum(w * jnp.sum(ran, axis=2, dtype=quality.dtype), axis=0),
+    sums = dict(quality=jnp.sum(w * q, axis=0), cost=jnp.sum(w * c, axis=0), ran=jnp.sum(w * ran, axis=0),
                 answered=jnp.sum(w[..., None] * jax.nn.one_hot(answer, m, dtype=quality.dtype), axis=0))
     return sums, answer
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._curve import Curve
+from ._cascade_routing import realised
 from ._decide import select
 from ._supermodels import _table, allowed, candidate_cost, expected_max
 
@@ -82,8 +83,7 @@ def _query_events(e, z, factor, *, room, **kw):
 def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, room, chunk):
     """Events of every query (chunks of ``chunk`` queries): λ [N·room], deltas [N·room, 3] of realised cost,
     quality and models run, base [3] at λ = 0 (MAX), number of finite events, overflow flag."""
-    n, m = quality.shape
-    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    n = quality.shape[0]
     one = partial(_query_events, room=room, depth=depth, rtol=rtol, force_order=force_order, greedy=greedy)
     n_chunks = -(-n // chunk)
     pad = n_chunks * chunk - n
@@ -94,11 +94,7 @@ def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, ro
     start, lams, states, over = (a.reshape((n_chunks * chunk,) + a.shape[2:])[:n] for a in (start, lams, states, over))
 
     def outcome(state):  # [N, P] bitmasks → [N, P, 3] realised (cost, quality, models run)
-        ran = (state[..., None] & bit[None, None]) != 0
-        answer = jnp.argmax(jnp.where(ran, e[1][:, None, :], -jnp.inf), axis=2)
-        return jnp.stack([jnp.sum(jnp.where(ran, cost[:, None, :], 0), axis=2),
-                          jnp.take_along_axis(quality, answer, axis=1),
-                          jnp.sum(ran, axis=2, dtype=quality.dtype)], axis=-1)
+        return jnp.stack(realised(quality, cost, e[1], state)[:3], axis=-1)
 
     before = jnp.concatenate([start[:, None], states[:, :-1]], axis=1)
     changed = (states != before) & jnp.isfinite(lams)
