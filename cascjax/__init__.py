@@ -10,6 +10,7 @@ from ._curve import Curve as Curve, Mixture as Mixture, at_budget as at_budget, 
 from ._data import Dataset as Dataset, synthetic as synthetic
 from ._decide import TIE_ULPS as TIE_ULPS
 from ._errors import CascjaxError as CascjaxError
+from ._fit import Evaluation as Evaluation, Fitted as Fitted, evaluate as evaluate, fit as fit
 from ._estimates import (
     NOISE_LEVELS as NOISE_LEVELS,
     Estimates as Estimates,

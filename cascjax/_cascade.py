@@ -94,12 +94,13 @@ def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_m
             q_tab, c_tab, mags, lam_l, rtol, tie_max, depth)
         answer = jnp.take_along_axis(answer_of, (runs - 1)[:, None], axis=1)[:, 0]
         q = jnp.mean(jnp.take_along_axis(quality, answer[:, None], axis=1))
-        c = jnp.mean(jnp.take_along_axis(spent, (runs - 1)[:, None], axis=1))
+        paid = jnp.take_along_axis(spent, (runs - 1)[:, None], axis=1)[:, 0]
         answered = jnp.zeros(m, quality.dtype).at[answer].add(1.0) / n
-        return q, c, answered, jnp.mean(runs.astype(quality.dtype)), (answer if return_choices else None)
+        return (q, jnp.mean(paid), answered, jnp.mean(runs.astype(quality.dtype)),
+                ((answer, paid) if return_choices else None))
 
-    q, c, answered, ran, choice = jax.lax.map(at, lam, batch_size=batch_size)
-    return Curve(lam, c, q, answered, ran, choice)
+    q, c, answered, ran, per_query = jax.lax.map(at, lam, batch_size=batch_size)
+    return Curve(lam, c, q, answered, ran, *(per_query or (None, None)))
 
 
 def _stop_intervals(q, c, depth):

@@ -362,7 +362,7 @@ def _outcome(quality, cost, post, weight, final):
     w = weight[:, None]
     sums = dict(quality=jnp.sum(w * q, axis=0), cost=jnp.sum(w * c, axis=0), ran=jnp.sum(w * ran, axis=0),
                 answered=jnp.sum(w[..., None] * jax.nn.one_hot(answer, m, dtype=quality.dtype), axis=0))
-    return sums, answer
+    return sums, (answer, c)
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "force_order", "greedy", "prune", "room",
@@ -382,14 +382,18 @@ def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_orde
         q, c, e, w = args
         final, flags = _chunk(q, c, e, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
                               greedy=greedy, prune=prune, room=room, prefix=prefix)
-        sums, answer = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
-        return sums, (answer.T if return_choices else None), flags
+        sums, per_query = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
+        return sums, (tuple(a.T for a in per_query) if return_choices else None), flags
 
-    sums, choice, flags = jax.lax.map(one, (split(quality), split(cost), tuple(split(a) for a in est), weight))
+    sums, per_query, flags = jax.lax.map(one, (split(quality), split(cost), tuple(split(a) for a in est), weight))
     total = jax.tree.map(lambda a: jnp.sum(a, axis=0), sums)
-    if return_choices:
-        choice = jnp.moveaxis(choice, 0, 1).reshape(lam.shape[0], -1)[:, :n]  # [L, N]
-    return total, choice, jnp.any(flags, axis=0)
+    if return_choices:  # [L, N] answering model and realised cost per query
+        per_query = tuple(jnp.moveaxis(a, 0, 1).reshape(lam.shape[0], -1)[:, :n] for a in per_query)
+    return total, per_query, jnp.any(flags, axis=0)
+
+
+#: The last sufficient room per sweep configuration (see :func:`cascade_routing_sweep`).
+_ROOMS: dict = {}
 
 
 def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, force_order, greedy, prune,
@@ -397,23 +401,28 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rto
     """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows."""
     n, m = quality.shape
     n_lam = lam.shape[0]
+    # The room that last sufficed for this configuration: repeated calls (noise levels, seeds, bisection
+    # steps) start there, which reuses its compiled program instead of overflowing and recompiling again.
+    key = (n, m, depth, n_lam, chunk, force_order, greedy, prune, return_choices, prefix, str(quality.dtype))
     if room is None:
         width = min(64, n_lam)
-        room = _Room(width, chunk * min(8, width), 32)
+        room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 32))
     limits = _Room(n_lam, chunk * n_lam, _table(m, depth).n_candidates + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
-        total, choice, flags = _run(quality, cost, est, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max,
+        total, per_query, flags = _run(quality, cost, est, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max,
                                     force_order=force_order, greedy=greedy, prune=prune, room=room, chunk=chunk,
                                     return_choices=return_choices, prefix=prefix)
         flags = np.asarray(flags)
         if not flags.any():
+            _ROOMS[key] = room
             break
         short, width, buffer = flags
         room = _Room(min(2 * room.width, limits.width) if width else room.width,
                      min(2 * room.buffer if (buffer or width) else room.buffer, limits.buffer),
                      min(2 * room.shortlist, limits.shortlist) if short else room.shortlist)
-    return Curve(lam, total["cost"] / n, total["quality"] / n, total["answered"] / n, total["ran"] / n, choice)
+    return Curve(lam, total["cost"] / n, total["quality"] / n, total["answered"] / n, total["ran"] / n,
+                 *(per_query or (None, None)))
 
 
 def chunk_for(n_queries: int, n_models: int, depth: int, samples: int, n_lam: int, itemsize: int,

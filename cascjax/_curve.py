@@ -24,6 +24,8 @@ class Curve(NamedTuple):
       answered: [L, M] fraction of queries each model answered, or None.
       ran: [L] mean number of models run per query, or None.
       choice: [L, N] int32 index of the answering model per query (``sweep(..., return_choices=True)``), or None.
+      query_cost: [L, N] realised cost of each query (the models run), with ``choice``; or None. Together they
+        give per-query outcomes (``quality[n, choice]``, ``query_cost``), e.g. for a paired bootstrap.
 
     For an exact path (:func:`cascjax.routing_path`, :func:`cascjax.cascade_path`) the points are the path's
     vertices: vertex k is what the MIN-tie strategy realises for λ in [lam[k], lam[k+1]) and the MAX-tie
@@ -36,6 +38,7 @@ class Curve(NamedTuple):
     answered: jax.Array | None = None
     ran: jax.Array | None = None
     choice: jax.Array | None = None
+    query_cost: jax.Array | None = None
 
 
 class Mixture(NamedTuple):

@@ -150,17 +150,28 @@ class Dataset:
     def split(self, fit_fraction: float = 0.05, seed: int = 42) -> tuple["Dataset", "Dataset"]:
         """A seeded random fit/test split of the queries (the paper: 5% fit, seed 42).
 
-        Returns (fit, test) with ``round(fit_fraction * N)`` (at least one) fit queries and the rest in test.
+        The same membership as the paper's ``sklearn.model_selection.train_test_split(..., test_size=1 −
+        fit_fraction, random_state=seed)`` (test_size rounded to 12 decimals, as one writes 0.95): a ``numpy.random.RandomState(seed)`` permutation whose first
+        ceil((1 − fit_fraction)·N) queries are the test split and the rest the fit split (so on RouterBench's
+        36,497 rows this is the paper's split). Both parts keep the dataset's row order.
+
+        Returns (fit, test); :meth:`split_indices` gives the row indices (e.g. to split estimates alike).
         """
+        fit, test = self.split_indices(fit_fraction, seed)
+        return self.take(fit), self.take(test)
+
+    def split_indices(self, fit_fraction: float = 0.05, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+        """The row indices (fit, test), ascending, of :meth:`split`."""
         if not 0.0 < fit_fraction < 1.0:
             raise CascjaxError(f"fit_fraction must lie strictly between 0 and 1, got {fit_fraction}")
         n = self.n_queries
-        n_fit = max(1, int(round(fit_fraction * n)))
-        if n_fit >= n:
+        # sklearn: n_test = ceil(test_size · N) in floats, with test_size as the paper writes it (0.95, not 1 − 0.05).
+        n_test = int(np.ceil(round(1.0 - fit_fraction, 12) * n))
+        if n_test >= n or n_test < 1:
             raise CascjaxError(f"cannot split {n} queries into a fit and a test part with fit_fraction "
                                f"{fit_fraction}")
-        perm = np.random.default_rng(seed).permutation(n)
-        return self.take(np.sort(perm[:n_fit])), self.take(np.sort(perm[n_fit:]))
+        perm = np.random.RandomState(seed).permutation(n)
+        return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
     def sorted_by_cost(self) -> "Dataset":
         """The same data with models in ascending order of mean cost."""

@@ -24,12 +24,12 @@ def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choice
     def at(lam_l):
         choice = decide(mu, c_hat, lam_l, rtol, tie_max, None, mags)
         q = jnp.mean(jnp.take_along_axis(quality, choice[:, None], axis=1))
-        c = jnp.mean(jnp.take_along_axis(cost, choice[:, None], axis=1))
+        spent = jnp.take_along_axis(cost, choice[:, None], axis=1)[:, 0]
         answered = jnp.zeros(m, quality.dtype).at[choice].add(1.0) / n
-        return q, c, answered, (choice if return_choices else None)
+        return q, jnp.mean(spent), answered, ((choice, spent) if return_choices else None)
 
-    q, c, answered, choice = jax.lax.map(at, lam, batch_size=batch_size)
-    return Curve(lam, c, q, answered, jnp.ones_like(lam), choice)
+    q, c, answered, per_query = jax.lax.map(at, lam, batch_size=batch_size)
+    return Curve(lam, c, q, answered, jnp.ones_like(lam), *(per_query or (None, None)))
 
 
 def _walk_one(q, c, a, lam0, steps):

@@ -73,7 +73,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       prune: cascade routing: the paper's pruning lemma (with the tie band: a candidate beaten by more than
         the band by one of its one-model-smaller candidates is dropped). Never changes a decision; on by default.
       
-      return_choices: also return the answering model per query and λ (``Curve.choice`` [L, N]).
+      return_choices: also return the answering model and the realised cost per query and λ (``Curve.choice``,
+        ``Curve.query_cost`` [L, N]): per-query outcomes, e.g. for a paired bootstrap.
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
       batch_size: λ values per batch; default keeps a batch under 2^20 queries·models·λ elements
         on CPU, 2^24 on accelerators. (Not used by cascade routing, which takes every λ of a query at once.)

@@ -37,10 +37,10 @@ def threshold_sweep(quality, cost, post, theta, *, return_choices, batch_size):
     def at(theta_l):
         stop = jax.vmap(_stop, in_axes=(0, None))(post, theta_l)
         q = jnp.mean(jnp.take_along_axis(quality, stop[:, None], axis=1))
-        c = jnp.mean(jnp.take_along_axis(spent, stop[:, None], axis=1))
+        paid = jnp.take_along_axis(spent, stop[:, None], axis=1)[:, 0]
         answered = jnp.zeros(m, quality.dtype).at[stop].add(1.0) / n
         ran = jnp.mean(stop + 1.0)
-        return q, c, answered, ran.astype(quality.dtype), (stop if return_choices else None)
+        return q, jnp.mean(paid), answered, ran.astype(quality.dtype), ((stop, paid) if return_choices else None)
 
-    q, c, answered, ran, choice = jax.lax.map(at, theta, batch_size=batch_size)
-    return Curve(theta, c, q, answered, ran, choice)
+    q, c, answered, ran, per_query = jax.lax.map(at, theta, batch_size=batch_size)
+    return Curve(theta, c, q, answered, ran, *(per_query or (None, None)))

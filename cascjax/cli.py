@@ -21,6 +21,19 @@ EXAMPLES = """examples:
   cascjax frontier --lambda-values 0,100,1000,10000 --seed 3
 """
 
+REPRODUCE_EXAMPLES = """examples:
+  cascjax reproduce routerbench_0shot.pkl                      # the paper's table: pools 3,5,all x low,medium,high
+  cascjax reproduce routerbench_0shot.pkl --pools 3 --noise low --seeds 5
+  cascjax reproduce routerbench_0shot.pkl --pools 9+4+5,gpt-4-1106-preview+claude-v2 --per-step search,gradient
+  cascjax reproduce                                            # the embedded example, all its models
+"""
+
+ABLATE_EXAMPLES = """examples:
+  cascjax ablate routerbench_0shot.pkl                         # noise grid on the paper's 5-model pool + Table 7
+  cascjax ablate routerbench_0shot.pkl --what noise --step 0.6 --seeds 3
+  cascjax ablate --what variants                               # Table 7 on the embedded example
+"""
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -61,7 +74,56 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--models", help="comma-separated model names to use (default: all)")
     f.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
     f.add_argument("--out", default="cascjax-out", help="output directory (default: ./cascjax-out)")
+
+    r = sub.add_parser("reproduce", help="the paper's RouterBench protocol: pools x noise levels x strategies",
+                       description="Fit every strategy to the paper's budgets on a 5%% fit split, evaluate on the "
+                                   "95%% test split, and write table.csv, table.md and one frontier figure per cell.",
+                       epilog=REPRODUCE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _protocol_options(r)
+    r.add_argument("--pools", default=None,
+                   help="comma-separated pools: 3, 5, all (the paper's RouterBench pools by index; all = every "
+                        "model) or models joined by + (names, or RouterBench indices 0..10); default: 3,5,all "
+                        "on RouterBench data, else all")
+    r.add_argument("--noise", default="low,medium,high", help="comma-separated noise levels (default: all three)")
+    r.add_argument("--seeds", type=int, default=1, help="noise seeds 0..K-1, AUCs averaged (default: 1)")
+    r.add_argument("--strategy", default="routing,threshold-cascade,cascade,cascade-routing",
+                   help="comma-separated strategies (default: all; the linear interpolation row is always there)")
+    r.add_argument("--bootstrap", type=int, default=1000,
+                   help="paired bootstrap resamples for the intervals (0: none; default: 1000)")
+    r.add_argument("--out", default="cascjax-reproduce", help="output directory (default: ./cascjax-reproduce)")
+
+    a = sub.add_parser("ablate", help="the paper's ablations: noise grid heatmaps and Table 7 (cascade-routing "
+                                      "variants)",
+                       description="Noise grid: σ_ante in 0..MAX, σ_post <= σ_ante, step STEP, x seeds; AUC of "
+                                   "routing, threshold cascade and cascade routing per cell. Variants: cascade "
+                                   "routing normal, greedy, no deviation, no pruning (AUC, time per decision).",
+                       epilog=ABLATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _protocol_options(a)
+    a.add_argument("--what", default="noise,variants", help="noise, variants or both (default: both)")
+    a.add_argument("--pool", default=None, help="one pool (as for reproduce; default: 5 on RouterBench data, "
+                                                "else all)")
+    a.add_argument("--step", type=float, default=0.2, help="noise grid step (default: 0.2)")
+    a.add_argument("--max", type=float, default=3.0, dest="top", help="largest σ_ante (default: 3.0)")
+    a.add_argument("--seeds", type=int, default=1, help="noise seeds per grid cell (default: 1)")
+    a.add_argument("--noise", default="low", help="variants: the noise level (default: low)")
+    a.add_argument("--out", default="cascjax-ablate", help="output directory (default: ./cascjax-ablate)")
     return p
+
+
+def _protocol_options(p):
+    p.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
+    p.add_argument("--fit-fraction", type=float, default=0.05, help="fit split fraction (default: 0.05)")
+    p.add_argument("--split-seed", type=int, default=42, help="split seed (default: 42, as the paper)")
+    p.add_argument("--max-depth", type=int, default=5, help="cascade routing: at most this many models (default: 5)")
+    p.add_argument("--samples", type=int, default=100, help="cascade, cascade routing: K (default: 100, as the "
+                                                            "paper)")
+    p.add_argument("--per-step", default="search",
+                   help="per-step λ (θ) methods besides constant λ: search, gradient, search,gradient or none "
+                        "(default: search)")
+    p.add_argument("--candidates", type=int, default=512, help="per-step search vectors (default: 512)")
+    p.add_argument("--models", help="comma-separated model names to read (default: all)")
+    p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv=None) -> int:
@@ -71,7 +133,7 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
-            result = _frontier(args)
+            result = {"frontier": _frontier, "reproduce": _reproduce, "ablate": _ablate}[args.command](args)
         for w in caught:
             print(f"cascjax: warning: {w.message}", file=sys.stderr)
         return result
@@ -184,6 +246,229 @@ def _summary_row(kind, name, curve, ds):
     return dict(kind=kind, name=name, auc=cascjax.auc((cost, quality), ds), aiq=cascjax.aiq((cost, quality), ds),
                 cost_min=float(cost.min()), cost_max=float(cost.max()), quality_max=float(quality.max()),
                 points=int(cost.size))
+
+
+def _load(args):
+    import cascjax
+
+    path = args.data if args.data is not None else cascjax.example_path()
+    models = _parse_list(args.models, "--models") if args.models else None
+    return cascjax.read(path, models=models, dropna=args.dropna), path
+
+
+def _common(args):
+    """Validated options shared by reproduce and ablate."""
+    from ._errors import CascjaxError
+
+    if not 0 < args.fit_fraction < 1:
+        raise CascjaxError(f"--fit-fraction must lie strictly between 0 and 1, got {args.fit_fraction}")
+    if args.max_depth < 1:
+        raise CascjaxError(f"--max-depth must be at least 1, got {args.max_depth}")
+    if args.samples < 1:
+        raise CascjaxError(f"--samples must be at least 1, got {args.samples}")
+    if args.candidates < 2:
+        raise CascjaxError(f"--candidates must be at least 2, got {args.candidates}")
+    per_step = () if args.per_step.strip() == "none" else tuple(_parse_list(args.per_step, "--per-step"))
+    for m in per_step:
+        if m not in ("search", "gradient"):
+            raise CascjaxError(f"unknown method {m!r} in --per-step; choose search, gradient or none")
+    return dict(fit_fraction=args.fit_fraction, split_seed=args.split_seed, max_depth=args.max_depth,
+                samples=args.samples, per_step=per_step, candidates=args.candidates)
+
+
+class _Progress:
+    """A tqdm bar on stderr (none with --quiet)."""
+
+    def __init__(self, total, quiet, unit):
+        self.bar, self.started = None, False
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def __call__(self, message):
+        """A step begins: the previous one is done."""
+        if self.bar is not None:
+            if self.started:
+                self.bar.update(1)
+            self.started = True
+            self.bar.set_description_str(message[:60])
+
+    def close(self):
+        if self.bar is not None:
+            if self.started:
+                self.bar.update(1)
+            self.bar.close()
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")[:80] or "pool"
+
+
+def _reproduce(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from . import _protocol
+    from ._errors import CascjaxError
+
+    options = _common(args)
+    ds, path = _load(args)
+    pools = _parse_list(args.pools, "--pools") if args.pools else (
+        ["3", "5", "all"] if _protocol.is_routerbench(ds) else ["all"])
+    noises = _parse_list(args.noise, "--noise")
+    for n in noises:
+        if n not in ("low", "medium", "high"):
+            raise CascjaxError(f"unknown noise level {n!r} in --noise; choose low, medium, high")
+    strategies = [CLI_STRATEGIES.get(s) for s in _parse_list(args.strategy, "--strategy")]
+    for s, name in zip(strategies, _parse_list(args.strategy, "--strategy")):
+        if s is None:
+            raise CascjaxError(f"unknown strategy {name!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
+    if args.seeds < 1:
+        raise CascjaxError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.bootstrap < 0:
+        raise CascjaxError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    for spec in pools:  # unknown models fail before any work
+        _protocol.pool_models(ds, spec)
+    n_rows = len([r for r in _protocol.ROWS if r[1] is None or r[1] in strategies])
+    bar = _Progress(len(pools) * len(noises) * args.seeds * n_rows, args.quiet, "fit")
+    try:
+        cells = _protocol.reproduce(ds, pools, noises, args.seeds, n_boot=args.bootstrap, strategies=strategies,
+                                    progress=bar, **options)
+    finally:
+        bar.close()
+    table = pd.DataFrame([r for c in cells for r in c.rows])
+    md = _protocol.markdown(cells)
+    files = [("table.csv", lambda f: table.to_csv(f, index=False, float_format="%.6g")),
+             ("table.md", lambda f: f.write(md.encode()))]
+    for c in cells:
+        curves = {label: (x[np.isfinite(x)], y[np.isfinite(y)]) for label, (x, y) in c.curves.items()}
+        files.append((f"frontier_{_slug(c.pool)}_{c.noise}.png",
+                      _figure(curves, c.test, f"pool {c.pool} ({len(c.models)} models), {c.noise} noise — test split")))
+    written = _write_files(args.out, files)
+    print(f"{path}: {ds.n_queries} queries x {ds.n_models} models; pools {', '.join(pools)}; noise "
+          f"{', '.join(noises)}; {args.seeds} seed(s)")
+    print(md)
+    print(f"wrote {', '.join(os.path.join(args.out, w) for w in written[:3])}{' ...' if len(written) > 3 else ''}")
+    return 0
+
+
+def _ablate(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from . import _protocol
+    from ._errors import CascjaxError
+
+    options = _common(args)
+    ds, path = _load(args)
+    what = _parse_list(args.what, "--what")
+    for w in what:
+        if w not in ("noise", "variants"):
+            raise CascjaxError(f"unknown ablation {w!r} in --what; choose noise, variants or both")
+    if args.noise not in ("low", "medium", "high"):
+        raise CascjaxError(f"unknown noise level {args.noise!r} in --noise; choose low, medium, high")
+    if args.seeds < 1:
+        raise CascjaxError(f"--seeds must be at least 1, got {args.seeds}")
+    if not (args.step > 0 and args.top >= 0):
+        raise CascjaxError(f"--step must be positive and --max non-negative, got {args.step}, {args.top}")
+    pool = args.pool or ("5" if _protocol.is_routerbench(ds) else "all")
+    names = _protocol.pool_models(ds, pool)
+    files = []
+    grid = _protocol.ablation_grid(args.step, args.top)
+    total = (len(grid) * args.seeds * 3 if "noise" in what else 0) + (len(_protocol.VARIANTS) if "variants" in what
+                                                                       else 0)
+    bar = _Progress(total, args.quiet, "fit")
+    try:
+        if "noise" in what:
+            rows = _protocol.ablate(ds, pool, grid=grid, seeds=args.seeds, progress=bar, **options)
+            frame = pd.DataFrame(rows)
+            files.append(("ablation.csv", lambda f: frame.to_csv(f, index=False, float_format="%.6g")))
+            mean = frame.groupby(["sigma_ante", "sigma_post"], as_index=False).mean(numeric_only=True)
+            for column, label, name in (("cr_minus_routing", "AUC(cascade routing) − AUC(routing)",
+                                         "heatmap_routing.png"),
+                                        ("cr_minus_threshold", "AUC(cascade routing) − AUC(threshold cascade)",
+                                         "heatmap_threshold.png")):
+                files.append((name, _heatmap(mean, column, f"{label}, pool {pool}")))
+        if "variants" in what:
+            opts = {k: v for k, v in options.items() if k != "candidates"}
+            var = pd.DataFrame(_protocol.variants(ds, pool, args.noise, progress=bar, **opts))
+            text = ("| variant | AUC | ms per decision |\n|---|---|---|\n" + "".join(
+                f"| {r.variant} | {r.auc:.2f} | {r.ms_per_decision:.4f} |\n" for r in var.itertuples()))
+            files.append(("variants.csv", lambda f: var.to_csv(f, index=False, float_format="%.6g")))
+            files.append(("variants.md", lambda f: f.write(text.encode())))
+    finally:
+        bar.close()
+    written = _write_files(args.out, files)
+    print(f"{path}: pool {pool} ({len(names)} models)")
+    if "noise" in what:
+        print(f"noise grid: {len(grid)} cells x {args.seeds} seed(s); mean AUC difference of cascade routing: "
+              f"{np.mean(frame.cr_minus_routing):+.2f} vs routing, {np.mean(frame.cr_minus_threshold):+.2f} vs "
+              "threshold cascade")
+    if "variants" in what:
+        print(text)
+    print(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}")
+    return 0
+
+
+def _figure(curves, ds, title):
+    """A writer for a frontier figure (None without matplotlib: the figure is skipped with a warning)."""
+    def write(f):
+        import matplotlib.pyplot as plt
+
+        from .plot import frontier
+
+        fig = frontier(curves, ds, title=title)
+        fig.savefig(f, format="png")
+        plt.close(fig)
+    return write
+
+
+def _heatmap(frame, column, title):
+    def write(f):
+        import matplotlib.pyplot as plt
+
+        from .plot import heatmap
+
+        fig = heatmap(frame.sigma_ante, frame.sigma_post, frame[column], title=title)
+        fig.savefig(f, format="png")
+        plt.close(fig)
+    return write
+
+
+def _write_files(out, files):
+    """Stages every file under a temporary name, then moves them all in place (nothing half-written); PNGs
+    are skipped with a warning when matplotlib is missing."""
+    from ._errors import CascjaxError
+
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise CascjaxError(f"--out {out}: cannot create the directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise CascjaxError(f"--out {out}: the directory is not writable")
+    try:
+        import matplotlib  # noqa: F401
+        has_plot = True
+    except ImportError:
+        has_plot = False
+        print("cascjax: warning: figures not written: cascjax.plot needs matplotlib: pip install 'cascjax[plot]'",
+              file=sys.stderr)
+    staged = []
+    try:
+        for name, write in files:
+            if name.endswith(".png") and not has_plot:
+                continue
+            staged.append(_stage(out, name, write))
+    except BaseException:
+        for tmp, _ in staged:
+            os.unlink(tmp)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    return [os.path.basename(final) for _, final in staged]
 
 
 def _write_outputs(out, rows, summary, plotted, ds, path, estimates):

@@ -58,3 +58,41 @@ def frontier(curves: Mapping[str, tuple], ds: Dataset, *, ax=None, title: str | 
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def heatmap(sigma_ante, sigma_post, value, *, ax=None, title: str | None = None, label: str = "AUC difference"):
+    """A heatmap of a value over the noise grid (σ_ante on x, σ_post on y; cells with σ_post > σ_ante empty).
+
+    Args:
+      sigma_ante, sigma_post, value: [C] one entry per grid cell (e.g. columns of ``cascjax ablate``'s
+        ablation.csv averaged over seeds).
+
+    Returns:
+      The matplotlib Figure.
+    """
+    plt = _pyplot()
+    a = np.round(np.asarray(sigma_ante, np.float64), 6)
+    p = np.round(np.asarray(sigma_post, np.float64), 6)
+    v = np.asarray(value, np.float64)
+    xs, ys = np.unique(a), np.unique(p)
+    grid = np.full((ys.size, xs.size), np.nan)
+    grid[np.searchsorted(ys, p), np.searchsorted(xs, a)] = v
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 5), dpi=120)
+    else:
+        fig = ax.figure
+    bound = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
+    im = ax.imshow(grid, origin="lower", cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto",
+                   extent=(xs[0] - 0.5 * _step(xs), xs[-1] + 0.5 * _step(xs), ys[0] - 0.5 * _step(ys),
+                           ys[-1] + 0.5 * _step(ys)))
+    fig.colorbar(im, ax=ax, label=label)
+    ax.set_xlabel("σ_ante (ex-ante quality noise)")
+    ax.set_ylabel("σ_post (post-hoc quality noise)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _step(values) -> float:
+    return float(np.min(np.diff(values))) if values.size > 1 else 1.0

@@ -1,0 +1,464 @@
+"""Fitting strategies to budgets on a fit split and evaluating them on a test split (DESIGN section 5).
+
+For a grid of budgets B (mean cost per query) at once, :func:`fit` chooses the strategy's parameters — one λ
+for every step or a λ per step (θ for the threshold cascade) — and γ, maximising the fit split's quality with
+fit cost ≤ B. Every method contributes *candidate* parameter vectors, each evaluated on the fit split in one
+vmapped sweep:
+
+* ``constant``: a dense data-driven grid (:func:`cascjax.lambda_grid`, :func:`cascjax.threshold_grid`), then
+  for every budget the two grid points that bracket it are refined by bisection, all budgets in one sweep per
+  iteration;
+* ``search`` (per-step): thousands of random per-step vectors in one sweep — log-uniform over the grid's
+  range, and perturbations of the constant grid;
+* ``gradient`` (per-step): for every budget (vmapped), Adam (optax) on the smoothed objective of
+  :mod:`cascjax._soft` — softmax over the candidates with a temperature annealed towards zero — and a
+  Lagrange multiplier on the budget (dual ascent); the iterates become candidates.
+
+Then, for every budget, the best γ-mixture of two candidates that bracket B in cost (one coin per query, so
+cost and quality mix linearly — Theorem 1 of the paper): the upper concave hull of all candidates' (cost,
+quality) points at B. A budget below every candidate's cost is infeasible and reported so (``feasible`` False,
+NaN), never exceeded; a budget above the costliest useful candidate gets the best candidate (cost < B).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._data import Dataset
+from ._errors import CascjaxError
+from ._estimates import Estimates
+from ._metrics import model_hull
+from ._sweep import STRATEGIES, _strategy_inputs, check_estimates, lambda_grid, sweep, threshold_grid
+
+METHODS = ("constant", "search", "gradient")
+#: The fewest fit queries a fit accepts.
+MIN_FIT_QUERIES = 2
+
+
+class Fitted(NamedTuple):
+    """Strategies fitted to budgets: for budget b, run parameters ``hi[b]`` with probability ``gamma[b]`` and
+    ``lo[b]`` otherwise (one coin per query). Array fields are NumPy, [B] unless noted.
+
+    Attributes:
+      strategy: the strategy name (one of :data:`cascjax.STRATEGIES`).
+      budget: [B] the budgets.
+      lo: [B, D] λ per step (θ for the threshold cascade; D = 1 for routing) of the cheaper strategy.
+      hi: [B, D] the costlier strategy (equal to ``lo`` where no mixing is needed).
+      gamma: [B] probability of ``hi``.
+      cost: [B] fit-split expected cost (= budget where two strategies are mixed; NaN where infeasible).
+      quality: [B] fit-split expected quality (NaN where infeasible).
+      feasible: [B] bool: some candidate costs at most B on the fit split.
+      source: [B, 2] the method (``"constant"``, ``"search"``, ``"gradient"``) of ``lo`` and ``hi``.
+      constant_quality: [B] the best fit quality with one λ (θ) for every step only: ``quality −
+        constant_quality`` is what per-step parameters gained on the fit split.
+      options: the strategy options used (``max_depth``, ``samples``, ...), reused by :func:`evaluate`.
+      models: the fit split's model names; :func:`evaluate` requires the same.
+      constant: the fit restricted to one λ (θ) for every step (a :class:`Fitted` with ``constant=None``), to
+        compare per-step and constant parameters on a test split; None when it is this fit itself.
+    """
+
+    strategy: str
+    budget: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    gamma: np.ndarray
+    cost: np.ndarray
+    quality: np.ndarray
+    feasible: np.ndarray
+    source: np.ndarray
+    constant_quality: np.ndarray
+    options: dict
+    models: tuple = ()
+    constant: "Fitted | None" = None
+
+
+class Evaluation(NamedTuple):
+    """Fitted strategies evaluated on a split: expected outcomes of the γ-mixtures. [B] unless noted.
+
+    Attributes:
+      budget: [B] the budgets fitted for.
+      cost: [B] expected mean cost (NaN where the fit was infeasible).
+      quality: [B] expected mean quality.
+      feasible: [B] bool, as fitted.
+      query_cost: [B, N] expected cost of each query (``per_query=True``), else None.
+      query_quality: [B, N] expected quality of each query, else None.
+    """
+
+    budget: np.ndarray
+    cost: np.ndarray
+    quality: np.ndarray
+    feasible: np.ndarray
+    query_cost: np.ndarray | None = None
+    query_quality: np.ndarray | None = None
+
+
+def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing", *,
+        per_step=("search",), grid: int = 256, bisect: int = 8, candidates: int = 512, seed: int = 0,
+        steps: int = 300, learning_rate: float = 0.05, max_depth: int | None = None, samples: int = 64,
+        no_deviation: bool = False, force_order: bool = False, greedy: bool = False, prune: bool = True,
+        chunk_size: int | None = None) -> Fitted:
+    """Fits a strategy to every budget of a grid at once on ``ds`` (the fit split) and its estimates.
+
+    Args:
+      ds: the fit split.
+      est: its estimates.
+      budgets: [B] budgets (mean cost per query, the dataset's cost unit).
+      strategy: one of ``"routing"``, ``"cascade"``, ``"cascade_routing"``, ``"threshold_cascade"``.
+      per_step: which per-step methods to add to the constant-λ fit: a subset of ``("search", "gradient")``
+        (ignored for routing, which has one step, and for ``max_depth=1``). ``()``: constant λ only.
+      grid: points of the constant grid (for λ: ``grid − 2`` data-driven values and two far beyond them, so
+        the cheapest strategy is a candidate).
+      bisect: bisection iterations refining the constant λ (θ) around each budget (8: neighbouring grid λ
+        differ by ~3%, so the bracket shrinks to ~1e-4 relative).
+      candidates: random per-step vectors of the ``search`` method (one sweep). Per-step vectors reach many
+        more cascade-routing states than a constant grid, so they cost more per vector.
+      seed: seeds the search's vectors.
+      steps: Adam steps of the ``gradient`` method (τ annealed geometrically from 0.05 × the quality
+        scale to 1e-4 of it; the budget's multiplier by dual ascent).
+      learning_rate: Adam's step size on log λ (on θ in units of 1/20 of the threshold grid's range).
+      max_depth, samples, no_deviation, force_order, greedy, prune, chunk_size: the strategy's options, as in
+        :func:`cascjax.sweep`.
+
+    Returns:
+      A :class:`Fitted`; :func:`evaluate` runs it on another split.
+
+    Example:
+      >>> import jax, cascjax
+      >>> fit_ds, test_ds = cascjax.load_example().split(0.05, seed=42)
+      >>> est = cascjax.perfect_estimates(fit_ds)
+      >>> f = cascjax.fit(fit_ds, est, [1e-6, 1e-4, 3e-4], "routing")
+      >>> f.feasible.tolist()                          # 1e-6 is below every strategy's cost: reported, not spent
+      [False, True, True]
+      >>> bool((f.cost[1:] <= f.budget[1:]).all())
+      True
+    """
+    if strategy not in STRATEGIES:
+        raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
+    if ds.n_queries < MIN_FIT_QUERIES:
+        raise CascjaxError(f"a fit split needs at least {MIN_FIT_QUERIES} queries, got {ds.n_queries}")
+    check_estimates(ds, est)
+    per_step = _check_methods(per_step)
+    b = _check_budgets(budgets)
+    threshold = strategy == "threshold_cascade"
+    options = dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation, force_order=force_order,
+                   greedy=greedy, prune=prune, chunk_size=chunk_size)
+    if strategy == "routing":
+        if max_depth not in (None, 1):
+            raise CascjaxError(f"routing runs one model per query: max_depth must be 1 or None, got {max_depth!r}")
+        options, depth = {}, 1
+    else:
+        from ._supermodels import check_depth
+
+        depth = check_depth(ds.n_models, max_depth)
+    options = {k: v for k, v in options.items() if strategy == "cascade_routing" or k in ("max_depth", "samples",
+                                                                                          "no_deviation")}
+    if threshold:
+        options = dict(max_depth=max_depth)
+    run = _runner(ds, est, strategy, options)
+
+    # Constant: grid, then bisection around every budget.
+    if threshold:
+        values = threshold_grid(est, max(grid, 3), max_depth=depth)
+    else:  # beyond the data-driven range, λ large enough for the cheapest strategy (one model, cheapest ĉ)
+        base = lambda_grid(est, max(grid - 2, 2))
+        values = np.concatenate([base, base[-1] * np.array([1e3, 1e6])])
+    params = np.repeat(values[:, None], depth, axis=1)
+    cost, quality = run(params)
+    pool = [(params, cost, quality, "constant")]
+    pool.append(_bisect(run, values, cost, quality, b, bisect, depth, threshold))
+    const = _select(*_stack(pool), b)
+
+    if depth > 1:
+        if "search" in per_step:
+            params = _search(values if threshold else base, candidates, depth, threshold, seed)
+            pool.append((params, *run(params), "search"))
+        if "gradient" in per_step:
+            stacked = _stack(pool)
+            start = _select(*stacked, b)
+            slope = _hull_slope(stacked[1], stacked[2], b)
+            params = _gradient(ds, est, strategy, options, depth, values, b, start, slope, steps, learning_rate)
+            pool.append((params, *run(params), "gradient"))
+    constant = Fitted(strategy, b, *const, const[4], options, tuple(ds.models))
+    if len(pool) == 2:
+        return constant
+    return Fitted(strategy, b, *_select(*_stack(pool), b), const[4], options, tuple(ds.models), constant)
+
+
+def evaluate(fitted: Fitted, ds: Dataset, est: Estimates, *, per_query: bool = False) -> Evaluation:
+    """Runs fitted strategies on ``ds`` (e.g. the test split) with its estimates; γ mixes in expectation.
+
+    Args:
+      fitted: from :func:`fit`.
+      ds: the split to evaluate on (same models as the fit).
+      est: its estimates.
+      per_query: also return each query's expected cost and quality [B, N] (for a paired bootstrap).
+
+    Example:
+      >>> import jax, cascjax
+      >>> fit_ds, test_ds = cascjax.load_example().split(0.05, seed=42)
+      >>> f = cascjax.fit(fit_ds, cascjax.perfect_estimates(fit_ds), [2e-4], "routing")
+      >>> ev = cascjax.evaluate(f, test_ds, cascjax.perfect_estimates(test_ds))
+      >>> bool(ev.cost[0] < 2.2e-4)
+      True
+    """
+    return evaluate_many([fitted], ds, est, per_query=per_query)[0]
+
+
+def evaluate_many(fits, ds: Dataset, est: Estimates, *, per_query: bool = False) -> list[Evaluation]:
+    """:func:`evaluate` for several fits of one strategy with the same options (e.g. a fit and its
+    ``constant``) in one sweep over their distinct parameter vectors (neighbouring budgets share them)."""
+    for fitted in fits:
+        if not isinstance(fitted, Fitted):
+            raise CascjaxError(f"evaluate takes the result of cascjax.fit, got {type(fitted).__name__}")
+        if tuple(ds.models) != tuple(fitted.models):
+            raise CascjaxError(f"the strategy was fitted on models {list(fitted.models)} but the dataset has "
+                               f"{list(ds.models)}; evaluate on the same pool as the fit")
+        if (fitted.strategy, fitted.options) != (fits[0].strategy, fits[0].options):
+            raise CascjaxError("evaluate_many needs fits of one strategy with the same options")
+    check_estimates(ds, est)
+    rows = []
+    for fitted in fits:
+        ok = fitted.feasible
+        fill = fitted.lo[np.argmax(ok)] if ok.any() else np.zeros(fitted.lo.shape[1])
+        rows += [np.where(ok[:, None], fitted.lo, fill), np.where(ok[:, None], fitted.hi, fill)]
+    unique, index = np.unique(np.concatenate(rows), axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    curve = _runner(ds, est, fits[0].strategy, fits[0].options, curve=True, per_query=per_query)(unique)
+    c = np.asarray(curve.cost, np.float64)[index]
+    q = np.asarray(curve.quality, np.float64)[index]
+    if per_query:
+        qc = np.asarray(curve.query_cost, np.float64)[index]
+        qq = _answered(ds, curve.choice)[index]
+    out, at = [], 0
+    for fitted in fits:
+        nb, ok, g = fitted.budget.shape[0], fitted.feasible, fitted.gamma
+        lo, hi = slice(at, at + nb), slice(at + nb, at + 2 * nb)
+        at += 2 * nb
+        cost = np.where(ok, (1 - g) * c[lo] + g * c[hi], np.nan)
+        quality = np.where(ok, (1 - g) * q[lo] + g * q[hi], np.nan)
+        if not per_query:
+            out.append(Evaluation(fitted.budget, cost, quality, ok))
+            continue
+        gq, okq = g[:, None], ok[:, None]
+        out.append(Evaluation(fitted.budget, cost, quality, ok,
+                              np.where(okq, (1 - gq) * qc[lo] + gq * qc[hi], np.nan),
+                              np.where(okq, (1 - gq) * qq[lo] + gq * qq[hi], np.nan)))
+    return out
+
+
+def _answered(ds: Dataset, choice) -> np.ndarray:
+    """[L, N] true quality of the answering model."""
+    quality = np.asarray(ds.quality, np.float64)
+    choice = np.asarray(choice)
+    return quality[np.arange(quality.shape[0])[None, :], choice]
+
+
+def _runner(ds, est, strategy, options, *, curve=False, per_query=False):
+    """params [P, D] → fit (cost [P], quality [P]) (or the Curve), MIN ties, one sweep."""
+
+    def run(params):
+        # Pad to a power of two (repeating the last row) so that a few shapes are compiled, not one per call.
+        p = params.shape[0]
+        size = max(16, 1 << (p - 1).bit_length())
+        padded = np.concatenate([params, np.repeat(params[-1:], size - p, axis=0)])
+        lam = padded[:, 0] if strategy == "routing" else padded
+        out = sweep(ds, est, lam, strategy, "min", return_choices=per_query, **options)
+        out = jax.tree.map(lambda a: None if a is None else a[:p], out)
+        if curve:
+            return out
+        return np.asarray(out.cost, np.float64), np.asarray(out.quality, np.float64)
+
+    return run
+
+
+def _check_methods(per_step) -> tuple:
+    if isinstance(per_step, str):
+        per_step = (per_step,)
+    per_step = tuple(per_step or ())
+    for m in per_step:
+        if m not in METHODS[1:]:
+            raise CascjaxError(f"unknown per-step method {m!r}; choose from {list(METHODS[1:])}")
+    return per_step
+
+
+def _check_budgets(budgets) -> np.ndarray:
+    b = np.atleast_1d(np.asarray(budgets, dtype=np.float64))
+    if b.ndim != 1 or b.size == 0:
+        raise CascjaxError(f"budgets must be a non-empty 1-D array, got shape {b.shape}")
+    if not np.isfinite(b).all():
+        raise CascjaxError(f"budgets must be finite numbers (position {int(np.argmin(np.isfinite(b)))} is not)")
+    return b
+
+
+def _bisect(run, values, cost, quality, budgets, iterations, depth, threshold):
+    """Refines the constant parameter around every budget: the grid neighbours whose costs bracket B are
+    bisected (geometric midpoint for positive λ), all budgets in one sweep per iteration."""
+    # For each budget the bracketing pair of grid neighbours with the best interpolated quality at B.
+    c0, c1, q0, q1 = cost[:-1], cost[1:], quality[:-1], quality[1:]
+    lo_c, hi_c = np.minimum(c0, c1), np.maximum(c0, c1)
+    bracket = (lo_c[None] <= budgets[:, None]) & (budgets[:, None] < hi_c[None])
+    t = np.where(bracket, (budgets[:, None] - c0[None]) / np.where(hi_c > lo_c, c1 - c0, 1.0)[None], 0.0)
+    score = np.where(bracket, q0[None] + t * (q1 - q0)[None], -np.inf)
+    seg = np.argmax(score, axis=1)
+    active = np.isfinite(score[np.arange(budgets.size), seg])
+    a_first = c0[seg] <= c1[seg]  # the cheap end is the segment's first point
+    cheap = np.where(a_first, values[seg], values[seg + 1])
+    dear = np.where(a_first, values[seg + 1], values[seg])
+    finite = np.isfinite(cheap) & np.isfinite(dear)
+    active &= finite
+    out_p, out_c, out_q = [], [], []
+    cheap_c = np.where(a_first, c0[seg], c1[seg])
+    cheap_q = np.where(a_first, q0[seg], q1[seg])
+    dear_c = np.where(a_first, c1[seg], c0[seg])
+    dear_q = np.where(a_first, q1[seg], q0[seg])
+    if active.any() and iterations > 0:
+        for _ in range(iterations):
+            geometric = (cheap > 0) & (dear > 0) & ~threshold
+            mid = np.where(geometric, np.sqrt(np.abs(cheap * dear)), (cheap + dear) / 2)
+            mid = np.where(active, mid, cheap)
+            mc, mq = run(np.repeat(mid[:, None], depth, axis=1))
+            ok = mc <= budgets
+            cheap, cheap_c, cheap_q = (np.where(active & ok, mid, cheap), np.where(active & ok, mc, cheap_c),
+                                       np.where(active & ok, mq, cheap_q))
+            dear, dear_c, dear_q = (np.where(active & ~ok, mid, dear), np.where(active & ~ok, mc, dear_c),
+                                    np.where(active & ~ok, mq, dear_q))
+        out_p = np.concatenate([cheap[active], dear[active]])
+        out_c = np.concatenate([cheap_c[active], dear_c[active]])
+        out_q = np.concatenate([cheap_q[active], dear_q[active]])
+    params = np.repeat(np.asarray(out_p, np.float64).reshape(-1, 1), depth, axis=1)
+    return params, np.asarray(out_c, np.float64), np.asarray(out_q, np.float64), "constant"
+
+
+def _search(values, n, depth, threshold, seed):
+    """[n, D] random per-step vectors: half independent per step over the grid's range (log-uniform for λ,
+    grid values for θ), half the constant grid perturbed per step."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    if threshold:
+        finite = values[np.isfinite(values)]
+        free = rng.choice(values, size=(half, depth))
+        base = rng.integers(0, values.size, size=(n - half, 1))
+        shift = rng.integers(-values.size // 8 - 1, values.size // 8 + 2, size=(n - half, depth))
+        near = values[np.clip(base + shift, 0, values.size - 1)]
+        out = np.concatenate([free, near])
+        return np.where(np.isnan(out), finite.mean() if finite.size else 0.0, out)
+    pos = values[values > 0]
+    lo, hi = np.log(pos.min()), np.log(pos.max())
+    free = np.exp(rng.uniform(lo, hi, size=(half, depth)))
+    free = np.where(rng.random((half, depth)) < 0.05, 0.0, free)
+    base = rng.choice(values, size=(n - half, 1))
+    near = base * np.exp(rng.normal(0.0, 1.0, size=(n - half, depth)))
+    return np.concatenate([free, near])
+
+
+def _stack(pool):
+    params = np.concatenate([p for p, *_ in pool])
+    cost = np.concatenate([c for _, c, _, _ in pool])
+    quality = np.concatenate([q for _, _, q, _ in pool])
+    source = np.concatenate([np.full(len(c), s, dtype=object) for _, c, _, s in pool])
+    return params, cost, quality, source
+
+
+def _select(params, cost, quality, source, budgets):
+    """For every budget the best γ-mixture of two candidates with expected cost ≤ B: the upper concave hull
+    of the candidates' (cost, quality) points at B (the best single candidate beyond the hull's end)."""
+    ok = np.isfinite(cost) & np.isfinite(quality)
+    idx = np.flatnonzero(ok)
+    hull = idx[model_hull((cost[idx], quality[idx]))]
+    hc, hq = cost[hull], quality[hull]
+    k = np.searchsorted(hc, budgets, side="right") - 1  # last hull point with cost ≤ B
+    feasible = k >= 0
+    kk = np.clip(k, 0, hull.size - 1)
+    inner = feasible & (kk < hull.size - 1)
+    nxt = np.minimum(kk + 1, hull.size - 1)
+    span = hc[nxt] - hc[kk]
+    gamma = np.where(inner, (budgets - hc[kk]) / np.where(span > 0, span, 1.0), 0.0)
+    gamma = np.clip(gamma, 0.0, 1.0)
+    lo, hi = hull[kk], np.where(inner & (gamma > 0), hull[nxt], hull[kk])
+    c = np.where(inner, budgets, hc[kk])  # the mixture spends B exactly (γ solves it; no rounding up)
+    q = np.where(inner, (1 - gamma) * hq[kk] + gamma * hq[nxt], hq[kk])
+    nan = np.full(budgets.shape, np.nan)
+    return (params[lo], params[hi], np.where(feasible, gamma, 0.0), np.where(feasible, c, nan),
+            np.where(feasible, q, nan), feasible, np.stack([source[lo], source[hi]], axis=1).astype(str))
+
+
+def _hull_slope(cost, quality, budgets):
+    """[B] the slope dq/dc of the candidates' upper concave hull at each budget (0 beyond its ends): the
+    Lagrange multiplier of the budget constraint for the best mixture."""
+    ok = np.isfinite(cost) & np.isfinite(quality)
+    hull = model_hull((cost[ok], quality[ok]))
+    hc, hq = cost[ok][hull], quality[ok][hull]
+    if hc.size < 2:
+        return np.zeros_like(budgets)
+    k = np.clip(np.searchsorted(hc, budgets, side="right") - 1, 0, hc.size - 2)
+    slope = (hq[k + 1] - hq[k]) / (hc[k + 1] - hc[k])
+    return np.where((budgets >= hc[0]) & (budgets < hc[-1]), slope, 0.0)
+
+
+def _gradient(ds, est, strategy, options, depth, values, budgets, start, slope, steps, learning_rate):
+    """Per-step parameters by Adam on the smoothed objective, one run per budget (vmapped): maximise
+    quality − ν (cost − B) with τ annealed geometrically towards zero and ν by dual ascent, starting from the
+    hull's slope at B (the multiplier of the best constant-λ mixture). Returns 8 iterates of the second half
+    of the run, [8B, D]."""
+    import optax
+
+    from . import _soft
+
+    dtype = ds.quality.dtype
+    if strategy == "threshold_cascade":
+        f = _soft.threshold_soft(ds.quality, ds.cost, jnp.asarray(est.quality_post, dtype), depth)
+    else:
+        e, z, factor, _ = _strategy_inputs(ds, est, depth, options["samples"], options["no_deviation"])
+        if strategy == "cascade":
+            f = _soft.cascade_soft(ds.quality, ds.cost, e, z, factor, depth)
+        else:
+            f = _soft.cascade_routing_soft(ds.quality, ds.cost, e, z, factor, depth,
+                                           force_order=options["force_order"], greedy=options["greedy"])
+    lo0, hi0 = start[0], start[1]
+    g0 = start[2][:, None]
+    q_scale = float(np.ptp(np.asarray(ds.model_qualities()))) or 1.0
+    c_scale = float(np.mean(np.asarray(ds.cost))) or 1.0
+    if strategy == "threshold_cascade":
+        finite = values[np.isfinite(values)]
+        spread = float(np.ptp(finite)) or 1.0
+        clip = lambda v: np.clip(v, finite.min() - 0.1 * spread, finite.max() + 0.1 * spread)  # noqa: E731
+        unit = spread / 20  # Adam moves x by ~learning_rate per step: θ by ~learning_rate/20 of its range
+        x0 = ((1 - g0) * clip(lo0) + g0 * clip(hi0)) / unit  # between the two strategies mixed at B
+        to_param = lambda x: x * unit  # noqa: E731
+    else:
+        pos = values[values > 0]
+        floor = pos.min() / 10
+        x0 = (1 - g0) * np.log(np.maximum(lo0, floor)) + g0 * np.log(np.maximum(hi0, floor))
+        to_param = jnp.exp
+    # Thresholds start further from the post-hoc values than λ from its breakpoints: a smoother start.
+    tau = q_scale * np.geomspace(0.25 if strategy == "threshold_cascade" else 0.05, 1e-4, steps)
+    opt = optax.adam(learning_rate)
+
+    keep = jnp.asarray(np.unique(np.linspace(steps // 2, steps - 1, 8).astype(int)))
+
+    def one(x, budget, nu0):
+        # Units: quality / q_scale, cost / c_scale; ν0 = the hull's slope at B in those units.
+        def loss(x, nu, t):
+            c, q = f(to_param(x), t)
+            return -q / q_scale + nu * (c - budget) / c_scale, c
+
+        def step(carry, t):
+            x, nu, state = carry
+            (_, c), g = jax.value_and_grad(loss, has_aux=True)(x, nu, t)
+            upd, state = opt.update(g, state, x)
+            x = optax.apply_updates(x, upd)
+            nu = jnp.maximum(0.0, nu * (1 + 0.1 * (c - budget) / budget))  # multiplicative dual ascent
+            return (x, nu, state), x
+
+        init = (x, nu0, opt.init(x))
+        _, xs = jax.lax.scan(step, init, jnp.asarray(tau, dtype))
+        return xs[keep]
+
+    nu0 = np.maximum(slope, 0.0) * c_scale / q_scale
+    safe = np.where(budgets > 0, budgets, c_scale)
+    xs = jax.jit(jax.vmap(one))(jnp.asarray(x0, dtype), jnp.asarray(safe, dtype), jnp.asarray(nu0, dtype))
+    return np.asarray(to_param(xs), np.float64).reshape(-1, depth)

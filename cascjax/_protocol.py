@@ -1,0 +1,424 @@
+"""The paper's evaluation protocol end to end (DESIGN section 5): pools, noise, fit/test split, budgets,
+fitted strategies, AUC per cell, paired bootstrap intervals; and the paper's ablations.
+
+Host-side orchestration: every strategy is fitted and evaluated by the vectorised kernels (one sweep per
+candidate batch), the loops here run over cells (pool × noise), seeds and strategies only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from ._data import Dataset
+from ._errors import CascjaxError
+from ._estimates import Estimates, noisy_estimates
+from ._fit import MIN_FIT_QUERIES, evaluate, evaluate_many, fit
+from ._metrics import _area, _points, model_hull, model_points
+
+#: RouterBench's 11 models in the order of its files (the paper's model indices 0..10).
+ROUTERBENCH_MODELS = (
+    "WizardLM/WizardLM-13B-V1.2", "claude-instant-v1", "claude-v1", "claude-v2", "gpt-3.5-turbo-1106",
+    "gpt-4-1106-preview", "meta/code-llama-instruct-34b-chat", "meta/llama-2-70b-chat",
+    "mistralai/mistral-7b-chat", "mistralai/mixtral-8x7b-chat", "zero-one-ai/Yi-34B-Chat",
+)
+#: The paper's RouterBench pools (its scripts/main.sh): indices into ROUTERBENCH_MODELS.
+PAPER_POOLS = {"3": (9, 4, 5), "5": (0, 9, 4, 3, 5), "all": tuple(range(11))}
+#: The rows of the paper's tables, in order: (row label, strategy name or None for the baseline).
+ROWS = (("linear interpolation", None), ("routing", "routing"), ("threshold cascade", "threshold_cascade"),
+        ("cascade", "cascade"), ("cascade routing", "cascade_routing"))
+REFERENCE = "cascade routing"
+#: The paper's ablation grid: σ_ante in 0..3, σ_post ≤ σ_ante, step 0.2 (scripts/routerbench_ablation.sh).
+ABLATION_STEP, ABLATION_MAX = 0.2, 3.0
+#: Table 7 of the paper: cascade-routing variants (label, sweep options).
+VARIANTS = (("normal", {}), ("greedy", {"greedy": True}), ("no deviation", {"no_deviation": True}),
+            ("no pruning", {"prune": False}))
+
+
+def is_routerbench(ds: Dataset) -> bool:
+    """True when the dataset has exactly RouterBench's 11 models."""
+    return set(ds.models) == set(ROUTERBENCH_MODELS)
+
+
+def pool_models(ds: Dataset, spec: str) -> tuple[str, ...]:
+    """The model names of a pool: ``"3"``, ``"5"``, ``"all"`` (the paper's RouterBench pools; ``"all"`` is
+    every model of any dataset) or models joined by ``+`` — names, or the paper's RouterBench indices (0..10)
+    when the data has RouterBench's 11 models."""
+    spec = str(spec).strip()
+    if spec == "all":
+        return tuple(ds.models)
+    if spec in PAPER_POOLS:
+        if not is_routerbench(ds):
+            raise CascjaxError(f"pool {spec!r} is one of the paper's RouterBench pools, but the data does not have "
+                               f"RouterBench's 11 models; name the models instead, e.g. "
+                               f"--pools '{'+'.join(ds.models[:2])}'")
+        return tuple(ROUTERBENCH_MODELS[i] for i in PAPER_POOLS[spec])
+    names = []
+    for part in spec.split("+"):
+        part = part.strip()
+        if part.isdigit() and is_routerbench(ds):
+            i = int(part)
+            if i >= len(ROUTERBENCH_MODELS):
+                raise CascjaxError(f"pool {spec!r}: RouterBench index {i} is out of range 0..10")
+            names.append(ROUTERBENCH_MODELS[i])
+        elif part in ds.models:
+            names.append(part)
+        else:
+            raise CascjaxError(f"pool {spec!r}: unknown model {part!r}; the data has {list(ds.models)}"
+                               + (" (or RouterBench indices 0..10)" if is_routerbench(ds) else ""))
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise CascjaxError(f"pool {spec!r} must name at least two different models")
+    return tuple(names)
+
+
+def paper_budgets(ds: Dataset, per_segment: int = 10) -> np.ndarray:
+    """The paper's budget grid: ``per_segment`` evenly spaced budgets between each pair of consecutive mean
+    costs of the non-dominated models (the upper hull of the single models' points), joints once.
+
+    The paper computes it on the test split's means (its ``test_everything``); pass the split you evaluate on.
+    """
+    if per_segment < 2:
+        raise CascjaxError(f"per_segment must be at least 2, got {per_segment}")
+    cost = ds.model_costs()[model_hull(ds)]
+    if cost.size < 2:
+        return cost.astype(np.float64)
+    parts = [np.linspace(cost[i], cost[i + 1], per_segment)[(i > 0):] for i in range(cost.size - 1)]
+    return np.concatenate(parts)
+
+
+def take_estimates(est: Estimates, rows) -> Estimates:
+    """The estimates of the queries at ``rows`` (the covariance table, shared by queries, is kept)."""
+    rows = np.asarray(rows)
+    return Estimates(*(a[rows] for a in est[:6]), est.covariance)
+
+
+class Outcomes(NamedTuple):
+    """Per-query expected outcomes of one strategy at every budget: cost, quality [B, N] (NaN rows where
+    the budget was infeasible)."""
+
+    cost: np.ndarray
+    quality: np.ndarray
+
+
+def baseline_outcomes(ds: Dataset, budgets) -> Outcomes:
+    """The "linear interpolation" baseline as per-query outcomes: at each budget the γ-mixture of the two
+    consecutive non-dominated single models (on ``ds``'s means) that bracket it; below the cheapest model
+    infeasible, above the best model the best model."""
+    cost_m, quality_m = model_points(ds)
+    hull = model_hull(ds)
+    hc = cost_m[hull]
+    b = np.asarray(budgets, np.float64)
+    k = np.searchsorted(hc, b, side="right") - 1
+    ok = k >= 0
+    kk = np.clip(k, 0, hull.size - 1)
+    nxt = np.minimum(kk + 1, hull.size - 1)
+    span = hc[nxt] - hc[kk]
+    g = np.where(ok & (nxt > kk), (b - hc[kk]) / np.where(span > 0, span, 1.0), 0.0)[:, None]
+    c = np.asarray(ds.cost, np.float64).T
+    q = np.asarray(ds.quality, np.float64).T
+    qc = (1 - g) * c[hull[kk]] + g * c[hull[nxt]]
+    qq = (1 - g) * q[hull[kk]] + g * q[hull[nxt]]
+    return Outcomes(np.where(ok[:, None], qc, np.nan), np.where(ok[:, None], qq, np.nan))
+
+
+def curve_auc(cost, quality, ds: Dataset) -> float:
+    """The paper's AUC of a fitted curve (one point per feasible budget) on ``ds``'s pool."""
+    from ._metrics import auc
+
+    ok = np.isfinite(cost) & np.isfinite(quality)
+    if not ok.any():
+        return float("nan")
+    return auc((cost[ok], quality[ok]), ds)
+
+
+def bootstrap(outcomes: dict, ds: Dataset, *, reference: str = REFERENCE, n_boot: int = 1000, seed: int = 0,
+              level: float = 0.95) -> dict:
+    """Paired bootstrap of each strategy's AUC difference to ``reference``.
+
+    Every resample draws N queries with replacement once and evaluates *every* strategy on it (same resample
+    for all: paired), with the pool's cost range and floor recomputed on the resample; the interval is the
+    percentile interval of AUC(strategy) − AUC(reference) over resamples. Seeded (``numpy`` Generator).
+
+    Args:
+      outcomes: name → :class:`Outcomes` (or a list of them, one per noise seed: then each resample's
+        difference is the mean over seeds, on the same resampled queries).
+      ds: the split the outcomes were measured on (N queries).
+
+    Returns:
+      name → dict(diff=point estimate on all queries, low, high, draws=[n_boot] differences).
+    """
+    if reference not in outcomes:
+        raise CascjaxError(f"the bootstrap reference {reference!r} is not among {list(outcomes)}")
+    runs = {k: (v if isinstance(v, (list, tuple)) and not isinstance(v, Outcomes) else [v])
+            for k, v in outcomes.items()}
+    n = ds.n_queries
+    rng = np.random.default_rng(seed)
+    names = list(runs)
+    aucs = {k: np.zeros((len(runs[k]), n_boot)) for k in names}
+    quality = np.asarray(ds.quality, np.float64)
+    cost = np.asarray(ds.cost, np.float64)
+    block = max(1, min(n_boot, int(2e7 // max(n, 1))))
+    for start in range(0, n_boot, block):
+        rows = min(block, n_boot - start)
+        w = rng.multinomial(n, np.full(n, 1.0 / n), size=rows) / n  # [R, N] resample weights
+        mc, mq = w @ cost, w @ quality  # [R, M] the resampled pool
+        for k in names:
+            for s, o in enumerate(runs[k]):
+                ok = np.isfinite(o.cost[:, 0])
+                bc, bq = w @ o.cost[ok].T, w @ o.quality[ok].T  # [R, B]
+                for r in range(rows):
+                    aucs[k][s, start + r] = _resampled_auc(bc[r], bq[r], mc[r], mq[r])
+    out = {}
+    alpha = (1 - level) / 2
+    for k in names:
+        draws = aucs[k].mean(axis=0) - aucs[reference].mean(axis=0)  # mean over seeds, same resample
+        point = _mean_auc(runs[k], ds) - _mean_auc(runs[reference], ds)
+        lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+        out[k] = dict(diff=float(point), low=float(lo), high=float(hi), draws=draws)
+    return out
+
+
+def _mean_auc(runs, ds) -> float:
+    return float(np.mean([curve_auc(np.mean(o.cost, axis=1), np.mean(o.quality, axis=1), ds) for o in runs]))
+
+
+def _resampled_auc(cost, quality, model_cost, model_quality) -> float:
+    if cost.size == 0:
+        return float("nan")
+    c_min, c_max = float(model_cost.min()), float(model_cost.max())
+    if not c_max > c_min:
+        return float("nan")
+    x, y = _points((cost, quality))
+    return 100.0 * _area(x, y, c_min, c_max, float(model_quality.min()))
+
+
+class Cell(NamedTuple):
+    """One cell of the paper's table: a pool at a noise level (averaged over seeds)."""
+
+    pool: str
+    noise: str
+    models: tuple
+    rows: list  # dicts, one per table row
+    curves: dict  # row label → (cost [B], quality [B]) of seed 0 on the test split
+    test: Dataset
+
+
+def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Sequence[str] = ("low", "medium", "high"),
+              seeds: int = 1, *, fit_fraction: float = 0.05, split_seed: int = 42, per_segment: int = 10,
+              max_depth: int = 5, samples: int = 100, per_step=("search",), candidates: int = 512,
+              grid: int = 256, n_boot: int = 1000, boot_seed: int = 0,
+              strategies: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> list[Cell]:
+    """The paper's RouterBench protocol on ``ds`` for every pool × noise level (a list of :class:`Cell`).
+
+    For each pool (:func:`pool_models`) and noise level: the paper's noise model on all queries of the pool
+    (:func:`cascjax.noisy_estimates`, calibrated on all queries as the paper's ground-truth computers are;
+    noise seed s = 0..``seeds``−1), the fit/test split (:meth:`Dataset.split_indices`, the paper's 5%/95%,
+    seed 42), the budget grid on the test split (:func:`paper_budgets`), and the five rows of the paper's
+    tables: the linear interpolation of the non-dominated models, routing, the threshold cascade, the optimal
+    cascade (all models) and cascade routing (``max_depth`` 5, ``samples`` 100 as the paper), each fitted per
+    budget on the fit split (:func:`cascjax.fit`: constant λ with bisection plus ``per_step`` methods) and
+    evaluated on the test split. Per row: AUC (mean over seeds), its spread over seeds, the paired bootstrap
+    95% interval of the difference to cascade routing, and, for the per-step strategies, the test AUC of the
+    constant-λ fit.
+    """
+    if seeds < 1:
+        raise CascjaxError(f"seeds must be at least 1, got {seeds}")
+    wanted = [r for r in ROWS if strategies is None or r[1] is None or r[1] in strategies]
+    cells = []
+    for spec in pools:
+        names = pool_models(ds, spec)
+        pool = ds.select(names)
+        fit_rows, test_rows = pool.split_indices(fit_fraction, split_seed)
+        if fit_rows.size < MIN_FIT_QUERIES or test_rows.size < MIN_FIT_QUERIES:
+            raise CascjaxError(f"pool {spec!r}: the split leaves {fit_rows.size} fit and {test_rows.size} test "
+                               f"queries (fit_fraction {fit_fraction}, {pool.n_queries} queries); each needs "
+                               f"at least {MIN_FIT_QUERIES}")
+        fit_ds, test_ds = pool.take(fit_rows), pool.take(test_rows)
+        budgets = paper_budgets(test_ds, per_segment)
+        for noise in noises:
+            runs = {label: [] for label, _ in wanted}
+            extra = {label: dict(auc_constant=[], fit_gain=[], seconds=0.0) for label, _ in wanted}
+            for seed in range(seeds):
+                est = noisy_estimates(pool, jax.random.key(seed), noise)
+                fit_est, test_est = take_estimates(est, fit_rows), take_estimates(est, test_rows)
+                for label, strategy in wanted:
+                    if progress:
+                        progress(f"pool {spec}, {noise}, seed {seed}: {label}")
+                    t0 = time.perf_counter()
+                    if strategy is None:
+                        runs[label].append(baseline_outcomes(test_ds, budgets))
+                        continue
+                    options = {}
+                    if strategy == "cascade_routing":
+                        options = dict(max_depth=min(max_depth, pool.n_models), samples=samples)
+                    elif strategy == "cascade":
+                        options = dict(samples=samples)
+                    f = fit(fit_ds, fit_est, budgets, strategy, per_step=per_step, candidates=candidates, grid=grid,
+                            seed=seed, **options)
+                    ev, *ec = evaluate_many([f] + ([f.constant] if f.constant is not None else []), test_ds,
+                                            test_est, per_query=True)
+                    runs[label].append(Outcomes(ev.query_cost, ev.query_quality))
+                    if ec:
+                        extra[label]["auc_constant"].append(curve_auc(ec[0].cost, ec[0].quality, test_ds))
+                        extra[label]["fit_gain"].append(float(np.nanmean(f.quality - f.constant_quality)) * 100)
+                    extra[label]["seconds"] += time.perf_counter() - t0
+            boot = (bootstrap(runs, test_ds, n_boot=n_boot, seed=boot_seed) if REFERENCE in runs and n_boot > 0
+                    else None)
+            rows, curves = [], {}
+            for label, strategy in wanted:
+                per_seed = [_mean_auc([o], test_ds) for o in runs[label]]
+                o0 = runs[label][0]
+                curves[label] = (np.mean(o0.cost, axis=1), np.mean(o0.quality, axis=1))
+                row = dict(pool=spec, noise=noise, models=len(names), seeds=seeds, strategy=label,
+                           auc=float(np.mean(per_seed)), auc_sd=float(np.std(per_seed)) if seeds > 1 else float("nan"),
+                           diff=float("nan"), ci_low=float("nan"), ci_high=float("nan"),
+                           auc_constant=(float(np.mean(extra[label]["auc_constant"])) if extra[label]["auc_constant"]
+                                         else float("nan")),
+                           fit_gain=(float(np.mean(extra[label]["fit_gain"])) if extra[label]["fit_gain"]
+                                     else float("nan")),
+                           seconds=round(extra[label]["seconds"], 2))
+                if boot is not None:
+                    row.update(diff=boot[label]["diff"], ci_low=boot[label]["low"], ci_high=boot[label]["high"])
+                rows.append(row)
+            cells.append(Cell(spec, noise, names, rows, curves, test_ds))
+    return cells
+
+
+def markdown(cells: list[Cell]) -> str:
+    """The paper's table layout: one row per strategy, one column per (pool, noise) cell, AUC (x100); then
+    the differences to cascade routing with their paired bootstrap 95% intervals."""
+    if not cells:
+        return ""
+    heads = [f"{c.pool} models, {c.noise}" if c.pool.isdigit() else f"{c.pool}, {c.noise}" for c in cells]
+    labels = [r["strategy"] for r in cells[0].rows]
+    seeds = cells[0].rows[0]["seeds"]
+    lines = [f"AUC (x100) on the test split{'' if seeds == 1 else f', mean over {seeds} noise seeds'}:", "",
+             "| strategy | " + " | ".join(heads) + " |", "|---|" + "---|" * len(cells)]
+    for i, label in enumerate(labels):
+        vals = []
+        for c in cells:
+            best = max(r["auc"] for r in c.rows)
+            v = c.rows[i]["auc"]
+            vals.append(f"**{v:.2f}**" if v == best else f"{v:.2f}")
+        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    if any(np.isfinite(r["diff"]) for c in cells for r in c.rows):
+        lines += ["", "Difference to cascade routing (AUC points), paired bootstrap 95% interval:", "",
+                  "| strategy | " + " | ".join(heads) + " |", "|---|" + "---|" * len(cells)]
+        for i, label in enumerate(labels):
+            if label == REFERENCE:
+                continue
+            vals = [f"{c.rows[i]['diff']:+.2f} [{c.rows[i]['ci_low']:+.2f}, {c.rows[i]['ci_high']:+.2f}]"
+                    for c in cells]
+            lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    per_step = [(c, r) for c in cells for r in c.rows if np.isfinite(r["auc_constant"])]
+    if per_step:
+        lines += ["", "Per-step λ (θ) against one λ (θ) for every step: test AUC (fit-quality gain, points):", "",
+                  "| cell | strategy | per-step | constant | fit gain |", "|---|---|---|---|---|"]
+        for c, r in per_step:
+            lines.append(f"| {c.pool}, {c.noise} | {r['strategy']} | {r['auc']:.2f} | {r['auc_constant']:.2f} | "
+                         f"{r['fit_gain']:+.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_grid(step: float = ABLATION_STEP, top: float = ABLATION_MAX) -> np.ndarray:
+    """The paper's noise grid: (σ_ante, σ_post) with σ_ante in 0..top and 0 ≤ σ_post ≤ σ_ante, by ``step``."""
+    if not (step > 0 and top >= 0):
+        raise CascjaxError(f"the ablation grid needs step > 0 and max >= 0, got {step}, {top}")
+    values = np.round(np.arange(0.0, top + step / 2, step), 10)
+    return np.asarray([(a, p) for a in values for p in values if p <= a + 1e-12])
+
+
+def ablate(ds: Dataset, pool: str = "5", *, grid=None, seeds: int = 1, fit_fraction: float = 0.05,
+           split_seed: int = 42, per_segment: int = 10, max_depth: int = 5, samples: int = 100,
+           per_step=(), candidates: int = 512, cost_noise: str = "low",
+           progress: Callable[[str], None] | None = None) -> list[dict]:
+    """The paper's noise ablation: for every (σ_ante, σ_post) of ``grid`` (default :func:`ablation_grid`) and
+    noise seed, AUC of routing, the threshold cascade and cascade routing on the test split (fitted per
+    budget as in :func:`reproduce`); the cost noise stays at ``cost_noise`` (the paper's script: low).
+
+    The estimates of the whole grid × seeds come from one vmapped call of the noise model; the fits then run
+    cell by cell with the same shapes (compiled once).
+
+    Returns:
+      One dict per (cell, seed): sigma_ante, sigma_post, seed, auc_routing, auc_threshold_cascade,
+      auc_cascade_routing, and the differences cr_minus_routing, cr_minus_threshold.
+    """
+    from ._estimates import NOISE_LEVELS, ROUTERBENCH_MEAN_COST, _noisy
+
+    names = pool_models(ds, pool)
+    data = ds.select(names)
+    grid = ablation_grid() if grid is None else np.asarray(grid, np.float64).reshape(-1, 2)
+    if (grid < 0).any() or not np.isfinite(grid).all():
+        raise CascjaxError("ablation noise values must be finite and non-negative")
+    if cost_noise not in NOISE_LEVELS:
+        raise CascjaxError(f"unknown cost noise level {cost_noise!r}; choose one of {sorted(NOISE_LEVELS)}")
+    fit_rows, test_rows = data.split_indices(fit_fraction, split_seed)
+    if fit_rows.size < MIN_FIT_QUERIES:
+        raise CascjaxError(f"the split leaves {fit_rows.size} fit queries; at least {MIN_FIT_QUERIES} are needed")
+    fit_ds, test_ds = data.take(fit_rows), data.take(test_rows)
+    budgets = paper_budgets(test_ds, per_segment)
+    c_noise = np.asarray(NOISE_LEVELS[cost_noise][1]) * float(np.mean(np.asarray(data.cost))) / ROUTERBENCH_MEAN_COST
+    keys = jax.random.split(jax.random.key(0), seeds)
+    # One vmapped call: estimates for every (cell, seed).
+    import jax.numpy as jnp
+
+    q_noise = jnp.asarray(np.repeat(grid, seeds, axis=0), data.quality.dtype)
+    all_keys = keys[jnp.tile(jnp.arange(seeds), grid.shape[0])]
+    batch = jax.vmap(_noisy, in_axes=(None, None, 0, 0, None))(
+        data.quality, data.cost, all_keys, q_noise, jnp.asarray(c_noise, data.quality.dtype))
+    out = []
+    strategies = (("routing", {}), ("threshold_cascade", {}),
+                  ("cascade_routing", dict(max_depth=min(max_depth, data.n_models), samples=samples)))
+    for i in range(grid.shape[0] * seeds):
+        cell, seed = divmod(i, seeds)
+        est = Estimates(*(a[i] for a in batch[:6]))
+        fe, te = take_estimates(est, fit_rows), take_estimates(est, test_rows)
+        row = dict(sigma_ante=float(grid[cell, 0]), sigma_post=float(grid[cell, 1]), seed=seed)
+        for strategy, options in strategies:
+            if progress:
+                progress(f"σ_ante {grid[cell, 0]:.1f}, σ_post {grid[cell, 1]:.1f}, seed {seed}: {strategy}")
+            f = fit(fit_ds, fe, budgets, strategy, per_step=per_step, candidates=candidates, seed=seed, **options)
+            ev = evaluate(f, test_ds, te)
+            row[f"auc_{strategy}"] = curve_auc(ev.cost, ev.quality, test_ds)
+        row["cr_minus_routing"] = row["auc_cascade_routing"] - row["auc_routing"]
+        row["cr_minus_threshold"] = row["auc_cascade_routing"] - row["auc_threshold_cascade"]
+        out.append(row)
+    return out
+
+
+def variants(ds: Dataset, pool: str = "all", noise: str = "low", *, seed: int = 0, fit_fraction: float = 0.05,
+             split_seed: int = 42, per_segment: int = 10, max_depth: int = 5, samples: int = 100,
+             per_step=(), progress: Callable[[str], None] | None = None) -> list[dict]:
+    """The paper's Table 7: cascade routing normal, greedy, without deviation (σ = 0) and without pruning —
+    test AUC and the time per decision (one query at one λ) of the test evaluation's sweep, measured after
+    a warm-up call, on this machine."""
+    from ._sweep import sweep
+
+    names = pool_models(ds, pool)
+    data = ds.select(names)
+    fit_rows, test_rows = data.split_indices(fit_fraction, split_seed)
+    fit_ds, test_ds = data.take(fit_rows), data.take(test_rows)
+    budgets = paper_budgets(test_ds, per_segment)
+    est = noisy_estimates(data, jax.random.key(seed), noise)
+    fe, te = take_estimates(est, fit_rows), take_estimates(est, test_rows)
+    depth = min(max_depth, data.n_models)
+    out = []
+    for label, options in VARIANTS:
+        if progress:
+            progress(f"cascade routing, {label}")
+        f = fit(fit_ds, fe, budgets, "cascade_routing", per_step=per_step, max_depth=depth, samples=samples, seed=seed,
+                **options)
+        ev = evaluate(f, test_ds, te)
+        lam = np.concatenate([f.lo, f.hi])
+        sweep(test_ds, te, lam, "cascade_routing", max_depth=depth, samples=samples, **options)  # warm-up
+        t0 = time.perf_counter()
+        curve = sweep(test_ds, te, lam, "cascade_routing", max_depth=depth, samples=samples, **options)
+        np.asarray(curve.cost)
+        seconds = time.perf_counter() - t0
+        out.append(dict(variant=label, auc=curve_auc(ev.cost, ev.quality, test_ds),
+                        ms_per_decision=1e3 * seconds / (test_ds.n_queries * lam.shape[0]), seconds=seconds,
+                        decisions=test_ds.n_queries * lam.shape[0]))
+    return out
