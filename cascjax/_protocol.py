@@ -221,8 +221,9 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
     cascade (all models) and cascade routing (``max_depth`` 5, ``samples`` 100 as the paper), each fitted per
     budget on the fit split (:func:`cascjax.fit`: constant λ with bisection plus ``per_step`` methods) and
     evaluated on the test split. Per row: AUC (mean over seeds), its spread over seeds, the paired bootstrap
-    95% interval of the difference to cascade routing, and, for the per-step strategies, the test AUC of the
-    constant-λ fit.
+    95% interval of the difference to cascade routing, for the per-step strategies the test AUC of the
+    constant-λ fit, and how many of the ``budgets`` were infeasible on the fit split (below every candidate's
+    fit cost: left out of the curve, never exceeded).
     """
     if seeds < 1:
         raise CascjaxError(f"seeds must be at least 1, got {seeds}")
@@ -240,7 +241,7 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
         budgets = paper_budgets(test_ds, per_segment)
         for noise in noises:
             runs = {label: [] for label, _ in wanted}
-            extra = {label: dict(auc_constant=[], fit_gain=[], seconds=0.0) for label, _ in wanted}
+            extra = {label: dict(auc_constant=[], fit_gain=[], seconds=0.0, infeasible=0) for label, _ in wanted}
             for seed in range(seeds):
                 est = noisy_estimates(pool, jax.random.key(seed), noise)
                 fit_est, test_est = take_estimates(est, fit_rows), take_estimates(est, test_rows)
@@ -261,6 +262,7 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
                     ev, *ec = evaluate_many([f] + ([f.constant] if f.constant is not None else []), test_ds,
                                             test_est, per_query=True)
                     runs[label].append(Outcomes(ev.query_cost, ev.query_quality))
+                    extra[label]["infeasible"] += int((~f.feasible).sum())
                     if ec:
                         extra[label]["auc_constant"].append(curve_auc(ec[0].cost, ec[0].quality, test_ds))
                         extra[label]["fit_gain"].append(float(np.nanmean(f.quality - f.constant_quality)) * 100)
@@ -279,7 +281,10 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
                                          else float("nan")),
                            fit_gain=(float(np.mean(extra[label]["fit_gain"])) if extra[label]["fit_gain"]
                                      else float("nan")),
-                           seconds=round(extra[label]["seconds"], 2))
+                           seconds=round(extra[label]["seconds"], 2),
+                           infeasible=(extra[label]["infeasible"] / seeds if strategy is not None else
+                                       float(np.mean([np.isnan(o.cost[:, 0]).sum() for o in runs[label]]))),
+                           budgets=int(budgets.size))
                 if boot is not None:
                     row.update(diff=boot[label]["diff"], ci_low=boot[label]["low"], ci_high=boot[label]["high"])
                 rows.append(row)
@@ -313,6 +318,10 @@ def markdown(cells: list[Cell]) -> str:
             vals = [f"{c.rows[i]['diff']:+.2f} [{c.rows[i]['ci_low']:+.2f}, {c.rows[i]['ci_high']:+.2f}]"
                     for c in cells]
             lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    short = [(c, r) for c in cells for r in c.rows if r["infeasible"] > 0]
+    if short:
+        lines += ["", "Budgets infeasible on the fit split (left out of the curve, never exceeded): " + "; ".join(
+            f"{c.pool}, {c.noise}, {r['strategy']}: {r['infeasible']:g} of {r['budgets']}" for c, r in short)]
     per_step = [(c, r) for c in cells for r in c.rows if np.isfinite(r["auc_constant"])]
     if per_step:
         lines += ["", "Per-step λ (θ) against one λ (θ) for every step: test AUC (fit-quality gain, points):", "",
