@@ -472,40 +472,16 @@ def _write_files(out, files):
 
 
 def _write_outputs(out, rows, summary, plotted, ds, path, estimates):
-    """Writes every file to a temporary name first, then moves them in place: nothing is half-written."""
+    """curve.csv, summary.csv and frontier.png, all staged and moved in place together (:func:`_write_files`)."""
     import pandas as pd
 
-    from ._errors import CascjaxError
-
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as e:
-        raise CascjaxError(f"--out {out}: cannot create the directory ({e.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise CascjaxError(f"--out {out}: the directory is not writable")
-    staged = []
-    try:
-        curve_df = pd.DataFrame(rows, columns=["strategy", "method", "lambda", "tie", "cost", "quality"])
-        staged.append(_stage(out, "curve.csv", lambda f: curve_df.to_csv(f, index=False, float_format="%.10g")))
-        summary_df = pd.DataFrame(summary)
-        staged.append(_stage(out, "summary.csv", lambda f: summary_df.to_csv(f, index=False, float_format="%.10g")))
-        try:
-            from .plot import frontier
-
-            fig = frontier(plotted, ds, title=f"{os.path.basename(str(path))} — {estimates} estimates")
-        except ImportError as e:
-            print(f"cascjax: warning: frontier.png not written: {e}", file=sys.stderr)
-        else:
-            import matplotlib.pyplot as plt
-
-            staged.append(_stage(out, "frontier.png", lambda f: fig.savefig(f, format="png")))
-            plt.close(fig)
-    except BaseException:
-        for tmp, _ in staged:
-            os.unlink(tmp)
-        raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
+    curve_df = pd.DataFrame(rows, columns=["strategy", "method", "lambda", "tie", "cost", "quality"])
+    summary_df = pd.DataFrame(summary)
+    _write_files(out, [
+        ("curve.csv", lambda f: curve_df.to_csv(f, index=False, float_format="%.10g")),
+        ("summary.csv", lambda f: summary_df.to_csv(f, index=False, float_format="%.10g")),
+        ("frontier.png", _figure(plotted, ds, f"{os.path.basename(str(path))} — {estimates} estimates")),
+    ])
 
 
 def _stage(out, name, write):
