@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "routing, threshold cascade and cascade routing per cell. Variants: cascade "
                                    "routing normal, greedy, no deviation, no pruning (AUC, time per decision).",
                        epilog=ABLATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _protocol_options(a)
+    _protocol_options(a, per_step="none")
     a.add_argument("--what", default="noise,variants", help="noise, variants or both (default: both)")
     a.add_argument("--pool", default=None, help="one pool (as for reproduce; default: 5 on RouterBench data, "
                                                 "else all)")
@@ -110,16 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _protocol_options(p):
+def _protocol_options(p, per_step="search"):
     p.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
     p.add_argument("--fit-fraction", type=float, default=0.05, help="fit split fraction (default: 0.05)")
     p.add_argument("--split-seed", type=int, default=42, help="split seed (default: 42, as the paper)")
     p.add_argument("--max-depth", type=int, default=5, help="cascade routing: at most this many models (default: 5)")
     p.add_argument("--samples", type=int, default=100, help="cascade, cascade routing: K (default: 100, as the "
                                                             "paper)")
-    p.add_argument("--per-step", default="search",
+    p.add_argument("--per-step", default=per_step,
                    help="per-step λ (θ) methods besides constant λ: search, gradient, search,gradient or none "
-                        "(default: search)")
+                        f"(default: {per_step})")
     p.add_argument("--candidates", type=int, default=512, help="per-step search vectors (default: 512)")
     p.add_argument("--models", help="comma-separated model names to read (default: all)")
     p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
