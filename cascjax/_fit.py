@@ -144,20 +144,20 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
     per_step = _check_methods(per_step)
     b = _check_budgets(budgets)
     threshold = strategy == "threshold_cascade"
-    options = dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation, force_order=force_order,
-                   greedy=greedy, prune=prune, chunk_size=chunk_size)
     if strategy == "routing":
         if max_depth not in (None, 1):
             raise CascjaxError(f"routing runs one model per query: max_depth must be 1 or None, got {max_depth!r}")
-        options, depth = {}, 1
+        depth = 1
     else:
         from ._supermodels import check_depth
 
         depth = check_depth(ds.n_models, max_depth)
-    options = {k: v for k, v in options.items() if strategy == "cascade_routing" or k in ("max_depth", "samples",
-                                                                                          "no_deviation")}
-    if threshold:
-        options = dict(max_depth=max_depth)
+    # The sweep options each strategy takes.
+    options = {"routing": {}, "threshold_cascade": dict(max_depth=max_depth),
+               "cascade": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation),
+               "cascade_routing": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation,
+                                       force_order=force_order, greedy=greedy, prune=prune,
+                                       chunk_size=chunk_size)}[strategy]
     run = _runner(ds, est, strategy, options)
 
     # Constant: grid, then bisection around every budget.

@@ -16,8 +16,8 @@ import numpy as np
 from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates, noisy_estimates
-from ._fit import MIN_FIT_QUERIES, evaluate, evaluate_many, fit
-from ._metrics import _area, _points, model_hull, model_points
+from ._fit import MIN_FIT_QUERIES, _select, evaluate, evaluate_many, fit
+from ._metrics import auc, model_hull, model_points
 
 #: RouterBench's 11 models in the order of its files (the paper's model indices 0..10).
 ROUTERBENCH_MODELS = (
@@ -108,26 +108,19 @@ def baseline_outcomes(ds: Dataset, budgets) -> Outcomes:
     consecutive non-dominated single models (on ``ds``'s means) that bracket it; below the cheapest model
     infeasible, above the best model the best model."""
     cost_m, quality_m = model_points(ds)
-    hull = model_hull(ds)
-    hc = cost_m[hull]
-    b = np.asarray(budgets, np.float64)
-    k = np.searchsorted(hc, b, side="right") - 1
-    ok = k >= 0
-    kk = np.clip(k, 0, hull.size - 1)
-    nxt = np.minimum(kk + 1, hull.size - 1)
-    span = hc[nxt] - hc[kk]
-    g = np.where(ok & (nxt > kk), (b - hc[kk]) / np.where(span > 0, span, 1.0), 0.0)[:, None]
+    models = np.arange(ds.n_models)[:, None]
+    lo, hi, gamma, _, _, ok, _ = _select(models, cost_m, quality_m, np.zeros(ds.n_models, object),
+                                         np.asarray(budgets, np.float64))
+    g = gamma[:, None]
     c = np.asarray(ds.cost, np.float64).T
     q = np.asarray(ds.quality, np.float64).T
-    qc = (1 - g) * c[hull[kk]] + g * c[hull[nxt]]
-    qq = (1 - g) * q[hull[kk]] + g * q[hull[nxt]]
+    qc = (1 - g) * c[lo[:, 0]] + g * c[hi[:, 0]]
+    qq = (1 - g) * q[lo[:, 0]] + g * q[hi[:, 0]]
     return Outcomes(np.where(ok[:, None], qc, np.nan), np.where(ok[:, None], qq, np.nan))
 
 
 def curve_auc(cost, quality, ds: Dataset) -> float:
     """The paper's AUC of a fitted curve (one point per feasible budget) on ``ds``'s pool."""
-    from ._metrics import auc
-
     ok = np.isfinite(cost) & np.isfinite(quality)
     if not ok.any():
         return float("nan")
@@ -191,8 +184,7 @@ def _resampled_auc(cost, quality, model_cost, model_quality) -> float:
     c_min, c_max = float(model_cost.min()), float(model_cost.max())
     if not c_max > c_min:
         return float("nan")
-    x, y = _points((cost, quality))
-    return 100.0 * _area(x, y, c_min, c_max, float(model_quality.min()))
+    return auc((cost, quality), cost_range=(c_min, c_max), q_floor=float(model_quality.min()))
 
 
 class Cell(NamedTuple):
@@ -355,7 +347,7 @@ def ablate(ds: Dataset, pool: str = "5", *, grid=None, seeds: int = 1, fit_fract
       One dict per (cell, seed): sigma_ante, sigma_post, seed, auc_routing, auc_threshold_cascade,
       auc_cascade_routing, and the differences cr_minus_routing, cr_minus_threshold.
     """
-    from ._estimates import NOISE_LEVELS, ROUTERBENCH_MEAN_COST, _noisy
+    from ._estimates import NOISE_LEVELS
 
     names = pool_models(ds, pool)
     data = ds.select(names)
@@ -369,15 +361,11 @@ def ablate(ds: Dataset, pool: str = "5", *, grid=None, seeds: int = 1, fit_fract
         raise CascjaxError(f"the split leaves {fit_rows.size} fit queries; at least {MIN_FIT_QUERIES} are needed")
     fit_ds, test_ds = data.take(fit_rows), data.take(test_rows)
     budgets = paper_budgets(test_ds, per_segment)
-    c_noise = np.asarray(NOISE_LEVELS[cost_noise][1]) * float(np.mean(np.asarray(data.cost))) / ROUTERBENCH_MEAN_COST
-    keys = jax.random.split(jax.random.key(0), seeds)
-    # One vmapped call: estimates for every (cell, seed).
-    import jax.numpy as jnp
-
-    q_noise = jnp.asarray(np.repeat(grid, seeds, axis=0), data.quality.dtype)
-    all_keys = keys[jnp.tile(jnp.arange(seeds), grid.shape[0])]
-    batch = jax.vmap(_noisy, in_axes=(None, None, 0, 0, None))(
-        data.quality, data.cost, all_keys, q_noise, jnp.asarray(c_noise, data.quality.dtype))
+    # One vmapped call of the noise model: estimates for every (cell, seed), cell-major.
+    keys = jax.random.split(jax.random.key(0), seeds)[np.tile(np.arange(seeds), grid.shape[0])]
+    q_noise = np.repeat(grid, seeds, axis=0)
+    batch = jax.vmap(lambda k, ante, post: noisy_estimates(data, k, cost_noise, quality_noise=(ante, post)))(
+        keys, q_noise[:, 0], q_noise[:, 1])
     out = []
     strategies = (("routing", {}), ("threshold_cascade", {}),
                   ("cascade_routing", dict(max_depth=min(max_depth, data.n_models), samples=samples)))

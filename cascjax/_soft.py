@@ -30,6 +30,24 @@ from ._supermodels import _table, expected_max
 MAX_SOFT_ELEMENTS = 1 << 27
 
 
+def _expected(stops, got, spent):
+    """Expected mean (cost, quality) of a run that, after r = 1..D−1 models, stops with conditional
+    probability ``stops[r − 1]`` [N] (else runs the next model) and stops after model D surely; ``got``,
+    ``spent`` [N, D] are the quality and cost realised after r models."""
+    alive = jnp.ones(got.shape[0], got.dtype)
+    exp_q = jnp.zeros((), got.dtype)
+    exp_c = jnp.zeros((), got.dtype)
+    for r, p in enumerate(stops):
+        stop = alive * p
+        exp_q += jnp.sum(stop * got[:, r])
+        exp_c += jnp.sum(stop * spent[:, r])
+        alive = alive - stop
+    exp_q += jnp.sum(alive * got[:, -1])
+    exp_c += jnp.sum(alive * spent[:, -1])
+    n = got.shape[0]
+    return exp_c / n, exp_q / n
+
+
 def cascade_soft(quality, cost, est, z, factor, depth):
     """f(lam [D], tau) → (expected mean cost, quality) of the smoothed optimal cascade on these queries."""
     m = quality.shape[1]
@@ -38,19 +56,10 @@ def cascade_soft(quality, cost, est, z, factor, depth):
     got = jnp.take_along_axis(quality, answer_of, axis=1)  # [N, D] quality after r = 1..D models
 
     def f(lam, tau):
-        alive = jnp.ones(quality.shape[0], quality.dtype)
-        exp_q = jnp.zeros((), quality.dtype)
-        exp_c = jnp.zeros((), quality.dtype)
-        for j in range(1, depth):  # step 0 always runs model 0; at step j models 0..j−1 have run
-            s = jnp.where(valid[j][None], (q_tab[:, j] - lam[j] * c_tab[:, j]) / tau, -jnp.inf)
-            stop = alive * jax.nn.softmax(s, axis=1)[:, j - 1]
-            exp_q += jnp.sum(stop * got[:, j - 1])
-            exp_c += jnp.sum(stop * spent[:, j - 1])
-            alive = alive - stop
-        exp_q += jnp.sum(alive * got[:, depth - 1])
-        exp_c += jnp.sum(alive * spent[:, depth - 1])
-        n = quality.shape[0]
-        return exp_c / n, exp_q / n
+        # Step 0 always runs model 0; at step j (models 0..j−1 run) stopping is the prefix {0..j−1}.
+        stops = [jax.nn.softmax(jnp.where(valid[j][None], (q_tab[:, j] - lam[j] * c_tab[:, j]) / tau, -jnp.inf),
+                                axis=1)[:, j - 1] for j in range(1, depth)]
+        return _expected(stops, got, spent)
 
     return f
 
@@ -60,18 +69,8 @@ def threshold_soft(quality, cost, post, depth):
     spent = jnp.cumsum(cost, axis=1)[:, :depth]
 
     def f(theta, tau):
-        alive = jnp.ones(quality.shape[0], quality.dtype)
-        exp_q = jnp.zeros((), quality.dtype)
-        exp_c = jnp.zeros((), quality.dtype)
-        for j in range(depth - 1):
-            stop = alive * jax.nn.sigmoid((post[:, j] - theta[j]) / tau)
-            exp_q += jnp.sum(stop * quality[:, j])
-            exp_c += jnp.sum(stop * spent[:, j])
-            alive = alive - stop
-        exp_q += jnp.sum(alive * quality[:, depth - 1])
-        exp_c += jnp.sum(alive * spent[:, depth - 1])
-        n = quality.shape[0]
-        return exp_c / n, exp_q / n
+        stops = [jax.nn.sigmoid((post[:, j] - theta[j]) / tau) for j in range(depth - 1)]
+        return _expected(stops, quality[:, :depth], spent)
 
     return f
 

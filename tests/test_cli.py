@@ -14,20 +14,25 @@ from cascjax import cli
 
 def _run(args, capsys):
     try:
-        rc = cli.main(args)
+        rc = cli.main([str(a) for a in args])
     except SystemExit as e:  # argparse's own errors
         rc = e.code
     out, err = capsys.readouterr()
     return rc, out, err
 
 
-@pytest.fixture(scope="module")
-def small_csv(tmp_path_factory):
-    ds = cascjax.synthetic(0, n_queries=300, n_models=4)
-    df = pd.DataFrame({"id": np.arange(300)})
+def wide_frame(ds) -> pd.DataFrame:
+    """A dataset as the wide file format: an id column, then `<model>` and `<model>|total_cost` per model."""
+    df = pd.DataFrame({"id": np.arange(ds.n_queries)})
     for j, m in enumerate(ds.models):
         df[m] = np.asarray(ds.quality[:, j])
         df[f"{m}|total_cost"] = np.asarray(ds.cost[:, j])
+    return df
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    df = wide_frame(cascjax.synthetic(0, n_queries=300, n_models=4))
     df["m03|quality_ante"] = 0.5
     path = tmp_path_factory.mktemp("data") / "small.csv"
     df.to_csv(path, index=False)

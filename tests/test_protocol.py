@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cascjax
-from cascjax import cli
 from cascjax._protocol import (
     PAPER_POOLS,
     ROUTERBENCH_MODELS,
@@ -32,6 +31,7 @@ from cascjax._protocol import (
 )
 
 from .test_fit import CR_DEPTH, SAMPLES, SPLIT_SEED, data
+from .test_cli import _run, wide_frame
 
 LABELS = [label for label, _ in ROWS]
 REFERENCE = "cascade routing"
@@ -294,23 +294,11 @@ def test_reproduce_bad_input():
 
 # -- the command line -------------------------------------------------------------------------------------------
 
-def _run(args, capsys):
-    try:
-        rc = cli.main([str(a) for a in args])
-    except SystemExit as e:  # argparse's own errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 @pytest.fixture(scope="module")
 def data_csv(tmp_path_factory):
     """tests/test_fit.py's 240 x 3 dataset as a wide CSV (the CLI reads the same shapes)."""
     ds, _, _ = data()
-    df = pd.DataFrame({"id": np.arange(ds.n_queries)})
-    for j, m in enumerate(ds.models):
-        df[m] = np.asarray(ds.quality[:, j])
-        df[f"{m}|total_cost"] = np.asarray(ds.cost[:, j])
+    df = wide_frame(ds)
     path = tmp_path_factory.mktemp("data") / "data.csv"
     df.to_csv(path, index=False)
     return path
