@@ -4,6 +4,8 @@ Tests that exercise float32 create float32 arrays explicitly; x64 is enabled so 
 """
 
 import os
+import sys
+import time
 
 import jax
 from hypothesis import HealthCheck, settings
@@ -13,6 +15,26 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("thorough", max_examples=2000, deadline=None,
+settings.register_profile("thorough", max_examples=10_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+_FAILED: list[str] = []
+_STARTED = time.perf_counter()
+
+
+def pytest_runtest_logreport(report):
+    if report.failed:
+        _FAILED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With ``CASCJAX_VERIFY_REPORT=path.md``: the theorem suite's report of this run (cascjax.testing.report)."""
+    path = os.environ.get("CASCJAX_VERIFY_REPORT")
+    if path and "cascjax.testing" in sys.modules:
+        from cascjax.testing import report
+
+        out = report.write(path, profile=os.environ.get("HYPOTHESIS_PROFILE", "ci"),
+                           seconds=time.perf_counter() - _STARTED, failed=_FAILED,
+                           examples=settings.default.max_examples)
+        print(f"\nverification report written to {out}")

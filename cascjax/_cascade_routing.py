@@ -137,9 +137,9 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est
     def one_block(args):
         s, lo, e = args
         ran = (s[:, None] & bit[None]) != 0
-        mu = jnp.where(ran, e[1], e[0])
+        mu = _visible(ran, e[1], e[0])
         if factor is None:
-            sd = jnp.where(ran, e[3], e[2])
+            sd = _visible(ran, e[3], e[2])
             dev, deviates = z[None] * sd[:, None, :], sd != 0  # [B, K, M], [B, M]
         else:
             f = factor[s]  # [B, M, M]
@@ -164,7 +164,7 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     free = rel.members.shape[1]
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(n_models, dtype=jnp.int32))
     ran = (state & bit) != 0
-    mu, ch = jnp.where(ran, mu_p, mu_a), jnp.where(ran, c_p, c_a)
+    mu, ch = _visible(ran, mu_p, mu_a), _visible(ran, c_p, c_a)
     comp = jnp.argsort(ran, stable=True)[:free]  # models not run, ascending (then padding: run models)
     neg = jnp.asarray(-jnp.inf, mu.dtype)
     exact = _levels(rel, jnp.max(jnp.where(ran, mu, neg))[None], mu[comp][None], jnp.maximum)[0]
@@ -195,8 +195,8 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     if prune:
         drop = jnp.asarray(rel.drop)
         parent = jnp.maximum(drop, 0)
-        dq, dc = q[:, None] - q[parent], c[:, None] - c[parent]
-        worse = (dq - lo * dc + margin * (qmag + lo * cmag) < 0) & (dc >= margin * cmag)
+        worse = _dominated(q[:, None] - q[parent], c[:, None] - c[parent], lo, margin * (qmag + lo * cmag),
+                           margin * cmag)
         keep &= ~jnp.any((drop >= 0) & valid[parent] & worse, axis=1)
     # Scores at λ = lo + t, t ≥ 0, are (Q − lo·C) − t·C: the hull test on shifted qualities.
     keep &= _near_hull(q - lo * c, c, keep, margin * (qmag + lo * cmag), margin * cmag, hull)
@@ -206,6 +206,18 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     rows = jnp.zeros(shortlist, jnp.int32).at[at].set(jnp.arange(keep.shape[0], dtype=jnp.int32), mode="drop")
     ok = jnp.arange(shortlist) < count
     return _Shortlist(q[rows], c[rows], rank[rows], ok, nxt[rows], at_zero, qmag, cmag, count)
+
+
+def _visible(ran, post, ante):
+    """What the strategy sees of each model in a state: the post-hoc estimate of a run model, else ex-ante."""
+    return jnp.where(ran, post, ante)
+
+
+def _dominated(dq, dc, lam_lo, q_band, c_band):
+    """The pruning lemma with the tie band: adding the models behind (dq, dc) (the gain in Q and C over a
+    one-model-smaller candidate) lowers the score by more than the band at every λ ≥ ``lam_lo`` (dc ≥ 0:
+    the loss only grows with λ), so by submodularity every superset is dominated too."""
+    return (dq - lam_lo * dc + q_band < 0) & (dc >= c_band)
 
 
 def _near_hull(q, c, cand, q_slack, c_slack, hull):

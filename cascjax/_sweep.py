@@ -64,7 +64,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         The threshold cascade has no ties (strictly below θ continues); it accepts either.
       max_depth: cascades: at most this many models (1..M, default M). Routing runs one model.
       samples: cascade, cascade routing: K, the number of shared standard-normal points for expected maxima
-        (default 64).
+        (default 64); or your own [K, M] array of standard points (e.g. a product quadrature grid, which
+        makes Q(T) exact for the discrete distribution it defines; see :mod:`cascjax.testing`).
       no_deviation: cascade, cascade routing: ignore the estimates' σ and covariance (Q = max μ), the paper's
         "no deviation" ablation. (Cascade and cascade routing use ``est.covariance``, one Σ(R) per run-pattern,
         when it is given, else the independent ``sd_ante``/``sd_post``.)
@@ -72,7 +73,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       greedy: cascade routing: candidates add at most one model to R.
       prune: cascade routing: the paper's pruning lemma (with the tie band: a candidate beaten by more than
         the band by one of its one-model-smaller candidates is dropped). Never changes a decision; on by default.
-      
+
       return_choices: also return the answering model and the realised cost per query and λ (``Curve.choice``,
         ``Curve.query_cost`` [L, N]): per-query outcomes, e.g. for a paired bootstrap.
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
@@ -124,7 +125,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         if ds.n_models > MAX_MODELS:
             raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                                "select fewer models")
-        chunk = _chunk_size(ds, lam, depth, samples, chunk_size, memory, chunk_for)
+        chunk = _chunk_size(ds, lam, depth, z.shape[0], chunk_size, memory, chunk_for)
         return cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, factor=factor, depth=depth,
                                      rtol=_tie_rtol(dtype, tie_rtol),
                                      tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
@@ -146,14 +147,18 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
 
 def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False):
     """What the cascade kernels take: the estimates as a tuple in the dataset's dtype (σ = 0 for
-    ``no_deviation``), the shared points z [K, M], the covariance factors [2^M, M, M] or None, the depth."""
+    ``no_deviation``), the shared points z [K, M], the covariance factors [2^M, M, M] or None, the depth.
+    ``samples`` is K (the seeded :func:`normal_points`) or a [K, M] array of points given by the caller."""
     from ._supermodels import check_depth, normal_points
 
     if not checked:
         check_estimates(ds, est)
     depth = check_depth(ds.n_models, max_depth)
     dtype = ds.quality.dtype
-    z = normal_points(samples, ds.n_models, dtype=dtype)
+    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
+        z = normal_points(samples, ds.n_models, dtype=dtype)
+    else:
+        z = _check_points(samples, ds.n_models, dtype)
     e = tuple(jnp.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
                                                est.cost_ante, est.cost_post))
     if no_deviation:
@@ -162,6 +167,17 @@ def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviati
     factor = None if no_deviation or est.covariance is None else covariance_factors(
         jnp.asarray(est.covariance, dtype))
     return e, z, factor, depth
+
+
+def _check_points(points, n_models: int, dtype) -> jax.Array:
+    """Validates caller-given standard points: a finite [K, M] array, K ≥ 1."""
+    z = np.asarray(points, dtype=np.float64) if not isinstance(points, bool) else np.asarray(0.0)
+    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] != n_models:
+        raise CascjaxError(f"samples must be an integer K >= 1 or a [K, M] array of points with M = {n_models}; "
+                           f"got {points if np.ndim(points) == 0 else f'shape {z.shape}'}")
+    if not np.isfinite(z).all():
+        raise CascjaxError("the points given as samples must be finite")
+    return jnp.asarray(z, dtype=dtype)
 
 
 def _batch_size(ds: Dataset, n_lam: int, batch_size: int | None) -> int:

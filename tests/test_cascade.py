@@ -46,7 +46,7 @@ def _oracle(ds, est, lam, depth, k, tie, no_deviation=False):
                     sd_post=est.sd_post, c_ante=est.cost_ante, c_post=est.cost_post)
     z = np.asarray(normal_points(k, ds.n_models))
     factor = None if est.covariance is None else np.asarray(cascjax.covariance_factors(est.covariance))
-    return oracle.strategy(ds.quality, ds.cost, loop_est, lam, "cascade", tie=tie, max_depth=depth, z=z,
+    return oracle.reference_sweep(ds.quality, ds.cost, loop_est, lam, "cascade", tie=tie, max_depth=depth, z=z,
                            no_deviation=no_deviation, factor=factor)
 
 

@@ -410,7 +410,7 @@ def test_per_query_outcomes_match_the_loop_oracle(data_):
         for li, lam in enumerate(lams):
             for i in range(n):
                 one = {key: np.asarray(v)[i] for key, v in loop_est.items()}
-                run, answer = oracle.run_query(one, lam, strategy, z=z,
+                run, answer = oracle.reference_run(one, lam, strategy, z=z,
                                                max_depth=None if strategy == "routing" else 2)
                 assert int(curve.choice[li, i]) == answer
                 np.testing.assert_allclose(float(curve.query_cost[li, i]), sum(cost[i, r] for r in run),

@@ -80,7 +80,7 @@ def problems(draw, covariance=None):
 def test_expected_max_matches_the_definition(problem):
     mu, scale, depth, z = problem
     q = np.asarray(expected_max(jnp.asarray(mu), jnp.asarray(scale), jnp.asarray(z), depth))
-    ref = [oracle.expected_max(mu, scale, z, t) for t in oracle.candidates(len(mu), depth)]
+    ref = [oracle.reference_expected_max(mu, scale, z, t) for t in oracle.candidates(len(mu), depth)]
     np.testing.assert_allclose(q, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -94,27 +94,6 @@ def test_exact_cases(problem):
     # No deviation: Q = max μ exactly, also with one set of points for everything.
     q0 = np.asarray(expected_max(jnp.asarray(mu), jnp.zeros_like(jnp.asarray(scale)), jnp.asarray(z), depth))
     np.testing.assert_array_equal(q0, np.where(table.members, mu[None], -np.inf).max(axis=1))
-
-
-@given(problems())
-def test_monotone_and_submodular_for_the_shared_points(problem):
-    mu, scale, depth, z = problem
-    m = len(mu)
-    table = candidate_table(m, depth)
-    q = np.asarray(expected_max(jnp.asarray(mu), jnp.asarray(scale), jnp.asarray(z), depth))
-    row = {int(mask): s for s, mask in enumerate(table.mask)}
-    tol = 1e-12
-    for t, qt in zip(table.mask, q):
-        for a in range(m):
-            ta = int(t) | 1 << a
-            if ta in row:
-                assert q[row[ta]] >= qt - tol  # monotone
-                for b in range(m):
-                    tab = ta | 1 << b
-                    if b != a and not t >> b & 1 and tab in row:
-                        tb = int(t) | 1 << b
-                        # diminishing returns: adding a to T∪{b} gains at most what adding a to T gains
-                        assert q[row[tab]] - q[row[tb]] <= q[row[ta]] - qt + tol
 
 
 def test_diagonal_factor_equals_independent_deviations():

@@ -39,7 +39,7 @@ def test_matches_the_loop_oracle(case):
     ds, est, depth, theta = case
     curve = cascjax.sweep(ds, est, theta, "threshold_cascade", max_depth=depth, return_choices=True)
     loop_est = dict(mu_post=np.asarray(est.quality_post))
-    c, q, ran, answered = oracle.strategy(ds.quality, ds.cost, loop_est, theta, "threshold_cascade",
+    c, q, ran, answered = oracle.reference_sweep(ds.quality, ds.cost, loop_est, theta, "threshold_cascade",
                                           max_depth=depth)
     np.testing.assert_allclose(curve.cost, c, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(curve.quality, q, rtol=1e-12, atol=1e-15)
@@ -47,7 +47,7 @@ def test_matches_the_loop_oracle(case):
     np.testing.assert_allclose(curve.answered, answered, atol=1e-12)
     for row, th in zip(np.asarray(curve.choice), theta):
         for i, got in enumerate(row):
-            _, ref = oracle.run_query({"mu_post": np.asarray(est.quality_post)[i]}, th, "threshold_cascade",
+            _, ref = oracle.reference_run({"mu_post": np.asarray(est.quality_post)[i]}, th, "threshold_cascade",
                                       max_depth=depth)
             assert got == ref
     assert curve.lam.shape == (theta.shape[0], depth)

@@ -1,0 +1,315 @@
+"""Obviously-correct NumPy reference implementations (slow loops) that the JAX kernels are checked against.
+
+Everything here works one query, one λ, one candidate at a time, in float64, following DESIGN section 4
+literally. Nothing is vectorised on purpose: these are the specification in executable form. Public through
+:mod:`cascjax.testing` (``routing_lp``, ``routing_dual``, ``enumerate_candidates``, ``reference_run``,
+``reference_sweep``, ``reference_routing``, ``reference_expected_max``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+TIE_ULPS = 32
+
+
+def select(quality, cost, lam, rtol, tie_max):
+    """The decision rule for one query at one λ: index of the winning candidate."""
+    scores = [q - lam * c for q, c in zip(quality, cost)]
+    best = max(scores)
+    tol = rtol * (max(abs(q) for q in quality) + lam * max(abs(c) for c in cost))
+    tied = [i for i, s in enumerate(scores) if s >= best - tol]
+    ctol = rtol * max(abs(c) for c in cost)
+    if tie_max:
+        target = max(cost[i] for i in tied)
+        return min(i for i in tied if cost[i] >= target - ctol)
+    target = min(cost[i] for i in tied)
+    return min(i for i in tied if cost[i] <= target + ctol)
+
+
+def reference_routing(quality, cost, mu, c_hat, lambdas, tie="min", rtol=None):
+    """Routing by loops: for each λ and query, the chosen model; realised mean cost and quality.
+
+    Returns:
+      (cost [L], quality [L], choice [L, N]) as float64/int arrays.
+    """
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    mu, c_hat = np.asarray(mu, np.float64), np.asarray(c_hat, np.float64)
+    if rtol is None:
+        rtol = TIE_ULPS * np.finfo(np.float64).eps
+    n = quality.shape[0]
+    out_c, out_q, choices = [], [], []
+    for lam in np.atleast_1d(np.asarray(lambdas, np.float64)):
+        row = []
+        tot_c = tot_q = 0.0
+        for i in range(n):
+            m = select(list(mu[i]), list(c_hat[i]), float(lam), rtol, tie == "max")
+            row.append(m)
+            tot_c += cost[i, m]
+            tot_q += quality[i, m]
+        out_c.append(tot_c / n)
+        out_q.append(tot_q / n)
+        choices.append(row)
+    return np.array(out_c), np.array(out_q), np.array(choices)
+
+
+def breakpoints(mu, c_hat):
+    """Every λ > 0 at which some query's routing choice can change: all pairwise slopes, sorted, unique."""
+    mu, c_hat = np.asarray(mu, np.float64), np.asarray(c_hat, np.float64)
+    out = set()
+    for i in range(mu.shape[0]):
+        for a in range(mu.shape[1]):
+            for b in range(mu.shape[1]):
+                if c_hat[i, a] > c_hat[i, b] and mu[i, a] > mu[i, b]:
+                    out.add((mu[i, a] - mu[i, b]) / (c_hat[i, a] - c_hat[i, b]))
+    return np.array(sorted(out))
+
+
+def routing_lp(quality, cost, budget):
+    """The routing linear program (perfect estimates), solved with scipy's HiGHS.
+
+    max (1/N) Σ_n Σ_m x_nm q_nm   s.t.  Σ_m x_nm = 1 for every n,  (1/N) Σ x_nm c_nm ≤ budget,  x ≥ 0.
+
+    Returns:
+      The optimal mean quality, or None if the budget is infeasible.
+    """
+    from scipy.optimize import linprog
+
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    n, m = quality.shape
+    a_eq = np.zeros((n, n * m))
+    for i in range(n):
+        a_eq[i, i * m:(i + 1) * m] = 1.0
+    scale = max(float(cost.max()), 1e-300)  # HiGHS tolerances are absolute: put the budget row in units of 1
+    res = linprog(-quality.ravel() / n, A_ub=cost.ravel()[None] / (n * scale), b_ub=[budget / scale], A_eq=a_eq,
+                  b_eq=np.ones(n), bounds=(0, None), method="highs",
+                  options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    if res.status == 2:
+        return None
+    assert res.status == 0, res.message
+    return -res.fun
+
+
+def routing_dual(quality, cost, budget):
+    """The same optimum from the LP's Lagrangian dual, by brute force over its kinks.
+
+    g(λ) = (1/N) Σ_n max_m (q_nm − λ c_nm) + λ·B is convex and piecewise linear in λ ≥ 0 with kinks only at
+    the pairwise breakpoints, so its minimum (= the LP optimum, by strong duality) is g at 0 or at a kink.
+    No solver tolerances: exact up to float64 rounding. Returns None if B is below the cheapest mean cost
+    (then g decreases without bound). ``budget`` may be an array: then an array with NaN where infeasible.
+    """
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    n = quality.shape[0]
+    budgets = np.atleast_1d(np.asarray(budget, np.float64))
+    kinks = [0.0, *breakpoints(quality, cost)]
+    # The first term of g does not depend on B: once per kink, by loops.
+    first = [sum(max(q - lam * c for q, c in zip(qs, cs)) for qs, cs in zip(quality, cost)) / n for lam in kinks]
+    # Mean costs summed in different orders differ by a few ulps: the same 32-ulp slack as the kernels.
+    floor = sum(min(row) for row in cost) / n - TIE_ULPS * np.finfo(np.float64).eps * cost.max()
+    out = np.array([min(f + lam * b for f, lam in zip(first, kinks)) if b >= floor else np.nan for b in budgets])
+    if np.ndim(budget) == 0:
+        return None if np.isnan(out[0]) else float(out[0])
+    return out
+
+
+# -- supermodels (DESIGN section 3) ---------------------------------------------------------------------------
+
+def candidates(n_models, max_depth):
+    """Every non-empty set of at most ``max_depth`` models, as sorted tuples in lexicographic order."""
+    out = []
+    for mask in range(1, 1 << n_models):
+        members = tuple(m for m in range(n_models) if mask >> m & 1)
+        if len(members) <= max_depth:
+            out.append(members)
+    return sorted(out)
+
+
+def reference_expected_max(mu, scale, z, members):
+    """E[max_{m in T} Y_m] for one supermodel T by the definition, one sample point at a time.
+
+    ``scale`` is [M] standard deviations or an [M, M] factor L (Y_k = μ + L z_k). Exact cases as specified:
+    μ_m for |T| = 1; max μ over T when no member deviates.
+    """
+    mu, scale, z = np.asarray(mu, np.float64), np.asarray(scale, np.float64), np.asarray(z, np.float64)
+    m = len(mu)
+    factor = np.diag(scale) if scale.ndim == 1 else scale
+    if len(members) == 1:
+        return float(mu[members[0]])
+    if all(not np.any(factor[i] != 0) for i in members):
+        return float(max(mu[i] for i in members))
+    total = 0.0
+    for zk in z:
+        y = [mu[i] + sum(factor[i, j] * zk[j] for j in range(m)) for i in range(m)]
+        total += max(y[i] for i in members)
+    return total / len(z)
+
+
+def allowed(n_models, max_depth, state, kind, step, force_order=False, greedy=False):
+    """Cand(R) of DESIGN section 4 by its table row, one candidate at a time: a list of bools."""
+    run = {m for m in range(n_models) if state >> m & 1}
+    out = []
+    for t in candidates(n_models, max_depth):
+        t = set(t)
+        if kind == "routing":
+            ok = len(t) == 1
+        elif kind == "cascade":
+            ok = t == set(range(len(t))) and len(t) - 1 >= max(step - 1, 0)
+        else:
+            ok = run <= t
+            if force_order and run:
+                ok = ok and all(m > max(run) for m in t - run)
+            if greedy:
+                ok = ok and len(t - run) <= 1
+        out.append(ok)
+    return out
+
+
+# -- strategies (DESIGN section 4) -----------------------------------------------------------------------------
+
+def estimates_row(est, n: int | None = None) -> dict:
+    """A :class:`cascjax.Estimates` as the dict of arrays the reference loops take (``mu_ante, mu_post,
+    sd_ante, sd_post, c_ante, c_post``), float64: every query ([N, M] each), or query ``n`` ([M] each)."""
+    fields = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante, sd_post=est.sd_post,
+                  c_ante=est.cost_ante, c_post=est.cost_post)
+    return {k: np.asarray(v, np.float64) if n is None else np.asarray(v, np.float64)[n] for k, v in fields.items()}
+
+
+class Enumeration(NamedTuple):
+    """Every candidate supermodel at one state, scored: the decision rule by exhaustive enumeration.
+
+    Attributes:
+      sets: the S candidates of the table (every non-empty set of at most D models), sorted tuples in
+        lexicographic order (the rule's final tie order).
+      allowed: [S] bool, T ∈ Cand(R) for the strategy.
+      quality: [S] Q(n, R, T), the expected maximum (NaN where not allowed: not computed).
+      cost: [S] C(n, R, T), the summed cost estimates.
+      score: [S] Q − λ·C where allowed, −inf elsewhere.
+      best: index of T* in ``sets``.
+      next: the model run next (the lowest-index model of T* \\ R), or −1 if T* = R (stop).
+    """
+
+    sets: list
+    allowed: np.ndarray
+    quality: np.ndarray
+    cost: np.ndarray
+    score: np.ndarray
+    best: int
+    next: int
+
+
+def enumerate_candidates(est, state, lam, kind="cascade_routing", *, z, tie="min", max_depth=None,
+                         force_order=False, greedy=False, no_deviation=False, rtol=None, factor=None) -> Enumeration:
+    """The decision at one state by brute force: every candidate supermodel, its Q, C and score, and T*.
+
+    Args:
+      est: dict of [M] arrays ``mu_ante, mu_post, sd_ante, sd_post, c_ante, c_post`` for one query.
+      state: the models already run (any iterable of indices); the step is j = |R|.
+      lam: λ_j, the trade-off of this step (scalar).
+      kind: ``"routing"``, ``"cascade"`` or ``"cascade_routing"`` (Cand(R) of DESIGN section 4).
+      z: [K, M] shared standard points for the expected maxima.
+      tie, max_depth, force_order, greedy, no_deviation: as :func:`cascjax.sweep`.
+      rtol: relative tie tolerance (default 32·eps of float64).
+      factor: optional [2^M, M, M] table of L(R), L Lᵀ = Σ(R) per run-pattern (correlated deviations).
+
+    Example:
+      >>> import numpy as np
+      >>> est = dict(mu_ante=np.array([0.5, 0.8]), mu_post=np.array([0.9, 0.8]), sd_ante=np.zeros(2),
+      ...            sd_post=np.zeros(2), c_ante=np.array([0.1, 0.4]), c_post=np.array([0.1, 0.4]))
+      >>> e = enumerate_candidates(est, [], 0.5, z=np.zeros((1, 2)))
+      >>> e.sets[e.best], e.next    # {1}: 0.8 − 0.2 beats {0}: 0.45 and {0, 1}: 0.55
+      ((1,), 1)
+    """
+    m = len(est["mu_post"])
+    depth = 1 if kind == "routing" else (max_depth or m)
+    if rtol is None:
+        rtol = TIE_ULPS * np.finfo(np.float64).eps
+    run = set(int(i) for i in state)
+    j = len(run)
+    mu = [est["mu_post"][i] if i in run else est["mu_ante"][i] for i in range(m)]
+    sd = [0.0 if no_deviation else (est["sd_post"][i] if i in run else est["sd_ante"][i]) for i in range(m)]
+    if factor is not None and not no_deviation:
+        sd = np.asarray(factor)[sum(1 << i for i in run)]  # L(R): correlated deviations
+    ch = [est["c_post"][i] if i in run else est["c_ante"][i] for i in range(m)]
+    sets = candidates(m, depth)  # |T| ≤ D: a cascade's prefixes too
+    ok, qs, cs = [], [], []
+    for t in sets:
+        ts = set(t)
+        if kind == "routing":
+            good = len(t) == 1
+        elif kind == "cascade":
+            good = ts == set(range(len(t))) and len(t) - 1 >= max(j - 1, 0)
+        elif kind == "cascade_routing":
+            good = run <= ts and (not force_order or not run or all(i > max(run) for i in ts - run))
+            good = good and (not greedy or len(ts - run) <= 1)
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+        ok.append(good)
+        qs.append(reference_expected_max(mu, sd, z, t) if good else np.nan)
+        cs.append(sum(ch[i] for i in t))
+    allowed_idx = [i for i, good in enumerate(ok) if good]
+    pick = select([qs[i] for i in allowed_idx], [cs[i] for i in allowed_idx], float(lam), rtol, tie == "max")
+    best = allowed_idx[pick]
+    new = set(sets[best]) - run
+    score = np.where(ok, np.array(qs) - float(lam) * np.array(cs), -np.inf)  # NaN never reaches an allowed row
+    return Enumeration(sets, np.array(ok), np.array(qs), np.array(cs), score, best, min(new) if new else -1)
+
+
+def reference_run(est, lam, kind, tie="min", max_depth=None, force_order=False, greedy=False, no_deviation=False,
+                  z=None, rtol=None, factor=None):
+    """One query under one strategy and one λ (scalar, or one value per step): the models run, in order, and
+    the answering model.
+
+    ``est``: dict of [M] arrays ``mu_ante, mu_post, sd_ante, sd_post, c_ante, c_post`` for this query.
+    ``kind``: "routing", "cascade", "cascade_routing" or "threshold_cascade" (then λ are thresholds θ).
+    ``z``: [K, M] shared normal points for expected maxima.
+    ``factor``: optional [2^M, M, M] table of L(R) with L Lᵀ = Σ(R) per run-pattern R (bit m = model m run);
+    when given, state R's deviations are L(R) z instead of the independent σ.
+    """
+    m = len(est["mu_post"])
+    depth = 1 if kind == "routing" else (max_depth or m)
+    lam_at = (lambda j: float(lam[j])) if np.ndim(lam) else (lambda j: float(lam))
+    run: list[int] = []
+    if kind == "threshold_cascade":
+        for j in range(depth):
+            run.append(j)
+            if not est["mu_post"][j] < lam_at(j):
+                break
+        return run, run[-1]
+    while len(run) < depth:
+        nxt = enumerate_candidates(est, run, lam_at(len(run)), kind, z=z, tie=tie, max_depth=depth,
+                                   force_order=force_order, greedy=greedy, no_deviation=no_deviation, rtol=rtol,
+                                   factor=factor).next
+        if nxt < 0:
+            break
+        run.append(nxt)
+    answer = max(run, key=lambda i: (est["mu_post"][i], -i))  # highest post-hoc estimate, lower index on a tie
+    return run, answer
+
+
+def reference_sweep(quality, cost, est, lambdas, kind, **options):
+    """A strategy over a dataset at every λ (rows of ``lambdas``: scalars or per-step vectors).
+
+    Returns:
+      (cost [L], quality [L], ran [L], answered [L, M]): realised means over queries, mean number of models
+      run, share of queries each model answered.
+    """
+    quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
+    est = {k: np.asarray(v, np.float64) for k, v in est.items()}
+    n, m = quality.shape
+    out_c, out_q, out_r, out_a = [], [], [], []
+    for lam in np.asarray(lambdas, np.float64):
+        tc = tq = tr = 0.0
+        answered = np.zeros(m)
+        for i in range(n):
+            run, answer = reference_run({k: v[i] for k, v in est.items()}, lam, kind, **options)
+            tc += sum(cost[i, r] for r in run)
+            tq += quality[i, answer]
+            tr += len(run)
+            answered[answer] += 1
+        out_c.append(tc / n)
+        out_q.append(tq / n)
+        out_r.append(tr / n)
+        out_a.append(answered / n)
+    return np.array(out_c), np.array(out_q), np.array(out_r), np.array(out_a)

@@ -1,0 +1,225 @@
+"""Random instances: hypothesis strategies (small, shrinkable) and seeded batches (many, for one jit call).
+
+Values come from small lattices on purpose (quarters, eighths): rounded estimates make scores tie exactly,
+which is where decision rules and their tie rules break. Shrinking moves every value towards 0 and every
+size towards its minimum, so a counterexample comes out small.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import strategies as st
+
+from .._data import Dataset
+from .._estimates import Estimates
+
+QUALITY_KINDS = ("binary", "lattice", "continuous")
+ESTIMATE_KINDS = ("perfect", "noisy", "arbitrary")
+
+
+class Instance(NamedTuple):
+    """A dataset and the estimates a strategy decides on (each query is an independent decision problem)."""
+
+    dataset: Dataset
+    estimates: Estimates
+
+
+def _size(draw, value):
+    return draw(value) if isinstance(value, st.SearchStrategy) else int(value)
+
+
+def _grid(draw, shape, lo, hi, denom):
+    """An array of multiples of 1/denom in [lo, hi] (ties on purpose)."""
+    ints = st.integers(int(round(lo * denom)), int(round(hi * denom)))
+    flat = draw(st.lists(ints, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    return np.array(flat, np.float64).reshape(shape) / denom
+
+
+def _continuous(draw, shape, lo, hi):
+    elems = st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=32)
+    flat = draw(st.lists(elems, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    return np.array(flat, np.float64).reshape(shape)
+
+
+@st.composite
+def datasets(draw, n_queries=st.integers(1, 8), n_models=st.integers(2, 4), quality=QUALITY_KINDS,
+             correlated: bool | None = None, ties: bool = True, dtype=np.float64, sort: bool = False) -> Dataset:
+    """Small datasets: [N, M] true quality and cost.
+
+    Args:
+      n_queries, n_models: an int or a strategy of ints (M ≥ 2).
+      quality: the quality kinds to draw from: ``"binary"`` (0/1 correctness), ``"lattice"`` (multiples of
+        1/4 in [0, 1]) and ``"continuous"`` (floats in [0, 1]).
+      correlated: a correlated pool (a per-query difficulty shared by every model, plus per-model ability and
+        small independent deviations), as real pools are; ``None`` draws it.
+      ties: costs are multiples of 1/8 in [0, 1] (zero and equal costs happen); else positive floats.
+      dtype: the arrays' dtype (float32 or float64).
+      sort: sort the models by mean cost (the loaders' default); unsorted by default, so that every order of
+        cheap and expensive models is exercised.
+    """
+    n, m = _size(draw, n_queries), _size(draw, n_models)
+    kind = draw(st.sampled_from(tuple(quality)))
+    corr = draw(st.booleans()) if correlated is None else correlated
+    if corr:
+        difficulty = _grid(draw, (n, 1), 0, 1, 4)
+        ability = _grid(draw, (1, m), 0, 1, 4)
+        latent = ability - difficulty + _grid(draw, (n, m), -0.25, 0.25, 4)
+        q = {"binary": (latent >= 0).astype(np.float64), "lattice": np.clip(0.5 + latent, 0, 1),
+             "continuous": 1 / (1 + np.exp(-4 * latent))}[kind]
+    else:
+        q = {"binary": lambda: _grid(draw, (n, m), 0, 1, 1), "lattice": lambda: _grid(draw, (n, m), 0, 1, 4),
+             "continuous": lambda: _continuous(draw, (n, m), 0, 1)}[kind]()
+    c = _grid(draw, (n, m), 0, 1, 8) if ties else _continuous(draw, (n, m), 1e-3, 1)
+    return Dataset.from_arrays(q.astype(dtype), c.astype(dtype), models=[f"m{i}" for i in range(m)], sort=sort)
+
+
+@st.composite
+def estimates(draw, ds: Dataset, kind=ESTIMATE_KINDS, *, deviation: bool | None = None, post_deviation: bool = False,
+              covariance: bool = False) -> Estimates:
+    """Estimates for ``ds`` (a strategy: ``draw(estimates(ds))``).
+
+    Args:
+      ds: the dataset the estimates are for.
+      kind: the kinds to draw from: ``"perfect"`` (the truth, σ = 0), ``"noisy"`` (the truth plus lattice
+        noise, larger before a model runs than after; cost estimates ≥ 0 near the truth) and ``"arbitrary"``
+        (lattice values unrelated to the truth: any decision problem).
+      deviation: ex-ante σ > 0 somewhere (``None``: drawn); perfect estimates have none.
+      post_deviation: also a post-hoc σ (the paper's run models have none).
+      covariance: attach a random positive semi-definite Σ(R) per run-pattern (``[2^M, M, M]``, some
+        singular), which cascades and cascade routing then use instead of σ.
+    """
+    n, m = ds.quality.shape
+    dtype = ds.quality.dtype
+    q, c = np.asarray(ds.quality, np.float64), np.asarray(ds.cost, np.float64)
+    which = draw(st.sampled_from(tuple(kind)))
+    zeros = np.zeros((n, m))
+    if which == "perfect":
+        est = (q, q, zeros, zeros, c, c)
+    else:
+        if which == "noisy":
+            ante, post = q + _grid(draw, (n, m), -0.5, 0.5, 4), q + _grid(draw, (n, m), -0.25, 0.25, 4)
+            c_ante = np.maximum(c + _grid(draw, (n, m), -0.25, 0.25, 8), 0)
+        else:
+            ante, post = _grid(draw, (n, m), 0, 1, 4), _grid(draw, (n, m), 0, 1, 4)
+            c_ante = _grid(draw, (n, m), 0, 1, 8)
+        dev = draw(st.booleans()) if deviation is None else deviation
+        sd_ante = _grid(draw, (n, m), 0, 1, 4) if dev else zeros
+        sd_post = _grid(draw, (n, m), 0, 0.5, 4) if post_deviation else zeros
+        est = (ante, post, sd_ante, sd_post, c_ante, c)
+    cov = jnp.asarray(_covariances(draw, m), dtype) if covariance else None
+    return Estimates(*(jnp.asarray(a, dtype) for a in est), covariance=cov)
+
+
+def _covariances(draw, m):
+    """[2^M, M, M] PSD matrices L Lᵀ from lattice factors (rank-deficient when L has zero rows or columns)."""
+    factors = _grid(draw, (1 << m, m, m), -1, 1, 2)
+    return factors @ np.swapaxes(factors, 1, 2)
+
+
+@st.composite
+def instances(draw, n_queries=st.integers(1, 8), n_models=st.integers(2, 4), quality=QUALITY_KINDS,
+              kind=ESTIMATE_KINDS, *, deviation: bool | None = None, covariance: bool = False,
+              dtype=np.float64) -> Instance:
+    """A dataset and estimates for it (:func:`datasets` then :func:`estimates`)."""
+    ds = draw(datasets(n_queries, n_models, quality, dtype=dtype))
+    return Instance(ds, draw(estimates(ds, kind, deviation=deviation, covariance=covariance)))
+
+
+@st.composite
+def lambdas(draw, n=8, hi: float = 4.0) -> np.ndarray:
+    """[n] trade-offs λ ≥ 0: multiples of 1/8 up to ``hi`` (0 and ties with breakpoints on purpose) or floats."""
+    if draw(st.booleans()):
+        return _grid(draw, (n,), 0, hi, 8)
+    return _continuous(draw, (n,), 0, hi)
+
+
+@st.composite
+def lambda_vectors(draw, depth: int, n=8, hi: float = 4.0) -> np.ndarray:
+    """[n, D] per-step trade-offs (λ_j for step j), multiples of 1/8 up to ``hi``."""
+    return _grid(draw, (n, depth), 0, hi, 8)
+
+
+@st.composite
+def budgets(draw, ds: Dataset, n=4, margin: float = 0.25) -> np.ndarray:
+    """[n] budgets (mean cost per query) around the reachable range of ``ds``.
+
+    Drawn between ``1 − margin`` times the cheapest achievable mean cost (mean over queries of the cheapest
+    model: below it is infeasible) and ``1 + margin`` times the most expensive model's mean cost; some are
+    exactly a single model's mean cost, a vertex of the routing curve.
+    """
+    c = np.asarray(ds.cost, np.float64)
+    lo, hi = c.min(axis=1).mean() * (1 - margin), c.mean(axis=0).max() * (1 + margin)
+    free = st.floats(lo, max(hi, lo), allow_nan=False, allow_infinity=False)
+    vertex = st.sampled_from(list(c.mean(axis=0)))
+    return np.array(draw(st.lists(st.one_of(free, vertex), min_size=n, max_size=n)), np.float64)
+
+
+# -- seeded batches: thousands of independent instances per jit call ---------------------------------------------
+
+def random_instance(key: jax.Array, n_queries: int, n_models: int, *, kind: str = "noisy", quality: str = "lattice",
+                    deviation: bool = True, dtype=None) -> Instance:
+    """``n_queries`` independent random decision problems as one dataset (strategies decide per query).
+
+    Every query draws a difficulty, every model an ability; quality is ``quality`` (``binary``, ``lattice`` or
+    ``continuous``) of their difference plus noise; cost a multiple of 1/8. Estimates as :func:`estimates`'
+    ``kind`` (``perfect``, ``noisy``, ``arbitrary``), on quarter lattices so that ties occur. Deterministic
+    in ``key``; ``dtype`` defaults to JAX's default float.
+    """
+    n, m = n_queries, n_models
+    dtype = dtype or jnp.zeros(()).dtype
+    ks = jax.random.split(key, 9)
+    quarters = lambda k, lo, hi, denom=4: (  # noqa: E731
+        jax.random.randint(k, (n, m), int(lo * denom), int(hi * denom) + 1) / denom).astype(dtype)
+    latent = (jax.random.randint(ks[0], (1, m), 0, 5) - jax.random.randint(ks[1], (n, 1), 0, 5)) / 4 + quarters(
+        ks[2], -0.25, 0.25)
+    q = {"binary": (latent >= 0).astype(dtype), "lattice": jnp.clip(0.5 + latent, 0, 1).astype(dtype),
+         "continuous": jax.nn.sigmoid(4 * latent).astype(dtype)}[quality]
+    c = quarters(ks[3], 0, 1, 8)
+    ds = Dataset.from_arrays(np.asarray(q), np.asarray(c), models=[f"m{i}" for i in range(m)], sort=False)
+    zeros = jnp.zeros((n, m), dtype)
+    if kind == "perfect":
+        return Instance(ds, Estimates(ds.quality, ds.quality, zeros, zeros, ds.cost, ds.cost))
+    if kind == "noisy":
+        ante, post = ds.quality + quarters(ks[4], -0.5, 0.5), ds.quality + quarters(ks[5], -0.25, 0.25)
+        c_ante = jnp.maximum(ds.cost + quarters(ks[6], -0.25, 0.25, 8), 0)
+    elif kind == "arbitrary":
+        ante, post, c_ante = quarters(ks[4], 0, 1), quarters(ks[5], 0, 1), quarters(ks[6], 0, 1, 8)
+    else:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {ESTIMATE_KINDS}")
+    sd = quarters(ks[7], 0, 1) if deviation else zeros
+    return Instance(ds, Estimates(ante, post, sd, zeros, c_ante, ds.cost))
+
+
+def random_lambdas(key: jax.Array, n: int, hi: float = 4.0, dtype=None) -> jax.Array:
+    """[n] λ: half multiples of 1/8 (ties), half log-uniform over [hi/1000, hi], plus λ = 0 first."""
+    k1, k2 = jax.random.split(key)
+    grid = jax.random.randint(k1, (n,), 0, int(8 * hi) + 1) / 8
+    logu = hi * 10 ** jax.random.uniform(k2, (n,), minval=-3, maxval=0)
+    lam = jnp.where(jnp.arange(n) % 2 == 0, grid, logu).at[0].set(0)
+    return lam.astype(dtype or jnp.zeros(()).dtype)
+
+
+# -- Gaussian worlds ---------------------------------------------------------------------------------------------
+
+@st.composite
+def worlds(draw, n_models=st.integers(1, 4), n_worlds: int | None = None):
+    """:class:`cascjax.testing.World`: ex-ante quality N(μ, σ²) per model and a cost, on quarter lattices
+    (μ in [0, 1], σ in [0, 1], cost in [0, 1] by eighths); ``n_worlds`` stacks that many ([W, M] fields)."""
+    from ._worlds import World
+
+    m = _size(draw, n_models)
+    shape = (m,) if n_worlds is None else (n_worlds, m)
+    return World(_grid(draw, shape, 0, 1, 4), _grid(draw, shape, 0, 1, 4), _grid(draw, shape, 0, 1, 8))
+
+
+def random_worlds(seed: int, n_worlds: int, n_models: int):
+    """[W, M] random worlds: μ, σ and cost uniform on [0, 1] (continuous: no ties), float64, from a seeded
+    NumPy generator (the world solvers are NumPy)."""
+    from ._worlds import World
+
+    rng = np.random.default_rng(seed)
+    return World(*(rng.uniform(0.0, 1.0, (n_worlds, n_models)) for _ in range(3)))
