@@ -105,3 +105,19 @@ def test_bad_reference_options_are_refused():
     else:
         raise AssertionError("no error")
     assert isinstance(inst.dataset, cascjax.Dataset)
+
+
+def test_reports_of_sessions_side_by_side_merge():
+    a = dict(profile="thorough", max_examples=10_000, seconds=10.0, failed=[], jax="x", python="3", machine="m",
+             devices=["cpu"], checked={"pruning": 2, "pruning:items": 10}, counterexamples=[],
+             dp_gap={"3": dict(worlds=4, gap_sum=0.4, suboptimal=1, worst=0.3, optimum_sum=2.0, nodes=4,
+                               worst_world=None)})
+    b = dict(a, seconds=20.0, failed=["t::x"], checked={"pruning": 1, "theorem1": 5},
+             dp_gap={"3": dict(worlds=6, gap_sum=0.6, suboptimal=2, worst=0.5, optimum_sum=3.0, nodes=4,
+                               worst_world=dict(mu=[1.0], sd=[0.5], cost=[0.1], lam=1.0, rule=0.2, optimum=0.7))})
+    m = report.merge([a, b])
+    assert m["checked"] == {"pruning": 3, "pruning:items": 10, "theorem1": 5}
+    assert m["dp_gap"]["3"]["worlds"] == 10 and m["dp_gap"]["3"]["worst"] == 0.5
+    assert m["dp_gap"]["3"]["worst_world"]["optimum"] == 0.7 and m["failed"] == ["t::x"]
+    assert m["seconds"] == 20.0 and m["sessions"] == [10.0, 20.0]
+    assert "2 pytest sessions side by side" in report.render(m)

@@ -30,6 +30,11 @@ Example:
   >>> test_depth_one_is_routing()
 """
 
+try:
+    import hypothesis  # noqa: F401
+except ImportError as error:  # the strategies are hypothesis's
+    raise ImportError("cascjax.testing needs hypothesis: pip install 'cascjax[testing]' (hypothesis, scipy)") from error
+
 from ._properties import (
     CHECKED as CHECKED,
     MEASURED as MEASURED,

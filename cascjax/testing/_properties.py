@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _curve, _estimates, _fit, _routing, _supermodels, _sweep
+from .. import _curve, _decide, _estimates, _fit, _routing, _supermodels, _sweep
 from .._data import Dataset
 from . import _reference, _worlds
 from ._strategies import Instance
@@ -34,9 +34,10 @@ class Property(NamedTuple):
 
 PROPERTIES = (
     Property("theorem1", "At every budget B the routing LP can meet, the γ-mixture of s_MAX(λ) and s_MIN(λ) at "
-             "the λ where their costs bracket B spends at most B and attains the LP optimum; the two mixed "
-             "strategies are the sweep kernel's MAX and MIN routers at that λ; below the cheapest strategy "
-             "the mixture is flagged infeasible.",
+             "the λ where their costs bracket B spends at most B and attains the LP optimum (HiGHS, and exactly "
+             "by the dual); the sweep kernel's MAX and MIN routers at that λ are the exact path's, and the two "
+             "mixed strategies lie between them (they are them unless collinear hull points share λ); below "
+             "the cheapest strategy the mixture is flagged infeasible.",
              "Theorem 1 of the paper (optimal routing is a γ-mixture of two λ-routers); DESIGN §4"),
     Property("pruning", "Cascade routing with the pruning lemma decides, for every query and λ (scalar or per "
              "step), exactly as the exhaustive enumeration of every candidate supermodel at every state.",
@@ -47,7 +48,8 @@ PROPERTIES = (
              "answering model and cost for every query and λ.",
              "the paper's §4 (cascade routing generalises cascading); DESIGN §4"),
     Property("perfect", "With perfect estimates, cascade routing realises routing's cost and quality on every "
-             "query (MIN tie: every λ; MAX: λ > 0), and at λ = 0 routing, the optimal cascade and cascade routing "
+             "query (MIN tie: every λ; MAX: every λ at which λ·(cheapest positive cost) exceeds the tie band — "
+             "below it λ is 0 to the rule, which then may run models that cannot help), and at λ = 0 routing, the optimal cascade and cascade routing "
              "all reach the routing oracle's quality mean_n max_m q_nm; with 0/1 quality the threshold "
              "cascade at θ = 1 reaches it too.", "the paper's §5 (perfect information); DESIGN §4"),
     Property("submodular", "Q(T) = E[max_{m∈T} Y_m] with shared points is monotone and submodular in T "
@@ -133,15 +135,24 @@ def check_theorem1(instance: Instance, budgets) -> None:
             _fail("theorem1", f"at budget {budget!r}: the γ = {g} mixture of path points {int(hi[b])} and "
                               f"{int(lo[b])} costs {cost} with quality {quality}, the LP optimum is {opt}; "
                               f"μ={mu.tolist()}, ĉ={c_hat.tolist()}")
-    # Where it mixes, the two strategies are the sweep kernel's MAX and MIN routers at the mixture's λ.
-    sweeps = [np.asarray(_sweep.sweep(world, _estimates.perfect_estimates(world), lam, "routing", tie=t).cost)
-              for t in ("max", "min")]
-    bad = (hi != lo) & ((np.abs(sweeps[0] - pc[hi]) > tol) | (np.abs(sweeps[1] - pc[lo]) > tol))
+    # The mixture's λ: the sweep kernel's MAX and MIN routers are the path's (path_at), and the two mixed points
+    # lie between them — they are s_MAX(λ) and s_MIN(λ) themselves unless several hull vertices share λ
+    # (collinear points: every vertex between is optimal at λ too, mixing any two adjacent ones is Theorem 1's).
+    perfect = _estimates.perfect_estimates(world)
+    tie_cost = {t: (np.asarray(_sweep.sweep(world, perfect, lam, "routing", tie=t).cost, np.float64),
+                    np.asarray(_curve.path_at(path, lam, t).cost, np.float64)) for t in ("max", "min")}
+    for t, (kernel, on_path) in tie_cost.items():
+        bad = np.abs(kernel - on_path) > tol
+        if bad.any():
+            b = int(np.argmax(bad))
+            _fail("theorem1", f"at λ = {float(lam[b])!r} the sweep's {t.upper()} router costs {kernel[b]}, the "
+                              f"path's {on_path[b]}; μ={mu.tolist()}, ĉ={c_hat.tolist()}")
+    c_max, c_min = tie_cost["max"][0], tie_cost["min"][0]
+    bad = (hi != lo) & ((pc[hi] > c_max + tol) | (pc[lo] < c_min - tol))
     if bad.any():
         b = int(np.argmax(bad))
-        _fail("theorem1", f"at λ = {float(lam[b])!r} the sweep's MAX/MIN routers cost {sweeps[0][b]}, "
-                          f"{sweeps[1][b]}; the mixed path points {pc[hi[b]]}, {pc[lo[b]]}; μ={mu.tolist()}, "
-                          f"ĉ={c_hat.tolist()}")
+        _fail("theorem1", f"at λ = {float(lam[b])!r} the mixed path points cost {pc[hi[b]]}, {pc[lo[b]]}, outside "
+                          f"[s_MIN, s_MAX] = [{c_min[b]}, {c_max[b]}]; μ={mu.tolist()}, ĉ={c_hat.tolist()}")
     _count("theorem1", len(budgets))
 
 
@@ -235,8 +246,12 @@ def check_perfect(ds: Dataset, lambdas, *, tie: str = "min", samples: int = 4) -
     run = lambda s, values=lam: _sweep.sweep(ds, est, values, s, tie=tie, return_choices=True,  # noqa: E731
                                              **({"samples": samples} if s in ("cascade", "cascade_routing") else {}))
     curves = {s: run(s) for s in ("routing", "cascade", "cascade_routing")}
-    # MAX at λ = 0 may run models that cannot help (same quality, higher cost): compared from λ > 0 on.
-    use = np.ones(lam.shape, bool) if tie == "min" else lam > 0
+    # MAX at λ = 0 may run models that cannot help (same quality, higher cost): compared only where λ tells the
+    # cheapest positive cost from 0 beyond the rule's tie band (a λ inside it is λ = 0 to the rule).
+    c = np.asarray(ds.cost, np.float64)
+    cheapest = c[c > 0].min() if (c > 0).any() else np.inf
+    band = 2 * _decide.tie_rtol(ds.quality.dtype) * (np.abs(np.asarray(ds.quality)).max() + lam * c.max())
+    use = np.ones(lam.shape, bool) if tie == "min" else lam * cheapest > band
     _same("perfect", ds, est, lam, curves["cascade_routing"], curves["routing"], "cascade routing (perfect)",
           "routing (perfect)", tie, quality_only=True, rows=use)
     q = np.asarray(ds.quality, np.float64)

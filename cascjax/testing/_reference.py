@@ -75,7 +75,10 @@ def routing_lp(quality, cost, budget):
     Returns:
       The optimal mean quality, or None if the budget is infeasible.
     """
-    from scipy.optimize import linprog
+    try:
+        from scipy.optimize import linprog
+    except ImportError as error:
+        raise ImportError("routing_lp needs scipy: pip install 'cascjax[testing]' (or use routing_dual)") from error
 
     quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
     n, m = quality.shape

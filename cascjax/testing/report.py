@@ -1,9 +1,11 @@
 """The verification report: what a run of the theorem suite checked and found, as Markdown (and JSON).
 
 Written at the end of a pytest session when ``CASCJAX_VERIFY_REPORT=path.md`` is set (the repository's
-``conftest.py`` calls :func:`write`); or render a saved JSON again::
+``conftest.py`` calls :func:`write`); or render saved JSON again — several files (sessions run side by side
+on parts of the suite) are merged into one report::
 
     python -m cascjax.testing.report docs/verification.json -o docs/verification.md
+    python -m cascjax.testing.report part1.json part2.json -o docs/verification.md
 """
 
 from __future__ import annotations
@@ -31,6 +33,28 @@ def collect(*, profile: str, seconds: float, failed: list[str], examples: int) -
                 counterexamples=list(MEASURED["counterexamples"]))
 
 
+def merge(runs: list[dict]) -> dict:
+    """One report from sessions run side by side: counts and gaps summed, the worst kept, lists joined."""
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0], seconds=round(max(r["seconds"] for r in runs), 1),
+               sessions=[r["seconds"] for r in runs], failed=[f for r in runs for f in r["failed"]],
+               counterexamples=[c for r in runs for c in r["counterexamples"]], checked={}, dp_gap={})
+    for r in runs:
+        for k, v in r["checked"].items():
+            out["checked"][k] = out["checked"].get(k, 0) + v
+        for m, e in r["dp_gap"].items():
+            if m not in out["dp_gap"]:
+                out["dp_gap"][m] = dict(e)
+                continue
+            acc = out["dp_gap"][m]
+            for k in ("worlds", "gap_sum", "suboptimal", "optimum_sum"):
+                acc[k] += e[k]
+            if e["worst"] > acc["worst"]:
+                acc["worst"], acc["worst_world"] = e["worst"], e["worst_world"]
+    return out
+
+
 def render(data: dict) -> str:
     """The Markdown page for a collected run."""
     lines = [
@@ -44,8 +68,10 @@ def render(data: dict) -> str:
         COMMAND,
         "```",
         "",
-        f"Run: {data['seconds']:,} s, jax {data['jax']}, Python {data['python']}, {data['machine']}, "
-        f"devices {', '.join(data['devices'])}.",
+        f"Run: {data['seconds']:,} s"
+        + (f" ({len(data['sessions'])} pytest sessions side by side on parts of the suite: "
+           f"{', '.join(f'{s:,} s' for s in data['sessions'])})" if data.get("sessions") else "")
+        + f", jax {data['jax']}, Python {data['python']}, {data['machine']}, devices {', '.join(data['devices'])}.",
         "",
         "## Properties (must hold exactly)",
         "",
@@ -63,6 +89,9 @@ def render(data: dict) -> str:
                      f"{data['checked'].get(p.name + ':items', 0):,} | {'; '.join(bad) if bad else 'none'} |")
     if failed:
         lines += ["", f"**Failed tests:** {', '.join(failed)}"]
+    if data.get("notes"):
+        lines += ["", "**Counterexamples the thorough runs found, and what changed:**", ""]
+        lines += [f"* {note}" for note in data["notes"]]
     lines += [
         "",
         "## Measurement: the paper's cascade-routing rule against the optimal adaptive policy",
@@ -112,11 +141,13 @@ def write(path: str | Path, **run) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cascjax.testing.report",
                                      description="Render a saved verification JSON as Markdown.")
-    parser.add_argument("json", help="the JSON written next to the report")
+    parser.add_argument("json", nargs="+", help="the JSON written next to a report (several: merged)")
     parser.add_argument("-o", "--out", help="the Markdown file (default: standard output)")
     args = parser.parse_args(argv)
-    text = render(json.loads(Path(args.json).read_text()))
+    merged = merge([json.loads(Path(p).read_text()) for p in args.json])
+    text = render(merged)
     if args.out:
+        Path(args.out).with_suffix(".json").write_text(json.dumps(merged, indent=1) + "\n")
         Path(args.out).write_text(text)
     else:
         sys.stdout.write(text)
