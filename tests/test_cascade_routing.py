@@ -147,7 +147,7 @@ def test_bad_input():
         cascjax.sweep(big, cascjax.perfect_estimates(big), [0.1], "cascade_routing", max_depth=2)
 
 
-@pytest.mark.parametrize("m", [2, 3, 5])
+@pytest.mark.parametrize("m", [2, 5])  # M = 3: the theorem suite's shapes
 def test_other_pool_sizes_match_the_oracle(m):
     """Seeded instances for pool sizes other than the hypothesis tests' 4, every depth, σ > 0."""
     rng = np.random.default_rng(m)

@@ -1,7 +1,7 @@
 """The theorem suite (cascjax.testing): every property under hypothesis, in seeded batches of thousands of
 decisions per jit call, and shown to fail on a deliberately broken kernel (so none is vacuous).
 
-Profiles (conftest.py): ``ci`` (the default) runs each property on 20 hypothesis examples and one batch, with
+Profiles (conftest.py): ``ci`` (the default) runs each property on 10–12 hypothesis examples and one batch, with
 the kernels' option sets fixed so that each compiles once; ``thorough`` (``HYPOTHESIS_PROFILE=thorough``)
 runs 10,000 examples per property and draws the option sets too. Counts go to ``$CASCJAX_VERIFY_REPORT``.
 """

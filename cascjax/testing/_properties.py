@@ -49,8 +49,9 @@ PROPERTIES = (
              "the paper's §4 (cascade routing generalises cascading); DESIGN §4"),
     Property("perfect", "With perfect estimates, cascade routing realises routing's cost and quality on every "
              "query (MIN tie: every λ; MAX: every λ at which λ·(cheapest positive cost) exceeds the tie band — "
-             "below it λ is 0 to the rule, which then may run models that cannot help), and at λ = 0 routing, the optimal cascade and cascade routing "
-             "all reach the routing oracle's quality mean_n max_m q_nm; with 0/1 quality the threshold "
+             "below it λ is 0 to the rule, which then may run models that cannot help), and at λ = 0 routing, "
+             "the optimal cascade and cascade routing all reach the routing oracle's quality mean_n max_m q_nm; "
+             "with 0/1 quality the threshold "
              "cascade at θ = 1 reaches it too.", "the paper's §5 (perfect information); DESIGN §4"),
     Property("submodular", "Q(T) = E[max_{m∈T} Y_m] with shared points is monotone and submodular in T "
              "(independent σ or correlated Σ), hence the pruning lemma's premise: Q(T∪{m}) − Q(T) ≥ 0 and "
