@@ -171,7 +171,7 @@ def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviati
 
 def _check_points(points, n_models: int, dtype) -> jax.Array:
     """Validates caller-given standard points: a finite [K, M] array, K ≥ 1."""
-    z = np.asarray(points, dtype=np.float64) if not isinstance(points, bool) else np.asarray(0.0)
+    z = np.asarray(points, dtype=np.float64)  # a bool or a scalar is 0-d: refused below
     if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] != n_models:
         raise CascjaxError(f"samples must be an integer K >= 1 or a [K, M] array of points with M = {n_models}; "
                            f"got {points if np.ndim(points) == 0 else f'shape {z.shape}'}")

@@ -215,3 +215,22 @@ def test_exact_path_bad_input():
                             (dict(est=est._replace(cost_ante=est.cost_ante[:3])), "cost_ante has shape")]:
         with pytest.raises(cascjax.CascjaxError, match=message):
             cascjax.cascade_path(ds, kwargs.pop("est", est), **kwargs)
+
+
+def test_caller_given_points_replace_the_seeded_ones():
+    """``samples`` as a [K, M] array: the seeded points given explicitly reproduce ``samples=K``; other points
+    change Q; bad arrays are refused with the expected shape named."""
+    ds = cascjax.synthetic(seed=5, n_queries=40, n_models=3)
+    est = cascjax.noisy_estimates(ds, jax.random.key(2), "low")
+    lam = [0.0, 100.0, 1000.0]
+    seeded = cascjax.sweep(ds, est, lam, "cascade", samples=8, return_choices=True)
+    given = cascjax.sweep(ds, est, lam, "cascade", samples=np.asarray(normal_points(8, 3)), return_choices=True)
+    np.testing.assert_array_equal(given.choice, seeded.choice)
+    np.testing.assert_array_equal(given.cost, seeded.cost)
+    wide = cascjax.cascade_path(ds, est, samples=np.asarray(normal_points(8, 3)) * 50)
+    assert not np.array_equal(np.asarray(wide.cost), np.asarray(cascjax.cascade_path(ds, est, samples=8).cost))
+    for bad, message in [(np.zeros((4, 2)), r"\[K, M\] array of points with M = 3; got shape \(4, 2\)"),
+                         (np.zeros((0, 3)), r"got shape \(0, 3\)"), (True, "got True"),
+                         (np.full((2, 3), np.nan), "must be finite")]:
+        with pytest.raises(cascjax.CascjaxError, match=message):
+            cascjax.sweep(ds, est, lam, "cascade", samples=bad)

@@ -7,6 +7,7 @@ another kernel. Each call counts the examples and decisions it checked in :data:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 from typing import NamedTuple
@@ -88,9 +89,7 @@ def _count(name: str, items: int) -> None:
 
 def _outcomes(ds: Dataset, curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query and λ: the answering model, realised quality and realised cost, [L, N] each."""
-    choice = np.asarray(curve.choice)
-    quality = np.take_along_axis(np.asarray(ds.quality, np.float64).T, choice, axis=0) if choice.ndim == 2 else None
-    return choice, quality, np.asarray(curve.query_cost, np.float64)
+    return np.asarray(curve.choice), _fit._answered(ds, curve.choice), np.asarray(curve.query_cost, np.float64)
 
 
 def _scale(*arrays) -> float:
@@ -269,6 +268,7 @@ def check_perfect(ds: Dataset, lambdas, *, tie: str = "min", samples: int = 4) -
 
 # -- supermodel values --------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=16)
 def _pairs(m: int, depth: int):
     """Static index arrays over the candidate table: (T, T ∪ {m}) pairs and (T, T', m) submodularity triples."""
     table = _supermodels.candidate_table(m, depth)

@@ -428,6 +428,7 @@ def rule_values(worlds: World, lam, nodes: int = 6, tie: str = "min", max_depth:
     """
     from .._data import Dataset
     from .._estimates import Estimates
+    from .._fit import _answered
     from .._sweep import sweep
 
     w, _ = _batch(worlds)
@@ -457,12 +458,12 @@ def rule_values(worlds: World, lam, nodes: int = 6, tie: str = "min", max_depth:
     rows = steps[:1] if shared else steps  # [L, D]
     curve = sweep(ds, est, rows, "cascade_routing", tie=tie, max_depth=depth, force_order=bool(force_order),
                   greedy=bool(greedy), samples=points, return_choices=True)
-    choice = np.asarray(curve.choice).reshape(rows.shape[0], n_worlds, k ** m)
-    spent = np.asarray(curve.query_cost, dtype=np.float64).reshape(rows.shape[0], n_worlds, k ** m)
+    per_world = (rows.shape[0], n_worlds, k ** m)  # [L, W, K]: each world's outcomes at every λ row
+    answered = _answered(ds, curve.choice).reshape(per_world)
+    spent = np.asarray(curve.query_cost, dtype=np.float64).reshape(per_world)
     row = np.zeros(n_worlds, np.int64) if shared else np.arange(n_worlds)
     mine = np.arange(n_worlds)
-    answered = np.take_along_axis(quality.reshape(n_worlds, k ** m, m), choice[row, mine][:, :, None], axis=2)[..., 0]
-    return np.mean(answered - prices[:, None] * spent[row, mine], axis=1)
+    return np.mean(answered[row, mine] - prices[:, None] * spent[row, mine], axis=1)
 
 
 def dp_gap(worlds: World, lam, nodes: int = 6, **rule_options) -> np.ndarray:
