@@ -16,6 +16,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from . import _chunks
 from ._curve import Curve
 from ._decide import _magnitudes, select
 
@@ -81,26 +82,39 @@ def _run_length(q, c, mags, lam, rtol, tie_max, depth):
     return jnp.where(jnp.any(stops), jnp.argmax(stops), depth).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "return_choices", "batch_size"))
-def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, return_choices, batch_size):
-    """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given."""
+@partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "return_choices", "batch_size", "plan"))
+def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, return_choices, batch_size,
+                  plan):
+    """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given. Queries in chunks
+    over devices (``plan``, :mod:`cascjax._chunks`)."""
     n, m = quality.shape
-    q_tab, c_tab, spent, answer_of = _tables(quality, cost, est, z, factor, depth)  # λ-independent, once
-    # select's tolerance scales with the magnitudes over each step's valid candidates: λ-independent, once.
-    mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
 
-    def at(lam_l):
-        runs = jax.vmap(_run_length, in_axes=(0, 0, 0, None, None, None, None))(
-            q_tab, c_tab, mags, lam_l, rtol, tie_max, depth)
-        answer = jnp.take_along_axis(answer_of, (runs - 1)[:, None], axis=1)[:, 0]
-        q = jnp.mean(jnp.take_along_axis(quality, answer[:, None], axis=1))
-        paid = jnp.take_along_axis(spent, (runs - 1)[:, None], axis=1)[:, 0]
-        answered = jnp.zeros(m, quality.dtype).at[answer].add(1.0) / n
-        return (q, jnp.mean(paid), answered, jnp.mean(runs.astype(quality.dtype)),
-                ((answer, paid) if return_choices else None))
+    def one(args, lam, z, factor):
+        q_, c_, e, w = args
+        q_tab, c_tab, spent, answer_of = _tables(q_, c_, e, z, factor, depth)  # λ-independent, once per chunk
+        # select's tolerance scales with the magnitudes over each step's valid candidates: λ-independent, once.
+        mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
 
-    q, c, answered, ran, per_query = jax.lax.map(at, lam, batch_size=batch_size)
-    return Curve(lam, c, q, answered, ran, *(per_query or (None, None)))
+        def at(lam_l):
+            runs = jax.vmap(_run_length, in_axes=(0, 0, 0, None, None, None, None))(
+                q_tab, c_tab, mags, lam_l, rtol, tie_max, depth)
+            answer = jnp.take_along_axis(answer_of, (runs - 1)[:, None], axis=1)[:, 0]
+            got = jnp.take_along_axis(q_, answer[:, None], axis=1)[:, 0]
+            paid = jnp.take_along_axis(spent, (runs - 1)[:, None], axis=1)[:, 0]
+            answered = jnp.zeros(m, q_.dtype).at[answer].add(w)
+            sums = (jnp.sum(w * got), jnp.sum(w * paid), answered, jnp.sum(w * runs.astype(q_.dtype)))
+            return sums, ((answer, paid) if return_choices else None)
+
+        sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
+        return sums, (None if per_query is None else tuple(a.T for a in per_query))
+
+    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
+               tuple(_chunks.split(a, n, plan) for a in est), _chunks.weights(n, plan, quality.dtype))
+    sums, per_query = _chunks.over_queries(one, chunked, plan, (lam, z, factor))
+    q, c, answered, ran = _chunks.total(sums, n, plan)
+    if per_query is not None:
+        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
+    return Curve(lam, c / n, q / n, answered / n, ran / n, *(per_query or (None, None)))
 
 
 def _stop_intervals(q, c, depth):
@@ -142,39 +156,51 @@ def _runs_at(lo, hi, lam, tie_max):
     return jnp.where(jnp.any(stops, axis=1), jnp.argmax(stops, axis=1) + 1, depth).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames="depth")
-def _cascade_events(quality, cost, est, z, factor, depth):
+@partial(jax.jit, static_argnames=("depth", "plan"))
+def _cascade_events(quality, cost, est, z, factor, depth, plan):
     """Events of the exact cascade path: for each query its stop-interval endpoints > 0, with the change of
     realised quality, cost and models run at each (MIN ties: the value on the right of a breakpoint).
+    Queries in chunks over devices (``plan``).
 
     Returns (λ [N·2(D−1)] (+inf: no event), deltas [N·2(D−1), 3], base [3] (sums at λ = 0 under MAX),
     number of finite events)."""
-    q_tab, c_tab, spent, answer_of = _tables(quality, cost, est, z, factor, depth)
-    lo, hi = jax.vmap(_stop_intervals, in_axes=(0, 0, None))(q_tab, c_tab, depth)  # [N, D − 1]
-    got = jnp.take_along_axis(quality, answer_of, axis=1)  # [N, D]: realised quality after r models
+    n = quality.shape[0]
 
-    def outcome(runs):  # [N, P] models run → [N, P, 3] (cost, quality, models run)
-        idx = runs - 1
-        return jnp.stack([jnp.take_along_axis(spent, idx, axis=1), jnp.take_along_axis(got, idx, axis=1),
-                          runs.astype(quality.dtype)], axis=-1)
+    def one(args, z, factor):
+        q_, c_, e, w = args
+        q_tab, c_tab, spent, answer_of = _tables(q_, c_, e, z, factor, depth)
+        lo, hi = jax.vmap(_stop_intervals, in_axes=(0, 0, None))(q_tab, c_tab, depth)  # [chunk, D − 1]
+        got = jnp.take_along_axis(q_, answer_of, axis=1)  # [chunk, D]: realised quality after r models
 
-    ends = jnp.concatenate([lo, hi], axis=1)
-    points = jnp.sort(jnp.where(ends > 0, ends, jnp.inf), axis=1)  # [N, 2(D − 1)] breakpoints > 0 (or +inf)
-    zero = jnp.zeros((quality.shape[0], 1), quality.dtype)
-    runs_at = jax.vmap(_runs_at, in_axes=(0, 0, 0, None))
-    at_max0, at_min0 = runs_at(lo, hi, zero, True), runs_at(lo, hi, zero, False)  # [N, 1]
-    runs = runs_at(lo, hi, jnp.where(jnp.isfinite(points), points, 0), False)
-    before = jnp.concatenate([at_max0, at_min0, runs[:, :-1]], axis=1)
-    after = jnp.concatenate([at_min0, runs], axis=1)
-    lam = jnp.concatenate([zero, points], axis=1)
-    changed = (after != before) & jnp.isfinite(lam)
-    lam = jnp.where(changed, lam, jnp.inf)
-    deltas = jnp.where(changed[..., None], outcome(after) - outcome(before), 0)
-    base = jnp.sum(outcome(at_max0)[:, 0], axis=0)
-    return (lam.ravel(), deltas.reshape(-1, 3), base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32))
+        def outcome(runs):  # [chunk, P] models run → [chunk, P, 3] (cost, quality, models run)
+            idx = runs - 1
+            return jnp.stack([jnp.take_along_axis(spent, idx, axis=1), jnp.take_along_axis(got, idx, axis=1),
+                              runs.astype(q_.dtype)], axis=-1)
+
+        ends = jnp.concatenate([lo, hi], axis=1)
+        points = jnp.sort(jnp.where(ends > 0, ends, jnp.inf), axis=1)  # [chunk, 2(D − 1)] breakpoints > 0
+        zero = jnp.zeros((q_.shape[0], 1), q_.dtype)
+        runs_at = jax.vmap(_runs_at, in_axes=(0, 0, 0, None))
+        at_max0, at_min0 = runs_at(lo, hi, zero, True), runs_at(lo, hi, zero, False)  # [chunk, 1]
+        runs = runs_at(lo, hi, jnp.where(jnp.isfinite(points), points, 0), False)
+        before = jnp.concatenate([at_max0, at_min0, runs[:, :-1]], axis=1)
+        after = jnp.concatenate([at_min0, runs], axis=1)
+        lam = jnp.concatenate([zero, points], axis=1)
+        changed = (after != before) & jnp.isfinite(lam) & (w > 0)[:, None]  # padding queries: no events
+        lam = jnp.where(changed, lam, jnp.inf)
+        deltas = jnp.where(changed[..., None], outcome(after) - outcome(before), 0)
+        base = jnp.sum(w[:, None] * outcome(at_max0)[:, 0], axis=0)
+        return (base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32)), (lam, deltas)
+
+    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
+               tuple(_chunks.split(a, n, plan) for a in est), _chunks.weights(n, plan, quality.dtype))
+    sums, (lam, deltas) = _chunks.over_queries(one, chunked, plan, (z, factor))
+    base, count = _chunks.total(sums, n, plan)
+    return *_chunks.gather((_chunks.merge(lam, n).ravel(), _chunks.merge(deltas, n).reshape(-1, 3)), plan), base, count
 
 
-def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no_deviation: bool = False):
+def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no_deviation: bool = False,
+                 chunk_size: int | None = None, memory: float | None = None, devices=None):
     """The exact curve of the optimal cascade for every constant λ ≥ 0 (no grid).
 
     At step j the cascade stops iff λ lies in an interval [lo_j, hi_j) (MIN ties; (lo_j, hi_j] with MAX ties)
@@ -183,7 +209,9 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
     whose interval holds λ, so its outcome changes only at the ≤ 2(D − 1) interval ends; sorting every
     query's ends and accumulating the changes gives the path, as :func:`cascjax.routing_path` does for
     routing. Q and C are those of :func:`cascjax.sweep` (same shared points, ``samples``, covariance,
-    ``no_deviation``); the arithmetic on them is exact — no tie tolerance is applied.
+    ``no_deviation``); the arithmetic on them is exact — no tie tolerance is applied. ``chunk_size``,
+    ``memory`` and ``devices`` bound the memory of the Q tables and shard the queries as in
+    :func:`cascjax.sweep`.
 
     Returns:
       A :class:`Curve` of vertices: ``lam`` ascending from 0, realised mean ``cost``, ``quality`` and ``ran``
@@ -202,5 +230,7 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
     from ._sweep import _strategy_inputs
 
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
-    lam, deltas, base, count = _cascade_events(ds.quality, ds.cost, e, z, factor, depth)
+    m, itemsize = ds.n_models, ds.quality.dtype.itemsize
+    p = _chunks.plan(ds.n_queries, chunk_size, memory, m * itemsize * (12 + 3 * depth * z.shape[0]), 0, devices)
+    lam, deltas, base, count = _cascade_events(ds.quality, ds.cost, e, z, factor, depth, p)
     return _path(lam, deltas, base, ds.n_queries, int(count))

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _chunks
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._supermodels import _table
@@ -124,9 +125,11 @@ class _Shortlist(NamedTuple):
 
 
 def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est, z, factor=None, *, n_models, depth,
-            rtol, tie_max, force_order, prune, shortlist, prefix=False, block=64) -> _Shortlist:
+            rtol, tie_max, force_order, prune, shortlist, prefix=False, live=None, block=64) -> _Shortlist:
     """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states. Deviations are
-    the independent σ of ``est``, or L(R) z with ``factor`` [2^M, M, M] (L(R) L(R)^T = Σ(R), per state)."""
+    the independent σ of ``est``, or L(R) z with ``factor`` [2^M, M, M] (L(R) L(R)^T = Σ(R), per state).
+    ``live``: only the first ``live`` states are real (the rest is padding of the compacted buffer): blocks
+    past them are skipped (``lax.cond``) and come back as zeros."""
     n = states.shape[0]
     size = -(-n // block) * block
     pad = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (size - n,) + a.shape[1:])]).reshape(  # noqa: E731
@@ -151,7 +154,16 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est
         return jax.vmap(lambda s_, lo_, e_, mc_, d_: one(state=s_, lam_lo=lo_, est=e_, mc=mc_, deviates=d_))(
             s, lo, e, mc, deviates)
 
-    out = jax.lax.map(one_block, (pad(states), pad(lam_lo), tuple(pad(a) for a in est)))
+    blocks = (pad(states), pad(lam_lo), tuple(pad(a) for a in est))
+    if live is None:
+        out = jax.lax.map(one_block, blocks)
+    else:
+        # The buffer is sized for the worst chunk (on average ~2x the states reached): skipping the padding
+        # blocks saves their Monte-Carlo tables, the kernel's main cost.
+        shapes = jax.eval_shape(one_block, jax.tree.map(lambda a: a[0], blocks))
+        skip = lambda _: jax.tree.map(lambda sd: jnp.zeros(sd.shape, sd.dtype), shapes)  # noqa: E731
+        out = jax.lax.map(lambda args: jax.lax.cond(args[0] * block < live, one_block, skip, args[1]),
+                          (jnp.arange(size // block), blocks))
     return jax.tree.map(lambda a: a.reshape((size,) + a.shape[2:])[:n], out)
 
 
@@ -285,7 +297,8 @@ class _Room(NamedTuple):
     shortlist: int  # candidates kept per state
 
 
-def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, prefix):
+def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, prefix,
+           skip_padding=True):
     """Cascade routing for one chunk of queries at every λ row: the final state [n, L] (bitmask of the models
     run) and overflow flags (shortlist, width, buffer)."""
     n, m = quality.shape
@@ -331,7 +344,8 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
         buf_lo = jnp.full(room.buffer, jnp.inf, lam.dtype).at[where].set(lo, mode="drop")
         real = jnp.zeros(room.buffer, bool).at[where].set(True, mode="drop")  # the rest is padding
         e = tuple(a[owner] for a in est)
-        short = states_fn(rel, states=buf_state, step=j, lam_lo=buf_lo, est=e)
+        short = states_fn(rel, states=buf_state, step=j, lam_lo=buf_lo, est=e,
+                          live=jnp.sum(count) if skip_padding else None)
         flags = flags | jnp.stack([jnp.max(jnp.where(real, short.count, 0)) > room.shortlist, False, False])
         pos = jnp.clip(offset[:, None] + slot, 0, room.buffer - 1)  # [n, L]
         lam_j = lam[:, j]
@@ -378,29 +392,24 @@ def _outcome(quality, cost, post, weight, final):
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "force_order", "greedy", "prune", "room",
-                                   "chunk", "return_choices", "prefix"))
-def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, chunk,
-         return_choices, prefix):
+                                   "plan", "return_choices", "prefix", "skip_padding"))
+def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, plan,
+         return_choices, prefix, skip_padding=True):
     n, m = quality.shape
-    n_chunks = -(-n // chunk)
-    pad = n_chunks * chunk - n
-    weight = jnp.concatenate([jnp.ones(n, quality.dtype), jnp.zeros(pad, quality.dtype)]).reshape(n_chunks, chunk)
 
-    def split(a):
-        a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])])
-        return a.reshape((n_chunks, chunk) + a.shape[1:])
-
-    def one(args):
+    def one(args, lam, z, factor):
         q, c, e, w = args
         final, flags = _chunk(q, c, e, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
-                              greedy=greedy, prune=prune, room=room, prefix=prefix)
+                              greedy=greedy, prune=prune, room=room, prefix=prefix, skip_padding=skip_padding)
         sums, per_query = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
-        return sums, (tuple(a.T for a in per_query) if return_choices else None), flags
+        return sums, (per_query if return_choices else None), flags
 
-    sums, per_query, flags = jax.lax.map(one, (split(quality), split(cost), tuple(split(a) for a in est), weight))
-    total = jax.tree.map(lambda a: jnp.sum(a, axis=0), sums)
+    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
+               tuple(_chunks.split(a, n, plan) for a in est), _chunks.weights(n, plan, quality.dtype))
+    sums, per_query, flags = _chunks.over_queries(one, chunked, plan, (lam, z, factor))
+    total = _chunks.total(sums, n, plan)
     if return_choices:  # [L, N] answering model and realised cost per query
-        per_query = tuple(jnp.moveaxis(a, 0, 1).reshape(lam.shape[0], -1)[:, :n] for a in per_query)
+        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
     return total, per_query, jnp.any(flags, axis=0)
 
 
@@ -409,13 +418,19 @@ _ROOMS: dict = {}
 
 
 def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, force_order, greedy, prune,
-                          return_choices, chunk, room=None, prefix=False):
-    """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows."""
+                          return_choices, plan, room=None, prefix=False, skip_padding=True):
+    """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows.
+    (``skip_padding=False``: compute the padding states of the buffer too, as before issue 6; for
+    ``benchmarks/bench_hotspots.py``.)"""
     n, m = quality.shape
     n_lam = lam.shape[0]
     # The room that last sufficed for this configuration: repeated calls (noise levels, seeds, bisection
     # steps) start there, which reuses its compiled program instead of overflowing and recompiling again.
-    key = (n, m, depth, n_lam, chunk, force_order, greedy, prune, return_choices, prefix, str(quality.dtype))
+    if not isinstance(plan, _chunks.Plan):  # a bare chunk size: one device
+        plan = _chunks.Plan(int(min(plan, n)))
+    chunk = plan.chunk
+    key = (n, m, depth, n_lam, plan, force_order, greedy, prune, return_choices, prefix, str(quality.dtype),
+           skip_padding)
     if room is None:
         width = min(64, n_lam)
         room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 32))
@@ -423,8 +438,8 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rto
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
         total, per_query, flags = _run(quality, cost, est, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max,
-                                    force_order=force_order, greedy=greedy, prune=prune, room=room, chunk=chunk,
-                                    return_choices=return_choices, prefix=prefix)
+                                    force_order=force_order, greedy=greedy, prune=prune, room=room, plan=plan,
+                                    return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)
         flags = np.asarray(flags)
         if not flags.any():
             _ROOMS[key] = room
@@ -437,15 +452,13 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rto
                  *(per_query or (None, None)))
 
 
-def chunk_for(n_queries: int, n_models: int, depth: int, samples: int, n_lam: int, itemsize: int,
-              memory: float) -> int:
-    """Queries per chunk so that one chunk's arrays stay within ``memory`` bytes (an estimate).
+def chunk_bytes(n_models: int, depth: int, samples: int, n_lam: int, itemsize: int) -> tuple[int, int]:
+    """Bytes one query chunk holds, an estimate: (per query, fixed).
 
     Per query: the per-λ decisions gather a shortlist of 32 candidates (6 arrays) per λ, the outcome holds
-    [L, M] masks and costs, and ≤ 8 states per step hold their candidates' values; per block of 64 states the
-    Monte-Carlo maxima hold [S, 64, K] samples.
+    [L, M] masks and costs, and ≤ 8 states per step hold their candidates' values; fixed: per block of 64
+    states the Monte-Carlo maxima hold [S, 64, K] samples.
     """
     rows = _table(n_models, depth).n_candidates
     per_query = n_lam * (6 * 32 * itemsize + n_models * (1 + 2 * itemsize) + 32) + 8 * rows * 10 * itemsize
-    fixed = 3 * rows * 64 * samples * itemsize
-    return int(max(1, min(n_queries, (memory - fixed) // per_query)))
+    return per_query, 3 * rows * 64 * samples * itemsize

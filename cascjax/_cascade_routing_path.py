@@ -20,8 +20,8 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from . import _chunks
 from ._curve import Curve
 from ._cascade_routing import realised
 from ._decide import select
@@ -79,34 +79,39 @@ def _query_events(e, z, factor, *, room, **kw):
     return start, lams, states, jnp.isfinite(lam)
 
 
-@partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "room", "chunk"))
-def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, room, chunk):
-    """Events of every query (chunks of ``chunk`` queries): λ [N·room], deltas [N·room, 3] of realised cost,
-    quality and models run, base [3] at λ = 0 (MAX), number of finite events, overflow flag."""
+@partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "room", "plan"))
+def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, room, plan):
+    """Events of every query (chunks of queries over devices, ``plan``): λ [N·room], deltas [N·room, 3] of
+    realised cost, quality and models run, base [3] at λ = 0 (MAX), number of finite events, overflow flag."""
     n = quality.shape[0]
-    one = partial(_query_events, room=room, depth=depth, rtol=rtol, force_order=force_order, greedy=greedy)
-    n_chunks = -(-n // chunk)
-    pad = n_chunks * chunk - n
-    split = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])]).reshape(  # noqa: E731
-        (n_chunks, chunk) + a.shape[1:])
-    start, lams, states, over = jax.lax.map(lambda es: jax.vmap(one, in_axes=(0, None, None))(es, z, factor),
-                                            tuple(split(a) for a in e))
-    start, lams, states, over = (a.reshape((n_chunks * chunk,) + a.shape[2:])[:n] for a in (start, lams, states, over))
+    walk = partial(_query_events, room=room, depth=depth, rtol=rtol, force_order=force_order, greedy=greedy)
 
-    def outcome(state):  # [N, P] bitmasks → [N, P, 3] realised (cost, quality, models run)
-        return jnp.stack(realised(quality, cost, e[1], state)[:3], axis=-1)
+    def one(args, z, factor):
+        q_, c_, e_, w = args
+        start, lams, states, over = jax.vmap(walk, in_axes=(0, None, None))(e_, z, factor)
 
-    before = jnp.concatenate([start[:, None], states[:, :-1]], axis=1)
-    changed = (states != before) & jnp.isfinite(lams)
-    lam = jnp.where(changed, lams, jnp.inf)
-    deltas = jnp.where(changed[..., None], outcome(states) - outcome(before), 0)
-    base = jnp.sum(outcome(start[:, None])[:, 0], axis=0)
-    return lam.ravel(), deltas.reshape(-1, 3), base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32), jnp.any(over)
+        def outcome(state):  # [chunk, P] bitmasks → [chunk, P, 3] realised (cost, quality, models run)
+            return jnp.stack(realised(q_, c_, e_[1], state)[:3], axis=-1)
+
+        before = jnp.concatenate([start[:, None], states[:, :-1]], axis=1)
+        changed = (states != before) & jnp.isfinite(lams) & (w > 0)[:, None]  # padding queries: no events
+        lam = jnp.where(changed, lams, jnp.inf)
+        deltas = jnp.where(changed[..., None], outcome(states) - outcome(before), 0)
+        base = jnp.sum(w[:, None] * outcome(start[:, None])[:, 0], axis=0)
+        sums = (base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32), jnp.any(over & (w > 0)))
+        return sums, (lam, deltas)
+
+    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
+               tuple(_chunks.split(a, n, plan) for a in e), _chunks.weights(n, plan, quality.dtype))
+    sums, (lam, deltas) = _chunks.over_queries(one, chunked, plan, (z, factor))
+    base, count, over = _chunks.total(sums, n, plan)
+    lam, deltas = _chunks.gather((_chunks.merge(lam, n).ravel(), _chunks.merge(deltas, n).reshape(-1, 3)), plan)
+    return lam, deltas, base, count, over > 0
 
 
 def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int = 64, force_order: bool = False,
                          greedy: bool = False, no_deviation: bool = False, tie_rtol: float | None = None,
-                         chunk_size: int = 64) -> Curve:
+                         chunk_size: int = 64, devices=None) -> Curve:
     """The exact curve of cascade routing for every constant λ ≥ 0 (no grid).
 
     Per query, walks λ upwards from 0 from event to event: the trajectory of states at λ is followed and the
@@ -125,6 +130,7 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
         :func:`cascjax.sweep` with ``"cascade_routing"``.
       tie_rtol: relative tie tolerance (default 32·eps of the dtype).
       chunk_size: queries walked at once (bounds memory: each holds D states' candidate tables).
+      devices: the devices the queries are sharded over (default: all visible), as in :func:`cascjax.sweep`.
 
     Returns:
       A :class:`Curve` of vertices: ``lam`` ascending from 0, realised mean ``cost``, ``quality`` and ``ran``.
@@ -146,15 +152,14 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
 
     if ds.n_models > MAX_MODELS:
         raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}")
-    if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
-        raise CascjaxError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    p = _chunks.plan(ds.n_queries, chunk_size, None, 1.0, 0, devices)
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
     rtol = _tie_rtol(ds.quality.dtype, tie_rtol)
     room = ROOM
     while True:
         lam, deltas, base, count, over = _events(ds.quality, ds.cost, e, z, factor, depth=depth, rtol=rtol,
                                                  force_order=bool(force_order), greedy=bool(greedy), room=room,
-                                                 chunk=int(min(chunk_size, ds.n_queries)))
+                                                 plan=p)
         if not bool(over):
             break
         room *= 2  # some query has more events than room: walk again with twice the room

@@ -100,7 +100,7 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
         per_step=("search",), grid: int = 256, bisect: int = 8, candidates: int = 512, seed: int = 0,
         steps: int = 300, learning_rate: float = 0.05, max_depth: int | None = None, samples: int = 64,
         no_deviation: bool = False, force_order: bool = False, greedy: bool = False, prune: bool = True,
-        chunk_size: int | None = None) -> Fitted:
+        chunk_size: int | None = None, memory: float | None = None, devices=None) -> Fitted:
     """Fits a strategy to every budget of a grid at once on ``ds`` (the fit split) and its estimates.
 
     Args:
@@ -120,8 +120,11 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
       steps: Adam steps of the ``gradient`` method (τ annealed geometrically from 0.05 × the quality
         scale to 1e-4 of it; the budget's multiplier by dual ascent).
       learning_rate: Adam's step size on log λ (on θ in units of 1/20 of the threshold grid's range).
-      max_depth, samples, no_deviation, force_order, greedy, prune, chunk_size: the strategy's options, as in
+      max_depth, samples, no_deviation, force_order, greedy, prune: the strategy's options, as in
         :func:`cascjax.sweep`.
+      chunk_size, memory, devices: how the sweeps process the query axis (chunks bounding memory, sharding
+        over devices), as in :func:`cascjax.sweep`; kept in ``Fitted.options`` for :func:`evaluate`. (The
+        ``gradient`` method's smoothed objective runs on the whole fit split at once.)
 
     Returns:
       A :class:`Fitted`; :func:`evaluate` runs it on another split.
@@ -156,8 +159,8 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
     options = {"routing": {}, "threshold_cascade": dict(max_depth=max_depth),
                "cascade": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation),
                "cascade_routing": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation,
-                                       force_order=force_order, greedy=greedy, prune=prune,
-                                       chunk_size=chunk_size)}[strategy]
+                                       force_order=force_order, greedy=greedy, prune=prune)}[strategy]
+    options.update(chunk_size=chunk_size, memory=memory, devices=devices)
     run = _runner(ds, est, strategy, options)
 
     # Constant: grid, then bisection around every budget.

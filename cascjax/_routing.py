@@ -8,28 +8,41 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _chunks
 from ._curve import Curve
 from ._data import Dataset
 from ._decide import _magnitudes, select
 from ._estimates import Estimates
 
 
-@partial(jax.jit, static_argnames=("rtol", "tie_max", "return_choices", "batch_size"))
-def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choices, batch_size):
-    """Routing at every λ of ``lam`` [L]: returns a Curve with [L] cost/quality and [L, M] answered."""
+@partial(jax.jit, static_argnames=("rtol", "tie_max", "return_choices", "batch_size", "plan"))
+def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choices, batch_size, plan):
+    """Routing at every λ of ``lam`` [L]: returns a Curve with [L] cost/quality and [L, M] answered. Queries
+    in chunks over devices (``plan``, :mod:`cascjax._chunks`), ``batch_size`` λ at a time within a chunk."""
     n, m = quality.shape
-    mags = jax.vmap(_magnitudes)(mu, c_hat)  # λ-independent: once, not once per λ
     decide = jax.vmap(select, in_axes=(0, 0, None, None, None, None, 0))
 
-    def at(lam_l):
-        choice = decide(mu, c_hat, lam_l, rtol, tie_max, None, mags)
-        q = jnp.mean(jnp.take_along_axis(quality, choice[:, None], axis=1))
-        spent = jnp.take_along_axis(cost, choice[:, None], axis=1)[:, 0]
-        answered = jnp.zeros(m, quality.dtype).at[choice].add(1.0) / n
-        return q, jnp.mean(spent), answered, ((choice, spent) if return_choices else None)
+    def one(args, lam):
+        q_, c_, mu_, ch_, w = args
+        mags = jax.vmap(_magnitudes)(mu_, ch_)  # λ-independent: once, not once per λ
 
-    q, c, answered, per_query = jax.lax.map(at, lam, batch_size=batch_size)
-    return Curve(lam, c, q, answered, jnp.ones_like(lam), *(per_query or (None, None)))
+        def at(lam_l):
+            choice = decide(mu_, ch_, lam_l, rtol, tie_max, None, mags)
+            got = jnp.take_along_axis(q_, choice[:, None], axis=1)[:, 0]
+            spent = jnp.take_along_axis(c_, choice[:, None], axis=1)[:, 0]
+            answered = jnp.zeros(m, q_.dtype).at[choice].add(w)
+            return (jnp.sum(w * got), jnp.sum(w * spent), answered), ((choice, spent) if return_choices else None)
+
+        sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
+        return sums, (None if per_query is None else tuple(a.T for a in per_query))
+
+    chunked = tuple(_chunks.split(a, n, plan) for a in (quality, cost, mu, c_hat)) + (
+        _chunks.weights(n, plan, quality.dtype),)
+    sums, per_query = _chunks.over_queries(one, chunked, plan, (lam,))
+    q, c, answered = _chunks.total(sums, n, plan)
+    if per_query is not None:  # [L, N] answering model and realised cost per query
+        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
+    return Curve(lam, c / n, q / n, answered / n, jnp.ones_like(lam), *(per_query or (None, None)))
 
 
 def _walk_one(q, c, a, lam0, steps):
@@ -62,14 +75,14 @@ def _walk_one(q, c, a, lam0, steps):
 
 
 def _events(quality, cost, mu, c_hat, start, lam0, steps):
-    """Hull-walk events of a batch of queries: λ [n·steps], Δquality, Δcost; the last vertex and its λ."""
+    """Hull-walk events of a batch of n queries: λ, Δquality, Δcost [n, steps]; the last vertex and its λ [n];
+    the realised quality and cost at the start [n]."""
     verts, lams = jax.vmap(_walk_one, in_axes=(0, 0, 0, 0, None))(mu, c_hat, start, lam0, steps)
     verts = jnp.concatenate([start[:, None], verts], axis=1)
     rq = jnp.take_along_axis(quality, verts, axis=1)
     rc = jnp.take_along_axis(cost, verts, axis=1)
     lam = jnp.where(lams > 0, lams, 0.0)  # also maps -0.0 to +0.0 for the bit order in ``_accumulate``
-    return (lam.ravel(), jnp.diff(rq, axis=1).ravel(), jnp.diff(rc, axis=1).ravel(), verts[:, -1], lams[:, -1],
-            rq[:, 0], rc[:, 0])
+    return lam, jnp.diff(rq, axis=1), jnp.diff(rc, axis=1), verts[:, -1], lams[:, -1], rq[:, 0], rc[:, 0]
 
 
 #: Hull-walk steps taken for every query; the few queries with longer hulls continue in a second, compacted
@@ -77,29 +90,49 @@ def _events(quality, cost, mu, c_hat, start, lam0, steps):
 _FIRST_STEPS = 4
 
 
-@partial(jax.jit, static_argnames="steps")
-def _walk_first(quality, cost, mu, c_hat, steps):
+def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool):
+    """The hull walk of n queries in chunks over devices: per-query events [n, steps] (λ = +inf for none),
+    the last vertex, its λ, and whether a cheaper point is left [n]; the start's summed quality and cost."""
+
+    def one(args):
+        q_, c_, mu_, ch_, a, l0, w = args
+        if first:  # the decision at λ = 0 (MAX ties)
+            a = jax.vmap(select, in_axes=(0, 0, None, None, None))(mu_, ch_, jnp.zeros((), mu_.dtype), 0.0, True)
+        lam, dq, dc, last, last_lam, q0, c0 = _events(q_, c_, mu_, ch_, a, l0, steps)
+        real = w > 0  # padding queries add no events
+        lam = jnp.where(real[:, None], lam, jnp.inf)
+        more = real & jnp.any(ch_ < jnp.take_along_axis(ch_, last[:, None], axis=1), axis=1)
+        return (jnp.sum(w * q0), jnp.sum(w * c0)), (lam, dq, dc, last, last_lam, more)
+
+    chunked = tuple(_chunks.split(a, n, p) for a in data + (start, lam0)) + (_chunks.weights(n, p, data[2].dtype),)
+    sums, per_query = _chunks.over_queries(one, chunked, p)
+    return tuple(_chunks.merge(a, n) for a in per_query), _chunks.total(sums, n, p)
+
+
+@partial(jax.jit, static_argnames=("steps", "plan"))
+def _walk_first(quality, cost, mu, c_hat, steps, plan):
     n = mu.shape[0]
-    start = jax.vmap(select, in_axes=(0, 0, None, None, None))(mu, c_hat, jnp.zeros((), mu.dtype), 0.0, True)
-    lam, dq, dc, last, last_lam, q0, c0 = _events(quality, cost, mu, c_hat, start, jnp.zeros(n, mu.dtype), steps)
-    more = jnp.any(c_hat < jnp.take_along_axis(c_hat, last[:, None], axis=1), axis=1)
-    return (lam, dq, dc, jnp.sum(q0), jnp.sum(c0), last, last_lam, more, jnp.sum(more, dtype=jnp.int32),
-            _finite(lam))
+    zeros = jnp.zeros(n, jnp.int32)
+    (lam, dq, dc, last, last_lam, more), (q0, c0) = _walk((quality, cost, mu, c_hat), zeros,
+                                                          jnp.zeros(n, mu.dtype), n, steps, plan, True)
+    lam, dq, dc = _chunks.gather((lam.ravel(), dq.ravel(), dc.ravel()), plan)
+    return lam, dq, dc, q0, c0, last, last_lam, more, jnp.sum(more, dtype=jnp.int32), _finite(lam)
 
 
 def _finite(lam):
     return jnp.sum(jnp.isfinite(lam), dtype=jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("steps", "size"))
-def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, steps, size):
+@partial(jax.jit, static_argnames=("steps", "size", "plan"))
+def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, steps, size, plan):
     """The rest of the walk for the ``size`` (padded) queries flagged in ``more``; padding adds no events."""
     (rows,) = jnp.nonzero(more, size=size, fill_value=0)
     real = jnp.arange(size) < jnp.sum(more)
-    lam, dq, dc, *_ = _events(quality[rows], cost[rows], mu[rows], c_hat[rows], last[rows], last_lam[rows], steps)
-    real = jnp.repeat(real, steps)
-    lam = jnp.where(real, lam, jnp.inf)
-    return lam, jnp.where(real, dq, 0.0), jnp.where(real, dc, 0.0), _finite(lam)
+    data = tuple(a[rows] for a in (quality, cost, mu, c_hat))
+    (lam, dq, dc, *_), _ = _walk(data, last[rows], last_lam[rows], size, steps, plan, False)
+    lam = jnp.where(real[:, None], lam, jnp.inf)
+    events = (lam.ravel(), jnp.where(real[:, None], dq, 0.0).ravel(), jnp.where(real[:, None], dc, 0.0).ravel())
+    return *_chunks.gather(events, plan), _finite(lam)
 
 
 @partial(jax.jit, static_argnames="size")
@@ -141,13 +174,21 @@ def _bucket(k: int) -> int:
     return -(-k // step) * step
 
 
-def routing_path(ds: Dataset, est: Estimates) -> Curve:
+def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, memory: float | None = None,
+                 devices=None) -> Curve:
     """The exact routing curve for every λ ≥ 0 (no grid), in O(NM log NM).
 
     For one query, argmax_m μ_m − λ ĉ_m moves along the upper-left convex hull of the points (ĉ_m, μ_m) as λ
     grows; the breakpoints are the hull's slopes. Sorting all queries' breakpoints and accumulating the
     changes of realised cost and quality gives the curve's vertices (arithmetic on the estimates is exact:
     no tie tolerance is applied, unlike :func:`cascjax.sweep`).
+
+    Args:
+      ds, est: the dataset and the estimates (``quality_ante``, ``cost_ante`` decide).
+      chunk_size, memory, devices: the hull walk runs ``chunk_size`` queries at a time (default: as many as
+        fit in ``memory`` bytes, 1 GiB), sharded over ``devices`` (default: all), as in :func:`cascjax.sweep`;
+        only the events (≤ M − 1 per query, in practice ~2.5 for 11 models) are held for all queries. On a
+        2-core CPU, 10,000,000 queries × 11 models take under 8 GB (``benchmarks/bench_memory.py``).
 
     Returns:
       A :class:`Curve` of K vertices: ``lam`` [K] ascending, starting at 0, and the realised mean ``cost`` and
@@ -167,11 +208,15 @@ def routing_path(ds: Dataset, est: Estimates) -> Curve:
     check_estimates(ds, est)
     data = (ds.quality, ds.cost, est.quality_ante, est.cost_ante)
     n, m = ds.n_queries, ds.n_models
+    # The walk's working set per query: the inputs and a few [M] temporaries per step.
+    p = _chunks.plan(n, chunk_size, memory, 16 * m * ds.quality.dtype.itemsize, 0, devices)
     first = min(_FIRST_STEPS, m - 1)
-    lam, dq, dc, q0, c0, last, last_lam, more, n_more, count = _walk_first(*data, steps=first)
+    lam, dq, dc, q0, c0, last, last_lam, more, n_more, count = _walk_first(*data, steps=first, plan=p)
     n_more, count = int(n_more), int(count)
     if n_more and first < m - 1:
-        *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=_bucket(n_more))
+        size = _bucket(n_more)
+        rest_plan = _chunks.plan(size, chunk_size, memory, 16 * m * ds.quality.dtype.itemsize, 0, devices)
+        *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=size, plan=rest_plan)
         lam, dq, dc = (jnp.concatenate(pair) for pair in zip((lam, dq, dc), rest))
         count += int(rest_count)
     return _path(lam, jnp.stack([dc, dq], axis=1), jnp.stack([c0, q0]), n, count)
@@ -180,6 +225,11 @@ def routing_path(ds: Dataset, est: Estimates) -> Curve:
 def _path(lam, deltas, base, n, count) -> Curve:
     """The Curve of an exact path from ``count`` finite events: λ [E], deltas [E, F] and base [F] of the summed
     cost, quality and (F = 3) models run."""
+    if len(lam.sharding.device_set) > 1:
+        # Events from several devices (replicated by ``_chunks.gather``): sort and sum them on one device, as
+        # a one-device run does (XLA partitions a multi-device cumulative sum differently, and its rounding
+        # with it), so paths are the same to the bit on any number of devices.
+        lam, deltas, base = jax.device_put((lam, deltas, base), jax.local_devices()[0])
     lam, values, keep, start = _accumulate(lam, deltas, base, n, size=_bucket(count))
     keep = np.asarray(keep)
     values = jnp.concatenate([start[None], values[keep]])

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _chunks
 from ._curve import Curve, check_lambdas
 from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
@@ -14,8 +15,8 @@ from ._estimates import Estimates, check_covariance, covariance_factors
 from ._routing import routing_sweep
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
-#: Bytes a cascade-routing sweep may hold per query chunk (sets the default ``chunk_size``).
-MEMORY_BUDGET = 1 << 30
+#: Bytes one query chunk of a sweep may hold (sets the default ``chunk_size``): 1 GiB.
+MEMORY_BUDGET = _chunks.MEMORY_BUDGET
 #: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory. On CPU smaller
 #: batches stay in cache and run faster (measured: 30k x 11 x 1,000 λ, 1.4x faster at 2^20 than at 2^24).
 BATCH_ELEMENTS = 1 << 24
@@ -39,7 +40,8 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
 def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: str = "min", *,
           max_depth: int | None = None, samples: int = 64, no_deviation: bool = False, force_order: bool = False,
           greedy: bool = False, prune: bool = True, return_choices: bool = False, tie_rtol: float | None = None,
-          batch_size: int | None = None, chunk_size: int | None = None, memory: int | None = None) -> Curve:
+          batch_size: int | None = None, chunk_size: int | None = None, memory: int | None = None,
+          devices=None) -> Curve:
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
 
     Args:
@@ -77,11 +79,18 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       return_choices: also return the answering model and the realised cost per query and λ (``Curve.choice``,
         ``Curve.query_cost`` [L, N]): per-query outcomes, e.g. for a paired bootstrap.
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
-      batch_size: λ values per batch; default keeps a batch under 2^20 queries·models·λ elements
-        on CPU, 2^24 on accelerators. (Not used by cascade routing, which takes every λ of a query at once.)
-      chunk_size: cascade routing: queries per chunk (``lax.map`` over chunks), bounding peak memory.
-      memory: cascade routing: bytes one chunk may hold when ``chunk_size`` is not given (default
-        ``MEMORY_BUDGET`` = 1 GiB); the chunk size is derived from it.
+      batch_size: λ values per batch within a query chunk; default keeps a batch under 2^20
+        queries·models·λ elements on CPU, 2^24 on accelerators. (Not used by cascade routing, which takes every
+        λ of a query at once.)
+      chunk_size: queries per chunk (``lax.map`` over chunks), bounding peak memory whatever N; any size,
+        dividing N or not (the last chunk is padded with weight-0 queries). Results do not depend on it.
+      memory: bytes one chunk may hold when ``chunk_size`` is not given (default ``MEMORY_BUDGET`` = 1 GiB);
+        the chunk size is derived from it (an estimate of each strategy's per-query working set).
+      devices: the devices the query axis is sharded over (``jax.sharding``: a 1-d ``Mesh``, chunks placed
+        with ``NamedSharding``, per-chunk sums gathered by XLA). ``None`` (default): every visible device
+        (``jax.devices()``), so several GPUs — or, after ``jax.distributed.initialize()``, several hosts — are
+        used without asking; an int: the first that many; or a list of devices. Results are the same, to the
+        bit, on any number of devices.
 
     Returns:
       A :class:`Curve` with ``lam`` (the λ or θ as given, [L] or [L, D]), ``cost``, ``quality`` [L],
@@ -116,33 +125,42 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
-    batch_size = _batch_size(ds, lam.shape[0], batch_size)
     if strategy in ("cascade", "cascade_routing"):
         e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True)
     if strategy == "cascade_routing":
-        from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_for
+        from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
 
         if ds.n_models > MAX_MODELS:
             raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                                "select fewer models")
-        chunk = _chunk_size(ds, lam, depth, z.shape[0], chunk_size, memory, chunk_for)
+        per_query, fixed = chunk_bytes(ds.n_models, depth, z.shape[0], lam.shape[0], ds.quality.dtype.itemsize)
+        plan = _chunks.plan(ds.n_queries, chunk_size, memory, per_query, fixed, devices)
         return cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, factor=factor, depth=depth,
                                      rtol=_tie_rtol(dtype, tie_rtol),
                                      tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
-                                     prune=bool(prune), return_choices=return_choices, chunk=chunk)
+                                     prune=bool(prune), return_choices=return_choices, plan=plan)
+    itemsize, m = ds.quality.dtype.itemsize, ds.n_models
+    # Per-query working set (bytes) of one chunk: the inputs and a few [M] temporaries; the cascade's
+    # Monte-Carlo points for every (step, prefix), [D, K, M], dominate its own.
+    if strategy == "cascade":
+        per_query = m * itemsize * (12 + 3 * depth * z.shape[0])
+    else:
+        per_query = (8 if strategy == "routing" else 6) * m * itemsize
+    plan = _chunks.plan(ds.n_queries, chunk_size, memory, per_query, 0, devices)
+    batch_size = _batch_size(plan.chunk, ds.n_models, lam.shape[0], batch_size)
     if strategy == "cascade":
         from ._cascade import cascade_sweep
 
         return cascade_sweep(ds.quality, ds.cost, e, lam, z, factor, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
-                             tie_max=tie_max, return_choices=return_choices, batch_size=batch_size)
+                             tie_max=tie_max, return_choices=return_choices, batch_size=batch_size, plan=plan)
     if strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 
         return threshold_sweep(ds.quality, ds.cost, est.quality_post.astype(dtype), lam,
-                               return_choices=return_choices, batch_size=batch_size)
+                               return_choices=return_choices, batch_size=batch_size, plan=plan)
     return routing_sweep(ds.quality, ds.cost, est.quality_ante.astype(dtype), est.cost_ante.astype(dtype), lam,
                          rtol=_tie_rtol(dtype, tie_rtol), tie_max=tie_max, return_choices=return_choices,
-                         batch_size=batch_size)
+                         batch_size=batch_size, plan=plan)
 
 
 def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False):
@@ -180,25 +198,13 @@ def _check_points(points, n_models: int, dtype) -> jax.Array:
     return jnp.asarray(z, dtype=dtype)
 
 
-def _batch_size(ds: Dataset, n_lam: int, batch_size: int | None) -> int:
+def _batch_size(chunk: int, n_models: int, n_lam: int, batch_size: int | None) -> int:
     if batch_size is None:
         budget = CPU_BATCH_ELEMENTS if jax.default_backend() == "cpu" else BATCH_ELEMENTS
-        batch_size = max(1, budget // (ds.n_queries * ds.n_models))
+        batch_size = max(1, budget // (chunk * n_models))
     elif not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise CascjaxError(f"batch_size must be a positive integer, got {batch_size!r}")
     return int(min(batch_size, n_lam))
-
-
-def _chunk_size(ds, lam, depth, samples, chunk_size, memory, chunk_for) -> int:
-    if chunk_size is not None:
-        if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
-            raise CascjaxError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        return int(min(chunk_size, ds.n_queries))
-    if memory is None:
-        memory = MEMORY_BUDGET
-    if not (isinstance(memory, (int, float, np.integer)) and np.isfinite(memory) and memory > 0):
-        raise CascjaxError(f"memory must be a positive number of bytes, got {memory!r}")
-    return chunk_for(ds.n_queries, ds.n_models, depth, samples, lam.shape[0], ds.quality.dtype.itemsize, memory)
 
 
 def _check_thresholds(thresholds, dtype) -> jax.Array:

@@ -12,6 +12,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from . import _chunks
 from ._curve import Curve
 
 
@@ -26,21 +27,33 @@ def _stop(post: jax.Array, theta: jax.Array) -> jax.Array:
     return jnp.argmin(go_on).astype(jnp.int32)  # first False
 
 
-@partial(jax.jit, static_argnames=("return_choices", "batch_size"))
-def threshold_sweep(quality, cost, post, theta, *, return_choices, batch_size):
-    """The threshold cascade at every row of ``theta`` [L, D]; a Curve with ``lam`` = ``theta``."""
+@partial(jax.jit, static_argnames=("return_choices", "batch_size", "plan"))
+def threshold_sweep(quality, cost, post, theta, *, return_choices, batch_size, plan):
+    """The threshold cascade at every row of ``theta`` [L, D]; a Curve with ``lam`` = ``theta``. Queries in
+    chunks over devices (``plan``, :mod:`cascjax._chunks`)."""
     n, m = quality.shape
     d = theta.shape[1]
-    spent = jnp.cumsum(cost[:, :d], axis=1)  # [N, D] cost of running models 0..j
-    post = post[:, :d]
 
-    def at(theta_l):
-        stop = jax.vmap(_stop, in_axes=(0, None))(post, theta_l)
-        q = jnp.mean(jnp.take_along_axis(quality, stop[:, None], axis=1))
-        paid = jnp.take_along_axis(spent, stop[:, None], axis=1)[:, 0]
-        answered = jnp.zeros(m, quality.dtype).at[stop].add(1.0) / n
-        ran = jnp.mean(stop + 1.0)
-        return q, jnp.mean(paid), answered, ran.astype(quality.dtype), ((stop, paid) if return_choices else None)
+    def one(args, theta):
+        q_, c_, post_, w = args
+        spent = jnp.cumsum(c_[:, :d], axis=1)  # [chunk, D] cost of running models 0..j
+        post_ = post_[:, :d]
 
-    q, c, answered, ran, per_query = jax.lax.map(at, theta, batch_size=batch_size)
-    return Curve(theta, c, q, answered, ran, *(per_query or (None, None)))
+        def at(theta_l):
+            stop = jax.vmap(_stop, in_axes=(0, None))(post_, theta_l)
+            got = jnp.take_along_axis(q_, stop[:, None], axis=1)[:, 0]
+            paid = jnp.take_along_axis(spent, stop[:, None], axis=1)[:, 0]
+            answered = jnp.zeros(m, q_.dtype).at[stop].add(w)
+            ran = jnp.sum(w * (stop + 1).astype(q_.dtype))
+            return (jnp.sum(w * got), jnp.sum(w * paid), answered, ran), ((stop, paid) if return_choices else None)
+
+        sums, per_query = jax.lax.map(at, theta, batch_size=batch_size)
+        return sums, (None if per_query is None else tuple(a.T for a in per_query))
+
+    chunked = tuple(_chunks.split(a, n, plan) for a in (quality, cost, post)) + (
+        _chunks.weights(n, plan, quality.dtype),)
+    sums, per_query = _chunks.over_queries(one, chunked, plan, (theta,))
+    q, c, answered, ran = _chunks.total(sums, n, plan)
+    if per_query is not None:
+        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
+    return Curve(theta, c / n, q / n, answered / n, ran / n, *(per_query or (None, None)))

@@ -103,9 +103,9 @@ def test_room_and_chunks_do_not_change_results():
     z = normal_points(4, m)
     kw = dict(depth=depth, rtol=tie_rtol(jnp.float64), tie_max=False, return_choices=True, force_order=False,
               greedy=False, prune=True)
-    base = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, chunk=n, **kw)
+    base = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, plan=n, **kw)
     for chunk, room in [(2, _Room(1, 1, 1)), (3, None)]:
-        other = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, chunk=chunk, room=room,
+        other = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, plan=chunk, room=room,
                                       **kw)
         np.testing.assert_array_equal(other.choice, base.choice)
         np.testing.assert_allclose(other.cost, base.cost, rtol=1e-12)

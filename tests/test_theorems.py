@@ -195,8 +195,9 @@ def test_measure_the_rule_against_the_optimal_policy():
 
 
 def test_sharding_does_not_change_results():
-    """In a fresh process with 4 host devices: query-sharded inputs give the unsharded results (the cascade
-    and cascade routing too in the thorough profile: their compilation on 4 devices takes a while)."""
+    """In a fresh process with 4 host devices: sweeps sharded over the 4 devices (inputs on one device, and
+    already sharded) give the one-device results to the bit (the cascade and cascade routing too in the
+    thorough profile; tests/test_scale.py runs every strategy at a small size in the default profile)."""
     script = (
         "import jax; jax.config.update('jax_enable_x64', True)\n"
         "import cascjax.testing as ct\n"

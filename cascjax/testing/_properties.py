@@ -61,8 +61,9 @@ PROPERTIES = (
              "expected cost ≤ B at every feasible budget, NaN and flagged where no strategy is cheap enough.",
              "DESIGN §5 (fit subject to fit cost ≤ B)"),
     Property("transforms", "jit, vmap and sharding do not change results: a sweep over L λ equals L sweeps of "
-             "one λ, a jitted sweep equals the eager one (jax.disable_jit), and a sweep on query-sharded "
-             "inputs equals the unsharded one.", "STYLE principle 9(c)"),
+             "one λ, a jitted sweep equals the eager one (jax.disable_jit), and a sweep with its query axis "
+             "sharded over several devices equals the one-device sweep to the bit.", "STYLE principle 9(c); "
+             "issue 6 (multi-device)"),
     Property("optimal_policy", "In the Gaussian world (ex-ante quality N(μ, σ²), running a model reveals it, "
              "cost λ-penalised), the dynamic programme's value equals Weitzman's Pandora's-box value and is at "
              "least the value of the paper's cascade-routing rule (computed by the kernel).",
@@ -215,7 +216,7 @@ def check_prefix(instance: Instance, lambdas, *, tie: str = "min", max_depth: in
     e, z, factor, depth = _sweep._strategy_inputs(ds, est, max_depth, samples, False)
     a = cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, factor, depth=depth,
                               rtol=tie_rtol(ds.quality.dtype), tie_max=tie == "max", force_order=False,
-                              greedy=False, prune=True, return_choices=True, chunk=ds.n_queries, prefix=True)
+                              greedy=False, prune=True, return_choices=True, plan=ds.n_queries, prefix=True)
     b = _sweep.sweep(ds, est, lam, "cascade", tie=tie, max_depth=max_depth, samples=samples, return_choices=True)
     _same("prefix", ds, est, lambdas, a, b, "cascade routing on prefixes", "the optimal cascade", tie)
 
@@ -366,34 +367,39 @@ def check_transforms(instance: Instance, lambdas, strategy: str = "routing", *, 
 
 
 def check_sharded(instance: Instance, lambdas, strategy: str = "routing", **options) -> None:
-    """Inputs sharded over every device along the query axis (N a multiple of the device count) give the
-    unsharded results. Meaningful with several devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=4``)."""
+    """Sharding the query axis over every device (``sweep``'s default with several devices) gives exactly
+    the one-device results, whether the inputs arrive on one device or already sharded along the queries
+    (when N is a multiple of the device count). Meaningful with several devices (e.g.
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=4``)."""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     ds, est = instance
     devices = np.array(jax.devices())
-    if ds.n_queries % len(devices):
-        raise ValueError(f"{ds.n_queries} queries do not split over {len(devices)} devices")
-    mesh = Mesh(devices, ("q",))
-    rows = NamedSharding(mesh, PartitionSpec("q"))
-    put = lambda a: None if a is None else jax.device_put(a, rows)  # noqa: E731
-    sharded = Instance(Dataset(put(ds.quality), put(ds.cost), models=ds.models),
-                       est._replace(**{k: put(v) for k, v in est._asdict().items() if k != "covariance"}))
     lam = np.asarray(lambdas, np.float64)
-    plain = _sweep.sweep(ds, est, lam, strategy, return_choices=True, **options)
-    other = _sweep.sweep(*sharded, lam, strategy, return_choices=True, **options)
-    _compare("transforms", ds, lam, plain, other, f"{strategy}: unsharded", f"sharded over {len(devices)} devices")
-    _count("transforms", lam.shape[0] * ds.n_queries)
+    chunk = options.pop("chunk_size", max(1, -(-ds.n_queries // (2 * len(devices)))))  # ≥ 2 chunks per device
+    plain = _sweep.sweep(ds, est, lam, strategy, return_choices=True, devices=1, chunk_size=chunk, **options)
+    ways = [("sharded over all devices", (ds, est))]
+    if ds.n_queries % len(devices) == 0:
+        rows = NamedSharding(Mesh(devices, ("q",)), PartitionSpec("q"))
+        put = lambda a: None if a is None else jax.device_put(a, rows)  # noqa: E731
+        ways.append(("inputs sharded", (Dataset(put(ds.quality), put(ds.cost), models=ds.models),
+                                        est._replace(**{k: put(v) for k, v in est._asdict().items()
+                                                        if k != "covariance"}))))
+    for how, (d, e) in ways:
+        other = _sweep.sweep(d, e, lam, strategy, return_choices=True, chunk_size=chunk, **options)
+        _compare("transforms", ds, lam, plain, other, f"{strategy}: one device", f"{how} ({len(devices)})",
+                 exact=True)
+    _count("transforms", lam.shape[0] * ds.n_queries * len(ways))
 
 
 def _stack(curves):
     return type(curves[0])(*(None if f[0] is None else jnp.concatenate(f) for f in zip(*curves)))
 
 
-def _compare(name, ds, lam, a, b, what_a, what_b):
+def _compare(name, ds, lam, a, b, what_a, what_b, exact=False):
     for field in ("cost", "quality", "choice", "query_cost"):
         x, y = np.asarray(getattr(a, field), np.float64), np.asarray(getattr(b, field), np.float64)
-        bad = np.abs(x - y) > RTOL * _scale(x, y)
+        bad = (x != y) if exact else np.abs(x - y) > RTOL * _scale(x, y)
         if bad.any():
             at = tuple(int(i) for i in np.argwhere(bad)[0])
             _fail(name, f"{what_a} and {what_b} differ in {field} at {at} (λ = {lam[at[0]].tolist()}): "

@@ -1,0 +1,151 @@
+"""Memory benchmark: the issue's sizes within 8 GB of RAM, peak resident memory measured per kernel.
+
+    python benchmarks/bench_memory.py                     # both cases below (the CR sweep takes minutes on 2 cores)
+    python benchmarks/bench_memory.py --only routing_path
+    python benchmarks/bench_memory.py --quick             # 1/20 of the sizes, a smoke run
+
+Cases (float32, 'low' noise estimates, `cascjax.synthetic` data in blocks of 1,000,000 queries):
+* ``routing_path``: `cascjax.routing_path` on 10,000,000 queries x 11 models;
+* ``cascade_routing``: a cascade-routing sweep on 1,000,000 x 11, max_depth 5, K 64, 256 λ.
+
+Each case runs in its own process (peak RSS, ``ru_maxrss``, is per process and never goes down): the data and
+estimates are generated once into a temporary directory of ``.npy`` files, and the measuring process only
+loads them and runs the kernel, so its peak is the data held by the user plus the kernel's working set. It
+prints the resident memory after loading, the peak during the run, the first call (compile + run) and, for
+the routing path, a second call's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+FIELDS = ("quality", "cost", "quality_ante", "quality_post", "sd_ante", "sd_post", "cost_ante", "cost_post")
+CASES = {"routing_path": dict(queries=10_000_000, models=11),
+         "cascade_routing": dict(queries=1_000_000, models=11, depth=5, samples=64, lambdas=256)}
+BLOCK = 1_000_000
+
+
+def _rss_gb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB -> GB
+
+
+def prepare(directory: str, queries: int, models: int) -> None:
+    """Data and 'low' noise estimates in blocks of ``BLOCK`` queries (each block its own seed; the noise
+    model is calibrated per block), written as float32 .npy files of [queries, models]."""
+    import jax
+
+    import cascjax
+
+    out = {f: np.lib.format.open_memmap(os.path.join(directory, f + ".npy"), "w+", np.float32, (queries, models))
+           for f in FIELDS}
+    for b, start in enumerate(range(0, queries, BLOCK)):
+        n = min(BLOCK, queries - start)
+        ds = cascjax.synthetic(seed=b, n_queries=n, n_models=models)
+        est = cascjax.noisy_estimates(ds, jax.random.key(b), "low")
+        for f in FIELDS:
+            src = getattr(ds, f) if f in ("quality", "cost") else getattr(est, f)
+            out[f][start:start + n] = np.asarray(src, np.float32)
+    for a in out.values():
+        a.flush()
+
+
+def measure(case: str, directory: str, spec: dict) -> dict:
+    """Runs in a fresh process: load, build the Dataset and Estimates, run the kernel twice."""
+    import jax
+    import jax.numpy as jnp
+
+    import cascjax
+
+    arrays = {f: jnp.asarray(np.load(os.path.join(directory, f + ".npy"))) for f in FIELDS}
+    ds = cascjax.Dataset(arrays.pop("quality"), arrays.pop("cost"))
+    est = cascjax.Estimates(**arrays)
+    del arrays
+    loaded = _rss_gb()
+    if case == "routing_path":
+        run = lambda: cascjax.routing_path(ds, est)  # noqa: E731
+    else:
+        lam = cascjax.lambda_grid(est, spec["lambdas"])
+        run = lambda: cascjax.sweep(ds, est, lam, "cascade_routing", max_depth=spec["depth"],  # noqa: E731
+                                    samples=spec["samples"])
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(run())
+    first = time.perf_counter() - t0
+    second = float("nan")
+    if case == "routing_path":  # the sweep's single call is long enough: its compilation is a few percent
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(run())
+        second = time.perf_counter() - t0
+    row = dict(case=case, **spec, dtype=str(ds.quality.dtype), loaded_rss_gb=loaded, peak_rss_gb=_peak_gb(),
+               first_s=first, run_s=second, jax=jax.__version__, backend=jax.default_backend(),
+               devices=jax.device_count())
+    if case == "routing_path":
+        row["vertices"] = int(out.lam.shape[0])
+    else:
+        row["auc"] = float(cascjax.auc(out, ds))
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=list(CASES))
+    parser.add_argument("--quick", action="store_true", help="1/20 of the sizes")
+    parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:  # the measuring subprocess
+        print(json.dumps(measure(args.case, args.data, json.loads(args.spec))))
+        return
+    import jax
+
+    print(f"jax {jax.__version__} | device {jax.devices()[0].device_kind} ({jax.default_backend()}) x "
+          f"{jax.device_count()} | {os.cpu_count()} CPU cores | {platform.processor() or platform.machine()} | "
+          f"float32 | target: peak resident memory <= 8 GB")
+    rows = []
+    for case, spec in CASES.items():
+        if args.only and case != args.only:
+            continue
+        spec = dict(spec, queries=spec["queries"] // 20 if args.quick else spec["queries"])
+        with tempfile.TemporaryDirectory() as directory:
+            t0 = time.perf_counter()
+            prepare(directory, spec["queries"], spec["models"])
+            made = time.perf_counter() - t0
+            out = subprocess.run([sys.executable, __file__, "--case", case, "--data", directory,
+                                  "--spec", json.dumps(spec)], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{case}: FAILED\n{out.stderr[-3000:]}")
+            sys.exit(1)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        sizes = ", ".join(f"{k} {v:,}" for k, v in spec.items())
+        extra = f"{row['vertices']:,} vertices" if case == "routing_path" else f"AUC {row['auc']:.2f}"
+        print(f"{case:16s} {sizes}: data made in {made:.0f} s | resident after loading {row['loaded_rss_gb']:.2f} GB"
+              f" | peak {row['peak_rss_gb']:.2f} GB ({'within' if row['peak_rss_gb'] <= 8 else 'OVER'} 8 GB) | "
+              f"first call {row['first_s']:.1f} s | second call {row['run_s']:.1f} s | {extra}".replace(
+                  " | second call nan s", ""))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Scale: chunked = unchunked, sharded over devices = one device, float32 ≈ float64, and the options' checks."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import cascjax
+from cascjax import _chunks
+from cascjax._cascade_routing import chunk_bytes
+
+N, M = 24, 4
+#: Options per strategy: small K and depth keep each compilation short.
+OPTIONS = {"routing": {}, "threshold_cascade": dict(max_depth=3), "cascade": dict(max_depth=3, samples=4),
+           "cascade_routing": dict(max_depth=3, samples=4)}
+
+
+def _instance(seed, n=N, m=M, dtype=jnp.float64):
+    rng = np.random.default_rng(seed)
+    quality = rng.random((n, m))
+    cost = np.sort(rng.random((n, m)), axis=1) + 0.01
+    ds = cascjax.Dataset(jnp.asarray(quality, dtype), jnp.asarray(cost, dtype))
+    est = cascjax.noisy_estimates(ds, jax.random.key(seed), "low")
+    return ds, est
+
+
+def _values(strategy, est, n=6):
+    if strategy == "threshold_cascade":
+        return cascjax.threshold_grid(est, n, max_depth=3)
+    return cascjax.lambda_grid(est, n)
+
+
+def _same(a, b, exact_sums=False):
+    for field in ("choice", "query_cost"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field)), err_msg=field)
+    for field in ("cost", "quality", "answered", "ran"):
+        x, y = np.asarray(getattr(a, field)), np.asarray(getattr(b, field))
+        if exact_sums:
+            np.testing.assert_array_equal(x, y, err_msg=field)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15, err_msg=field)
+
+
+@pytest.mark.parametrize("strategy", list(OPTIONS))
+@settings(max_examples=3)
+@given(seed=st.integers(0, 2**16))
+def test_chunked_sweeps_equal_the_unchunked_sweep(strategy, seed):
+    """Chunk sizes that divide N (6, and 24 = N) and one that does not (7): the same decisions per query
+    and λ, and the same means up to the order of summation."""
+    ds, est = _instance(seed)
+    lam = _values(strategy, est)
+    whole = cascjax.sweep(ds, est, lam, strategy, return_choices=True, chunk_size=N, **OPTIONS[strategy])
+    for chunk in (6, 7):
+        _same(cascjax.sweep(ds, est, lam, strategy, return_choices=True, chunk_size=chunk, **OPTIONS[strategy]),
+              whole)
+
+
+def test_chunk_from_a_memory_budget():
+    """``memory`` sets the chunk size: a tiny budget gives one query per chunk and still the same curve; the
+    plan divides a budget by the per-query estimate and never exceeds N."""
+    ds, est = _instance(3)
+    lam = _values("cascade", est)
+    small = cascjax.sweep(ds, est, lam, "cascade", return_choices=True, memory=1, **OPTIONS["cascade"])
+    _same(small, cascjax.sweep(ds, est, lam, "cascade", return_choices=True, **OPTIONS["cascade"]))
+    most = 2**30 // 704  # queries one chunk may hold; the chunks are filled evenly
+    chunk = _chunks.plan(10_000_000, None, 2**30, 704, devices=1).chunk
+    assert chunk <= most and -(-10_000_000 // chunk) == -(-10_000_000 // most)
+    assert _chunks.plan(2_000, None, 1835, 1, devices=1).chunk == 1_000
+    assert _chunks.plan(100, None, 2**40, 704, devices=1).chunk == 100
+    assert _chunks.plan(100, 7, None, 704, devices=1).chunk == 7
+    per_query, fixed = chunk_bytes(11, 5, 64, 256, 4)
+    chunk = _chunks.plan(1_000_000, None, 2**30, per_query, fixed, devices=1).chunk
+    assert 0 < chunk < 1_000_000 and chunk * per_query + fixed <= 2**30
+
+
+def test_chunked_paths_equal_the_unchunked_paths():
+    ds, est = _instance(5)
+    pairs = [(cascjax.routing_path(ds, est, chunk_size=5), cascjax.routing_path(ds, est)),
+             (cascjax.routing_path(ds, est, memory=1), cascjax.routing_path(ds, est)),
+             (cascjax.cascade_path(ds, est, max_depth=3, samples=4, chunk_size=7),
+              cascjax.cascade_path(ds, est, max_depth=3, samples=4)),
+             (cascjax.cascade_routing_path(ds, est, max_depth=2, samples=4, chunk_size=5),
+              cascjax.cascade_routing_path(ds, est, max_depth=2, samples=4, chunk_size=N))]
+    for a, b in pairs:
+        np.testing.assert_array_equal(np.asarray(a.lam), np.asarray(b.lam))
+        np.testing.assert_allclose(np.asarray(a.cost), np.asarray(b.cost), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(a.quality), np.asarray(b.quality), rtol=1e-12)
+
+
+@pytest.mark.parametrize("strategy", list(OPTIONS))
+def test_float32_is_close_to_float64(strategy):
+    """The default float32 (no ``jax_enable_x64``) against float64 on continuous data (few near-ties): the
+    same decision for ≥ 99% of (query, λ) pairs and means within 1%."""
+    n = 300
+    ds64, est64 = _instance(11, n=n)
+    ds32 = cascjax.Dataset(ds64.quality.astype(jnp.float32), ds64.cost.astype(jnp.float32))
+    est32 = jax.tree.map(lambda a: a.astype(jnp.float32), est64)
+    lam = _values(strategy, est64, 16)
+    a = cascjax.sweep(ds32, est32, lam, strategy, return_choices=True, **OPTIONS[strategy])
+    b = cascjax.sweep(ds64, est64, lam, strategy, return_choices=True, **OPTIONS[strategy])
+    assert a.cost.dtype == jnp.float32 and b.cost.dtype == jnp.float64
+    assert np.mean(np.asarray(a.choice) == np.asarray(b.choice)) >= 0.99
+    np.testing.assert_allclose(np.asarray(a.quality, np.float64), np.asarray(b.quality), rtol=1e-2)
+    np.testing.assert_allclose(np.asarray(a.cost, np.float64), np.asarray(b.cost), rtol=1e-2)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(chunk_size=0), "chunk_size"), (dict(chunk_size=2.5), "chunk_size"), (dict(chunk_size=True), "chunk_size"),
+    (dict(memory=0), "memory"), (dict(memory=float("nan")), "memory"), (dict(memory="1GB"), "memory"),
+    (dict(devices=0), "devices"), (dict(devices=10_000), "devices"), (dict(devices="gpu"), "devices"),
+])
+def test_bad_chunk_memory_and_device_options(options, match):
+    ds, est = _instance(1)
+    for strategy in OPTIONS:
+        with pytest.raises(cascjax.CascjaxError, match=match):
+            cascjax.sweep(ds, est, _values(strategy, est), strategy, **OPTIONS[strategy], **options)
+    with pytest.raises(cascjax.CascjaxError, match=match):
+        cascjax.routing_path(ds, est, **options)
+
+
+_SHARDED = """
+import jax, numpy as np
+jax.config.update("jax_enable_x64", True)
+import cascjax
+from cascjax import _chunks
+assert jax.device_count() == 4 and _chunks.plan(103, 10, None, 1.0).n_devices == 4
+rng = np.random.default_rng(0)
+n, m = 103, 4                     # not a multiple of 4 devices or of the chunk size
+ds = cascjax.Dataset(rng.random((n, m)), np.sort(rng.random((n, m)), axis=1) + 0.01)
+est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+lam = cascjax.lambda_grid(est, 8)
+runs = {"routing": {}, "threshold_cascade": dict(max_depth=3), "cascade": dict(max_depth=3, samples=4),
+        "cascade_routing": dict(max_depth=3, samples=4)}
+for strategy, kw in runs.items():
+    values = cascjax.threshold_grid(est, 8, max_depth=3) if strategy == "threshold_cascade" else lam
+    one = cascjax.sweep(ds, est, values, strategy, return_choices=True, chunk_size=10, devices=1, **kw)
+    four = cascjax.sweep(ds, est, values, strategy, return_choices=True, chunk_size=10, **kw)
+    for field in ("cost", "quality", "answered", "ran", "choice", "query_cost"):
+        assert np.array_equal(np.asarray(getattr(one, field)), np.asarray(getattr(four, field))), (strategy, field)
+    assert len(four.cost.sharding.device_set) == 4, four.cost.sharding
+paths = {"routing_path": lambda **o: cascjax.routing_path(ds, est, chunk_size=10, **o),
+         "cascade_path": lambda **o: cascjax.cascade_path(ds, est, max_depth=3, samples=4, chunk_size=10, **o),
+         "cascade_routing_path": lambda **o: cascjax.cascade_routing_path(ds, est, max_depth=2, samples=4,
+                                                                          chunk_size=10, **o)}
+for name, run in paths.items():
+    one, four = run(devices=1), run()
+    for field in ("lam", "cost", "quality"):
+        assert np.array_equal(np.asarray(getattr(one, field)), np.asarray(getattr(four, field))), (name, field)
+fit_ds, test_ds = ds.split(0.5, seed=0)
+fits = [cascjax.fit(fit_ds, cascjax.perfect_estimates(fit_ds), [0.3, 0.5], "routing", chunk_size=10, devices=d)
+        for d in (1, None)]
+for f in ("cost", "quality", "lo", "hi", "gamma"):
+    assert np.array_equal(getattr(fits[0], f), getattr(fits[1], f), equal_nan=True), f
+print("ok")
+"""
+
+
+def test_sharded_over_four_devices_equals_one_device():
+    """A fresh process with 4 host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``): every
+    sweep, exact path and a fit give the one-device results to the bit, with N a multiple of neither the
+    device count nor the chunk size."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok"), out.stdout
