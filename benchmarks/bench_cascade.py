@@ -7,27 +7,24 @@ Prints sizes, device, jax version, compile and run times, and the throughput in 
 decision = one query at one λ at one step actually taken) of the jitted sweep and of the loop oracle
 (tests/oracle.py, one query, state and candidate at a time) on a subsample, side by side in one run; and the
 time of the exact λ-path (``cascjax.cascade_path``) on the same data, with its agreement with the grid.
+
+Also side by side: the plain-NumPy vectorised cascade of ``numpy_baselines.py`` (the Q tables of every
+(query, step, prefix) by the same shared points, then the selection for a batch of λ at once) on
+``--numpy-queries`` queries (default all), with its deviation from the JAX sweep; and, with ``--json``, the
+rows for ``run.py``. float64 by default (``--float32`` for cascjax's default dtype).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import time
 
-import jax
 import numpy as np
 
-import cascjax
-from cascjax._supermodels import normal_points
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from tests import oracle  # noqa: E402
+import _harness as H
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=36_000)
     parser.add_argument("--models", type=int, default=11)
@@ -36,59 +33,99 @@ def main():
     parser.add_argument("--lambdas", type=int, default=1_024)
     parser.add_argument("--oracle-queries", type=int, default=20, help="subsample for the loop oracle")
     parser.add_argument("--oracle-lambdas", type=int, default=8)
+    parser.add_argument("--numpy-queries", type=int, default=None, help="subsample for NumPy (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed calls after the compiling one (median)")
+    parser.add_argument("--float32", action="store_true", help="run in float32 (default float64)")
+    parser.add_argument("--skip-path", action="store_true", help="no exact-path timing")
+    parser.add_argument("--json", metavar="PATH", help="also write the result rows to this JSON file (run.py)")
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.queries, args.lambdas, args.oracle_queries, args.oracle_lambdas = 2_000, 64, 4, 4
-    jax.config.update("jax_enable_x64", True)
-    print(f"jax {jax.__version__} | device {jax.devices()[0].device_kind} ({jax.default_backend()}) | "
-          f"{os.cpu_count()} CPU cores | {platform.processor() or platform.machine()} | float64")
+    dtype = H.set_precision(not args.float32)
+    import jax
 
-    ds = cascjax.synthetic(seed=0, n_queries=args.queries, n_models=args.models)
-    est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+    import cascjax
+    import numpy_baselines as nb
+    from cascjax._supermodels import normal_points
+
+    print(H.environment(dtype))
+    ds, est = H.data(args.queries, args.models)
     lam = cascjax.lambda_grid(est, args.lambdas)
     kw = dict(max_depth=args.depth, samples=args.samples)
-    t0 = time.perf_counter()
-    curve = jax.block_until_ready(cascjax.sweep(ds, est, lam, "cascade", **kw))
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    curve = jax.block_until_ready(cascjax.sweep(ds, est, lam, "cascade", **kw))
-    run = time.perf_counter() - t0
-    decisions = float(np.sum(np.asarray(curve.ran))) * args.queries  # steps taken, summed over λ and queries
+    go = lambda: cascjax.sweep(ds, est, lam, "cascade", **kw)  # noqa: E731
+    first, run = H.timed(go, args.repeat)
+    mem = H.peak_memory()
+    curve = go()
+    decisions = float(np.sum(np.asarray(curve.ran, np.float64))) * args.queries  # steps taken, over λ and queries
     print(f"\ncascade sweep  {args.queries:,} queries x {args.models} models, max_depth {args.depth}, "
           f"K {args.samples}, {args.lambdas:,} λ: first call {first:.2f} s | run {run:.2f} s | "
           f"{decisions:,.0f} decisions, {decisions / run:,.0f} per second")
-    t0 = time.perf_counter()
-    path = jax.block_until_ready(cascjax.cascade_path(ds, est, **kw))
-    path_first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    path = jax.block_until_ready(cascjax.cascade_path(ds, est, **kw))
-    path_run = time.perf_counter() - t0
-    at = cascjax.path_at(path, lam)
-    gap = max(float(np.max(np.abs(np.asarray(at.cost) - np.asarray(curve.cost)))),
-              float(np.max(np.abs(np.asarray(at.quality) - np.asarray(curve.quality)))))
-    print(f"exact path     same data, every λ >= 0: first call {path_first:.2f} s | run {path_run:.2f} s | "
-          f"{path.lam.shape[0]:,} vertices | AUC {cascjax.auc(path, ds):.3f} (grid {cascjax.auc(curve, ds):.3f}) | "
-          f"path at the grid's λ vs the grid sweep: max deviation {gap:.1e} | "
-          f"grid run / path run: {run / path_run:.1f}x")
+    sizes = dict(N=args.queries, M=args.models, D=args.depth, K=args.samples, dtype=dtype.name)
+    r = H.row("cascade", "grid", L=args.lambdas, compile_s=first, run_s=run, decisions=decisions, unit="decisions",
+              **sizes, **mem)
+    rows = [r]
+    if not args.skip_path:
+        path_first, path_run = H.timed(lambda: cascjax.cascade_path(ds, est, **kw), args.repeat)
+        path = cascjax.cascade_path(ds, est, **kw)
+        at = cascjax.path_at(path, lam)
+        gap = max(float(np.max(np.abs(np.asarray(at.cost) - np.asarray(curve.cost)))),
+                  float(np.max(np.abs(np.asarray(at.quality) - np.asarray(curve.quality)))))
+        print(f"exact path     same data, every λ >= 0: first call {path_first:.2f} s | run {path_run:.2f} s | "
+              f"{path.lam.shape[0]:,} vertices | AUC {cascjax.auc(path, ds):.3f} (grid {cascjax.auc(curve, ds):.3f}) | "
+              f"path at the grid's λ vs the grid sweep: max deviation {gap:.1e} | "
+              f"grid run / path run: {run / path_run:.1f}x")
+        rows.append(H.row("cascade_path", "exact", compile_s=path_first, run_s=path_run, decisions=float(args.queries),
+                          unit="queries", vertices=int(path.lam.shape[0]), **sizes,
+                          max_deviation=H.deviation(at.cost, at.quality, curve.cost, curve.quality),
+                          note=f"{path.lam.shape[0]:,} vertices; max deviation = path at the grid's λ vs the grid "
+                               f"sweep; grid run / path run {run / path_run:.1f}x; no loop or NumPy version of "
+                               "the path"))
 
-    rows = np.arange(args.oracle_queries)
-    sub = ds.take(rows)
-    sub_est = jax.tree.map(lambda a: np.asarray(a)[rows], est)
-    sub_lam = lam[np.linspace(0, len(lam) - 1, args.oracle_lambdas).astype(int)]
-    loop_est = dict(mu_ante=sub_est.quality_ante, mu_post=sub_est.quality_post, sd_ante=sub_est.sd_ante,
-                    sd_post=sub_est.sd_post, c_ante=sub_est.cost_ante, c_post=sub_est.cost_post)
+    oracle = H.oracle()
+    sel = H.spread_rows(args.queries, args.oracle_queries)
+    sub, sub_est = H.take(ds, est, sel)
+    sub_lam = H.spread_lambdas(lam, args.oracle_lambdas)
     z = np.asarray(normal_points(args.samples, args.models))
     t0 = time.perf_counter()
-    c, q, ran, _ = oracle.strategy(sub.quality, sub.cost, loop_est, sub_lam, "cascade", max_depth=args.depth, z=z)
+    c, q, ran, _ = oracle.reference_sweep(sub.quality, sub.cost, H.numpy_estimates(sub_est), sub_lam, "cascade",
+                                          max_depth=args.depth, z=z, rtol=nb.tie_rtol(dtype))
     t_loop = time.perf_counter() - t0
-    loop_decisions = float(np.sum(ran)) * args.oracle_queries
+    loop_decisions = float(np.sum(ran)) * sel.size
     check = cascjax.sweep(sub, sub_est, sub_lam, "cascade", **kw)
     err = max(np.max(np.abs(np.asarray(check.cost) - c)), np.max(np.abs(np.asarray(check.quality) - q)))
-    print(f"loop oracle    {args.oracle_queries} queries x {args.oracle_lambdas} λ: {t_loop:.2f} s | "
+    print(f"loop oracle    {sel.size} queries x {sub_lam.size} λ: {t_loop:.2f} s | "
           f"{loop_decisions:,.0f} decisions, {loop_decisions / t_loop:,.1f} per second")
-    print(f"speed-up (decisions per second, JAX sweep / loop oracle): {decisions / run / (loop_decisions / t_loop):,.0f}x"
+    speedup = decisions / run / (loop_decisions / t_loop)
+    print(f"speed-up (decisions per second, JAX sweep / loop oracle): {speedup:,.0f}x"
           f" | JAX vs oracle on the subsample: max deviation {err:.1e}")
+    r.update(numpy_loop_ratio=H.ratio(r["decisions_per_s"], loop_decisions, t_loop),
+             loop_sizes=f"{sel.size} queries x {sub_lam.size} λ",
+             loop_deviation=H.deviation(check.cost, check.quality, c, q))
+
+    nsel = H.spread_rows(args.queries, args.numpy_queries or args.queries)
+    e_np = jax.tree.map(lambda a: a[nsel], H.numpy_estimates(est))
+    q_np_in, c_np_in = np.asarray(ds.quality)[nsel], np.asarray(ds.cost)[nsel]
+    lam_d = np.repeat(lam[:, None], args.depth, axis=1)
+    z_np = np.asarray(normal_points(args.samples, args.models, dtype=dtype))
+    t_np, (c_np, q_np, ran_np) = H.timed_numpy(lambda: nb.cascade(q_np_in, c_np_in, e_np, lam_d, z_np, args.depth))
+    ref = curve if nsel.size == args.queries else cascjax.sweep(*H.take(ds, est, nsel), lam, "cascade", **kw)
+    r.update(numpy_vec_ratio=H.ratio(r["decisions_per_s"], float(np.sum(ran_np)) * nsel.size, t_np), numpy_s=t_np,
+             numpy_sizes="same sizes" if nsel.size == args.queries else f"{nsel.size:,} queries, scaled by decisions",
+             numpy_deviation=max(H.deviation(c_np, q_np, ref.cost, ref.quality),
+                                 float(np.max(np.abs(ran_np - np.asarray(ref.ran, np.float64))))))
+
+    def rerun64(idx):
+        e64 = {k: v.astype(np.float64) for k, v in e_np.items()}
+        return nb.cascade(q_np_in.astype(np.float64), c_np_in.astype(np.float64), e64, lam_d[idx],
+                          z_np.astype(np.float64), args.depth, rtol=nb.tie_rtol(dtype))
+
+    H.arbitrate(r, ref, (c_np, q_np, ran_np), nsel.size, dtype, rerun64)
+    print(f"NumPy vectorised {nsel.size:,} queries x {args.lambdas:,} λ: {t_np:.2f} s | JAX sweep / NumPy "
+          f"(decisions per second): {r['numpy_vec_ratio']:,.2f}x | max deviation {r['numpy_deviation']:.1e}"
+          f"{' | ' + r['note'] if r.get('note') else ''}")
+    if args.json:
+        H.emit(rows, args.json, dtype, show=False)
 
 
 if __name__ == "__main__":
