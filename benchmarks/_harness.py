@@ -207,6 +207,16 @@ def ratio(jax_per_s, other_decisions, other_seconds):
     return jax_per_s / (other_decisions / other_seconds)
 
 
+def record_numpy(r: dict, seconds: float, result, ref, n_sel: int, n_total: int) -> None:
+    """Adds the NumPy vectorised comparison of a cascade kernel to row ``r``: its speed-up (by decisions,
+    scaled when it ran on ``n_sel`` of ``n_total`` queries) and its deviation from the JAX curve ``ref``."""
+    cost, quality, ran = result
+    r.update(numpy_vec_ratio=ratio(r["decisions_per_s"], float(np.sum(ran)) * n_sel, seconds), numpy_s=seconds,
+             numpy_sizes="same sizes" if n_sel == n_total else f"{n_sel:,} queries, scaled by decisions",
+             numpy_deviation=max(deviation(cost, quality, ref.cost, ref.quality),
+                                 float(np.max(np.abs(ran - np.asarray(ref.ran, np.float64))))))
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     """The options every script shares: ``--quick``, ``--json``, ``--repeat``, ``--float64``."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0],

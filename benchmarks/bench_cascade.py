@@ -110,10 +110,7 @@ def main(argv=None):
     z_np = np.asarray(normal_points(args.samples, args.models, dtype=dtype))
     t_np, (c_np, q_np, ran_np) = H.timed_numpy(lambda: nb.cascade(q_np_in, c_np_in, e_np, lam_d, z_np, args.depth))
     ref = curve if nsel.size == args.queries else cascjax.sweep(*H.take(ds, est, nsel), lam, "cascade", **kw)
-    r.update(numpy_vec_ratio=H.ratio(r["decisions_per_s"], float(np.sum(ran_np)) * nsel.size, t_np), numpy_s=t_np,
-             numpy_sizes="same sizes" if nsel.size == args.queries else f"{nsel.size:,} queries, scaled by decisions",
-             numpy_deviation=max(H.deviation(c_np, q_np, ref.cost, ref.quality),
-                                 float(np.max(np.abs(ran_np - np.asarray(ref.ran, np.float64))))))
+    H.record_numpy(r, t_np, (c_np, q_np, ran_np), ref, nsel.size, args.queries)
 
     def rerun64(idx):
         e64 = {k: v.astype(np.float64) for k, v in e_np.items()}
