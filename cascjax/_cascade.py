@@ -108,12 +108,10 @@ def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_m
         sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
 
-    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
-               tuple(_chunks.split(a, n, plan) for a in est), _chunks.weights(n, plan, quality.dtype))
-    sums, per_query = _chunks.over_queries(one, chunked, plan, (lam, z, factor))
-    q, c, answered, ran = _chunks.total(sums, n, plan)
+    (q, c, answered, ran), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan,
+                                                            (lam, z, factor))
     if per_query is not None:
-        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
+        per_query = tuple(a.T for a in per_query)
     return Curve(lam, c / n, q / n, answered / n, ran / n, *(per_query or (None, None)))
 
 
@@ -192,11 +190,8 @@ def _cascade_events(quality, cost, est, z, factor, depth, plan):
         base = jnp.sum(w[:, None] * outcome(at_max0)[:, 0], axis=0)
         return (base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32)), (lam, deltas)
 
-    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
-               tuple(_chunks.split(a, n, plan) for a in est), _chunks.weights(n, plan, quality.dtype))
-    sums, (lam, deltas) = _chunks.over_queries(one, chunked, plan, (z, factor))
-    base, count = _chunks.total(sums, n, plan)
-    return *_chunks.gather((_chunks.merge(lam, n).ravel(), _chunks.merge(deltas, n).reshape(-1, 3)), plan), base, count
+    (base, count), (lam, deltas) = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan, (z, factor))
+    return *_chunks.gather((lam.ravel(), deltas.reshape(-1, 3)), plan), base, count
 
 
 def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no_deviation: bool = False,

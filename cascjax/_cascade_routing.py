@@ -402,15 +402,12 @@ def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_orde
         final, flags = _chunk(q, c, e, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
                               greedy=greedy, prune=prune, room=room, prefix=prefix, skip_padding=skip_padding)
         sums, per_query = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
-        return sums, (per_query if return_choices else None), flags
+        return (sums, flags.astype(jnp.int32)), (per_query if return_choices else None)
 
-    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
-               tuple(_chunks.split(a, n, plan) for a in est), _chunks.weights(n, plan, quality.dtype))
-    sums, per_query, flags = _chunks.over_queries(one, chunked, plan, (lam, z, factor))
-    total = _chunks.total(sums, n, plan)
+    (total, flags), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan, (lam, z, factor))
     if return_choices:  # [L, N] answering model and realised cost per query
-        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
-    return total, per_query, jnp.any(flags, axis=0)
+        per_query = tuple(a.T for a in per_query)
+    return total, per_query, flags > 0  # overflow in any chunk
 
 
 #: The last sufficient room per sweep configuration (see :func:`cascade_routing_sweep`).

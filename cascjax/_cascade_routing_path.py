@@ -101,11 +101,8 @@ def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, ro
         sums = (base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32), jnp.any(over & (w > 0)))
         return sums, (lam, deltas)
 
-    chunked = (_chunks.split(quality, n, plan), _chunks.split(cost, n, plan),
-               tuple(_chunks.split(a, n, plan) for a in e), _chunks.weights(n, plan, quality.dtype))
-    sums, (lam, deltas) = _chunks.over_queries(one, chunked, plan, (z, factor))
-    base, count, over = _chunks.total(sums, n, plan)
-    lam, deltas = _chunks.gather((_chunks.merge(lam, n).ravel(), _chunks.merge(deltas, n).reshape(-1, 3)), plan)
+    (base, count, over), (lam, deltas) = _chunks.over_queries(one, (quality, cost, tuple(e)), n, plan, (z, factor))
+    lam, deltas = _chunks.gather((lam.ravel(), deltas.reshape(-1, 3)), plan)
     return lam, deltas, base, count, over > 0
 
 

@@ -126,25 +126,33 @@ def gather(tree, p: Plan):
     return jax.lax.with_sharding_constraint(tree, NamedSharding(p.mesh, PartitionSpec()))
 
 
-def over_queries(one: Callable, chunked, p: Plan, shared=()):
-    """Runs ``one(chunk_args, *shared)`` on every chunk and returns (per-chunk outputs [C, ...]).
+def over_queries(one: Callable, arrays: tuple, n: int, p: Plan, shared=(), dtype=None):
+    """Runs ``one(chunk_args, *shared)`` on every chunk of queries: the sums over all queries and the
+    per-query outputs.
 
-    ``chunked`` is a pytree of [C, chunk, ...] arrays (:func:`split`, :func:`weights`); ``shared`` a tuple of
-    arrays every chunk sees whole (λ, sample points, ...), replicated over devices. With a mesh, the chunk
-    axis C is sharded over its devices and each runs ``lax.map`` over its own chunks; the outputs come back
-    sharded along C (use :func:`total` for sums, :func:`merge` for per-query outputs).
+    ``arrays`` is a tuple of pytrees of [N, ...] arrays; ``one`` receives them cut to one chunk, with the
+    chunk's weights [chunk] (1 for a real query, 0 for padding; in ``dtype``, default the first array's)
+    appended, and returns (sums over the chunk's queries, per-query outputs [chunk, ...] or None). ``shared``
+    is a tuple of arrays every chunk sees whole (λ, sample points, ...), replicated over devices. With a
+    mesh, the chunks are sharded over its devices and each runs ``lax.map`` over its own.
+
+    Returns:
+      (the sums added over the chunks by :func:`total`, the per-query outputs [N, ...] or None).
     """
+    dtype = jax.tree.leaves(arrays)[0].dtype if dtype is None else dtype
+    chunked = jax.tree.map(lambda a: split(a, n, p), arrays) + (weights(n, p, dtype),)
 
     def local(chunked, *shared):
         return jax.lax.map(lambda args: one(args, *shared), chunked)
 
     if p.mesh is None:
-        return local(chunked, *shared)
-    rows = PartitionSpec(AXIS)
-    whole = PartitionSpec()
-    mapped = jax.shard_map(local, mesh=p.mesh, in_specs=(rows,) + (whole,) * len(shared), out_specs=rows,
-                           check_vma=False)
-    return mapped(chunked, *shared)
+        sums, per_query = local(chunked, *shared)
+    else:
+        rows = PartitionSpec(AXIS)
+        whole = PartitionSpec()
+        sums, per_query = jax.shard_map(local, mesh=p.mesh, in_specs=(rows,) + (whole,) * len(shared),
+                                        out_specs=rows, check_vma=False)(chunked, *shared)
+    return total(sums, n, p), jax.tree.map(lambda a: merge(a, n), per_query)
 
 
 def total(per_chunk, n: int, p: Plan):

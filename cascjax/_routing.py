@@ -36,12 +36,9 @@ def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choice
         sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
 
-    chunked = tuple(_chunks.split(a, n, plan) for a in (quality, cost, mu, c_hat)) + (
-        _chunks.weights(n, plan, quality.dtype),)
-    sums, per_query = _chunks.over_queries(one, chunked, plan, (lam,))
-    q, c, answered = _chunks.total(sums, n, plan)
+    (q, c, answered), per_query = _chunks.over_queries(one, (quality, cost, mu, c_hat), n, plan, (lam,))
     if per_query is not None:  # [L, N] answering model and realised cost per query
-        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
+        per_query = tuple(a.T for a in per_query)
     return Curve(lam, c / n, q / n, answered / n, jnp.ones_like(lam), *(per_query or (None, None)))
 
 
@@ -104,9 +101,8 @@ def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool):
         more = real & jnp.any(ch_ < jnp.take_along_axis(ch_, last[:, None], axis=1), axis=1)
         return (jnp.sum(w * q0), jnp.sum(w * c0)), (lam, dq, dc, last, last_lam, more)
 
-    chunked = tuple(_chunks.split(a, n, p) for a in data + (start, lam0)) + (_chunks.weights(n, p, data[2].dtype),)
-    sums, per_query = _chunks.over_queries(one, chunked, p)
-    return tuple(_chunks.merge(a, n) for a in per_query), _chunks.total(sums, n, p)
+    sums, per_query = _chunks.over_queries(one, data + (start, lam0), n, p, dtype=data[2].dtype)
+    return per_query, sums
 
 
 @partial(jax.jit, static_argnames=("steps", "plan"))

@@ -50,10 +50,7 @@ def threshold_sweep(quality, cost, post, theta, *, return_choices, batch_size, p
         sums, per_query = jax.lax.map(at, theta, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
 
-    chunked = tuple(_chunks.split(a, n, plan) for a in (quality, cost, post)) + (
-        _chunks.weights(n, plan, quality.dtype),)
-    sums, per_query = _chunks.over_queries(one, chunked, plan, (theta,))
-    q, c, answered, ran = _chunks.total(sums, n, plan)
+    (q, c, answered, ran), per_query = _chunks.over_queries(one, (quality, cost, post), n, plan, (theta,))
     if per_query is not None:
-        per_query = tuple(_chunks.merge(a, n).T for a in per_query)
+        per_query = tuple(a.T for a in per_query)
     return Curve(theta, c / n, q / n, answered / n, ran / n, *(per_query or (None, None)))
