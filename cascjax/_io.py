@@ -15,23 +15,37 @@ from ._estimates import Estimates
 COST_SUFFIX = "|total_cost"
 ESTIMATE_SUFFIXES = ("quality_ante", "quality_post", "quality_sd_ante", "quality_sd_post", "cost_ante",
                      "cost_post")
-_MODEL_SUFFIXES = (COST_SUFFIX, "|model_response") + tuple("|" + s for s in ESTIMATE_SUFFIXES)
+_MODEL_SUFFIXES = (COST_SUFFIX, "|model_response", "|input_tokens", "|output_tokens") + tuple(
+    "|" + s for s in ESTIMATE_SUFFIXES)
 _GROUP_COLUMNS = ("eval_name", "category", "group")
 EXAMPLE = "mmlu_pro_6models.csv.gz"
 
 
-def read(path, models: Sequence[str] | None = None, *, group: str | None = "auto", sort: bool = True,
-         dropna: bool = False) -> Dataset:
-    """Reads a dataset in the wide interchange format from CSV, Parquet or pickle.
+def read(path, models: Sequence[str] | None = None, *, format: str = "auto", prices=None, split: str | None = None,
+         group: str | None = "auto", sort: bool = True, dropna: bool = False) -> Dataset:
+    """Reads a dataset (N queries × M models) from the formats people have, into one :class:`Dataset`.
 
-    One row per query; for every model a column ``<model>`` with the true quality and a column
-    ``<model>|total_cost`` with the true cost. Other columns (ids, prompts, ``<model>|model_response``) are
-    ignored. RouterBench's ``routerbench_0shot.pkl`` loads as is.
+    The wide interchange format: one row per query; for every model a column ``<model>`` with the true
+    quality and a column ``<model>|total_cost`` with the true cost. Other columns (ids, prompts,
+    ``<model>|model_response``) are ignored. RouterBench's ``routerbench_0shot.pkl`` and
+    ``routerbench_5shot.pkl`` are wide files and load as they are. Other formats (``format=``, detected
+    from the file when ``"auto"``): ``long`` — one row per (query, model) with columns ``query_id, model,
+    quality, cost``; ``paper`` — the paper's per-dataset JSON layout, a folder with ``qualities.json`` and
+    ``costs.json`` (or ``train/`` and ``test/`` subfolders holding them); ``routellm`` — RouteLLM's
+    evaluation CSVs (``prompt`` and one True/False column per model; they have no costs, so pass
+    ``prices``).
 
     Args:
       path: a ``.csv`` (optionally ``.gz``/``.zip``/``.bz2``/``.xz``), ``.parquet``/``.pq`` (needs pyarrow)
-        or ``.pkl``/``.pickle`` file holding a DataFrame.
+        or ``.pkl``/``.pickle`` file holding a DataFrame, or a folder in the paper's JSON layout.
       models: the models to load (default: every model with a ``|total_cost`` column).
+      format: ``"auto"``, ``"wide"``, ``"routerbench"`` (= wide), ``"long"``, ``"paper"`` or ``"routellm"``.
+      prices: costs from token counts × prices, replacing any costs in the file: a CSV path, DataFrame or
+        dict with, per model, US dollars per million input and output tokens (columns ``model, input,
+        output``). Token counts: columns ``<model>|input_tokens``/``<model>|output_tokens`` (a shared
+        ``input_tokens`` column serves every model; long format: ``input_tokens``/``output_tokens``), else
+        ⌈characters / 4⌉ of the ``prompt`` and of the model's response column.
+      split: the paper's layout only: ``"train"`` or ``"test"`` (default: both, train rows first).
       group: the column of per-query group labels; ``"auto"`` takes the first of ``eval_name``,
         ``category``, ``group`` that exists, ``None`` loads no groups.
       sort: order models by ascending mean cost (the paper's cascade order).
@@ -43,13 +57,29 @@ def read(path, models: Sequence[str] | None = None, *, group: str | None = "auto
       >>> ds = cascjax.read(cascjax.example_path())
       >>> ds.n_models
       6
+      >>> import os, tempfile, pandas as pd
+      >>> long = pd.DataFrame({"query_id": [1, 1, 2, 2], "model": ["small", "big"] * 2,
+      ...                      "quality": [0, 1, 1, 1], "cost": [1.0, 8.0, 1.0, 8.0]})
+      >>> path = os.path.join(tempfile.mkdtemp(), "long.csv")
+      >>> long.to_csv(path, index=False)
+      >>> ds = cascjax.read(path)                      # detected: the long format
+      >>> ds.models, ds.quality.shape
+      (('small', 'big'), (2, 2))
     """
-    df = _read_frame(path)
+    from ._formats import to_wide
+
+    df, _ = to_wide(path, _read_frame, format=format, prices=prices, split=split)
     return frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
 
 
 def example_path() -> str:
-    """Path of the embedded MMLU-Pro example file (12,020 questions x 6 models; see its README)."""
+    """Path of the embedded MMLU-Pro example file (12,020 questions x 6 models; see its README).
+
+    Example:
+      >>> import cascjax
+      >>> cascjax.example_path().endswith("mmlu_pro_6models.csv.gz")
+      True
+    """
     return str(resources.files("cascjax") / "data" / EXAMPLE)
 
 
@@ -59,21 +89,50 @@ def load_example(**kwargs) -> Dataset:
     Correctness from the MMLU-Pro authors' published outputs (TIGER-AI-Lab/MMLU-Pro, Apache-2.0 / MIT);
     costs derived from characters/4 x list price (see ``cascjax/data/README.md``). Keyword arguments go
     to :func:`read`.
+
+    Returns:
+      A :class:`Dataset`: quality and cost [12020, 6], models by ascending mean cost.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.load_example()
+      >>> ds.quality.shape, ds.models[0], len(ds.group_names)
+      ((12020, 6), 'llama-3.1-8b-instruct', 14)
     """
     return read(example_path(), **kwargs)
 
 
-def read_estimates(path, ds: Dataset, *, dropna: bool = False) -> Estimates:
+def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, split: str | None = None,
+                   dropna: bool = False) -> Estimates:
     """Reads a user's estimator outputs for ``ds`` from the same file the dataset came from.
 
     Columns ``<model>|quality_ante``, ``<model>|quality_post``, ``<model>|quality_sd_ante``,
-    ``<model>|quality_sd_post``, ``<model>|cost_ante``, ``<model>|cost_post`` for the models of ``ds``. A
-    missing column means: quality estimate = the true quality, standard deviation = 0, cost estimate = the
-    true cost. Rows are matched by position, so pass the same ``dropna`` that :func:`read` used.
+    ``<model>|quality_sd_post``, ``<model>|cost_ante``, ``<model>|cost_post`` for the models of ``ds`` (long
+    format: columns ``quality_ante`` ... ``cost_post``). A missing column means: quality estimate = the true
+    quality, standard deviation = 0, cost estimate = the true cost. Rows are matched by position, so pass
+    the same ``format``, ``prices``, ``split`` and ``dropna`` that :func:`read` used.
+
+    Returns:
+      :class:`cascjax.Estimates` with every field [N, M] in the order of ``ds.models``.
+
+    Example:
+      >>> import os, tempfile, pandas as pd, cascjax
+      >>> frame = pd.DataFrame({"a": [0, 1], "a|total_cost": [1.0, 1.0], "a|quality_ante": [0.25, 0.75],
+      ...                       "b": [1, 1], "b|total_cost": [4.0, 4.0]})
+      >>> path = os.path.join(tempfile.mkdtemp(), "wide.csv")
+      >>> frame.to_csv(path, index=False)
+      >>> ds = cascjax.read(path)
+      >>> est = cascjax.read_estimates(path, ds)
+      >>> est.quality_ante.tolist()                    # b has no estimate column: its truth is used
+      [[0.25, 1.0], [0.75, 1.0]]
     """
     import warnings
 
-    df = _read_frame(path)
+    from ._formats import to_wide
+
+    with warnings.catch_warnings():  # reading the dataset already reported what converting the file reports
+        warnings.simplefilter("ignore", UserWarning)
+        df, _ = to_wide(path, _read_frame, format=format, prices=prices, split=split)
     with warnings.catch_warnings():  # reading the dataset already reported the dropped rows
         warnings.simplefilter("ignore", UserWarning)
         _, kept = frame_to_dataset(df, ds.models, group=None, sort=False, dropna=dropna, source=str(path))
@@ -205,7 +264,10 @@ def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, 
         if model not in df.columns:
             raise CascjaxError(f"{source}: missing quality column {model!r} for model {model!r}")
         if model + COST_SUFFIX not in df.columns:
-            raise CascjaxError(f"{source}: missing cost column {model + COST_SUFFIX!r} for model {model!r}")
+            tokens = any(f"{model}|{t}_tokens" in df.columns for t in ("input", "output"))
+            hint = ("; the file has token counts: give a price table (prices=..., CLI: --prices prices.csv)"
+                    if tokens else "")
+            raise CascjaxError(f"{source}: missing cost column {model + COST_SUFFIX!r} for model {model!r}{hint}")
     quality = np.stack([_numeric_column(df, m, source) for m in models], axis=1)
     cost = np.stack([_numeric_column(df, m + COST_SUFFIX, source) for m in models], axis=1)
     finite = np.isfinite(quality).all(axis=1) & np.isfinite(cost).all(axis=1)

@@ -1,8 +1,15 @@
-"""The ``cascjax`` command line. Exit codes: 0 success, 2 bad input, 1 internal error."""
+"""The ``cascjax`` command line.
+
+Exit codes: 0 success, 2 bad input (a file, column, model or option; one line on stderr naming it), 1 internal
+error (one line; ``CASCJAX_DEBUG=1`` shows the traceback), 130 interrupted. ``--json`` prints one JSON document
+on stdout instead of the tables; ``--quiet`` turns the progress bar off.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
 import tempfile
@@ -18,7 +25,11 @@ EXAMPLES = """examples:
   cascjax frontier                                  # the embedded MMLU-Pro example, low noise
   cascjax frontier data.csv --estimates perfect --out results/
   cascjax frontier routerbench_0shot.pkl --models gpt-4-1106-preview,mistralai/mistral-7b-chat
-  cascjax frontier --lambda-values 0,100,1000,10000 --seed 3
+  cascjax frontier --lambda-values 0,100,1000,10000 --seed 3 --budgets 0.0005,0.001
+  cascjax frontier results.csv --format long        # query_id,model,quality,cost rows
+  cascjax frontier gsm8k_responses.csv --prices prices.csv    # RouteLLM CSV: costs from tokens x prices
+  cascjax frontier data/classification/mmlu --split test      # the paper's JSON layout
+  cascjax frontier --strategy routing --json --quiet | jq .summary
 """
 
 REPRODUCE_EXAMPLES = """examples:
@@ -35,6 +46,20 @@ ABLATE_EXAMPLES = """examples:
 """
 
 
+MAIN_EPILOG = """examples:
+  cascjax frontier                                  # frontiers on the embedded MMLU-Pro example
+  cascjax frontier my_results.csv --budgets 0.001,0.002 --out my-frontier/
+  cascjax reproduce routerbench_0shot.pkl           # the paper's RouterBench tables
+  cascjax ablate routerbench_0shot.pkl --what noise # the paper's noise ablation heatmaps
+  cascjax frontier --help                           # every option of a command
+
+data: wide CSV/Parquet/pickle (RouterBench's pickles as they are), long (query_id,model,quality,cost), the
+paper's JSON folders (qualities.json, costs.json), RouteLLM CSVs with --prices prices.csv.
+exit codes: 0 success, 2 bad input (one line naming the file, column, model or option), 1 internal error
+(CASCJAX_DEBUG=1 shows the traceback), 130 interrupted.
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -43,12 +68,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cascjax", description="Routing, cascading and cascade routing for LLMs, in JAX.")
+    p = _Parser(prog="cascjax", description="Routing, cascading and cascade routing for LLMs, in JAX (Dekoninck, "
+                                            "Baader & Vechev, ICML 2025).",
+                epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     f = sub.add_parser("frontier", help="trace the cost-quality frontier of strategies on a dataset",
-                       description="Sweep λ for each strategy, write curve.csv, summary.csv and frontier.png.",
+                       description="Sweep λ for each strategy, write curve.csv, summary.csv, frontier.png and "
+                                   "usage.png (budgets.csv with --budgets) and print an AUC table.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    f.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
+    _data_options(f)
     f.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
                    help="comma-separated strategies (available: routing, cascade, cascade-routing, "
                         "threshold-cascade; default: all)")
@@ -71,9 +99,10 @@ def _parser() -> argparse.ArgumentParser:
                            "cascade (default: 256)")
     grid.add_argument("--lambda-values", help="explicit comma-separated λ values, e.g. 0,10,100 (the threshold "
                                               "cascade keeps its θ grid)")
-    f.add_argument("--models", help="comma-separated model names to use (default: all)")
-    f.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
+    f.add_argument("--budgets", help="comma-separated budgets (mean cost per query): the best γ-mixture of each "
+                                     "strategy there, in budgets.csv and marked in frontier.png")
     f.add_argument("--out", default="cascjax-out", help="output directory (default: ./cascjax-out)")
+    _output_options(f)
 
     r = sub.add_parser("reproduce", help="the paper's RouterBench protocol: pools x noise levels x strategies",
                        description="Fit every strategy to the paper's budgets on a 5%% fit split, evaluate on the "
@@ -110,8 +139,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _data_options(p):
+    p.add_argument("data", nargs="?", help="a data file or folder (default: the embedded MMLU-Pro example): wide "
+                                           "CSV/Parquet/pickle (RouterBench's pickles), long, the paper's JSON "
+                                           "layout or a RouteLLM CSV")
+    p.add_argument("--format", default="auto", choices=("auto", "wide", "routerbench", "long", "paper", "routellm"),
+                   help="how DATA is laid out (default: auto, detected from the file): wide = <model>, "
+                        "<model>|total_cost columns; long = query_id,model,quality,cost rows; paper = a folder "
+                        "with qualities.json and costs.json; routellm = prompt + True/False column per model")
+    p.add_argument("--prices", help="price table CSV (model,input,output: USD per million tokens): costs = token "
+                                    "counts x prices, replacing any costs in DATA (needed for RouteLLM files)")
+    p.add_argument("--split", choices=("train", "test"), help="the paper's JSON layout: one split (default: both)")
+    p.add_argument("--models", help="comma-separated model names to use (default: all)")
+    p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
+
+
+def _output_options(p):
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the tables")
+
+
 def _protocol_options(p, per_step="search"):
-    p.add_argument("data", nargs="?", help="wide CSV/Parquet/pickle file (default: the embedded MMLU-Pro example)")
+    _data_options(p)
     p.add_argument("--fit-fraction", type=float, default=0.05, help="fit split fraction (default: 0.05)")
     p.add_argument("--split-seed", type=int, default=42, help="split seed (default: 42, as the paper)")
     p.add_argument("--max-depth", type=int, default=5, help="cascade routing: at most this many models (default: 5)")
@@ -121,9 +170,7 @@ def _protocol_options(p, per_step="search"):
                    help="per-step λ (θ) methods besides constant λ: search, gradient, search,gradient or none "
                         f"(default: {per_step})")
     p.add_argument("--candidates", type=int, default=512, help="per-step search vectors (default: 512)")
-    p.add_argument("--models", help="comma-separated model names to read (default: all)")
-    p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _output_options(p)
 
 
 def main(argv=None) -> int:
@@ -173,9 +220,12 @@ def _frontier(args) -> int:
             raise CascjaxError(f"unknown strategy {s!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
     if args.lambdas < 2:
         raise CascjaxError(f"--lambdas must be at least 2, got {args.lambdas}")
-    path = args.data if args.data is not None else cascjax.example_path()
-    models = _parse_list(args.models, "--models") if args.models else None
-    ds = cascjax.read(path, models=models, dropna=args.dropna)
+    budgets = None
+    if args.budgets is not None:
+        budgets = _parse_numbers(args.budgets, "--budgets")
+        if not (np.isfinite(budgets).all() and (budgets >= 0).all()):
+            raise CascjaxError(f"--budgets must be finite and non-negative, got {args.budgets!r}")
+    ds, path = _load(args)
     if args.max_depth is not None and not 1 <= args.max_depth <= ds.n_models:
         raise CascjaxError(f"--max-depth must be in 1..{ds.n_models} (the number of models), got {args.max_depth}")
     if args.samples < 1:
@@ -183,57 +233,106 @@ def _frontier(args) -> int:
     if args.estimates == "perfect":
         est = cascjax.perfect_estimates(ds)
     elif args.estimates == "columns":
-        est = cascjax.read_estimates(path, ds, dropna=args.dropna)
+        est = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
+                                     dropna=args.dropna)
     else:
         est = cascjax.noisy_estimates(ds, jax.random.key(args.seed), args.estimates)
     if args.covariance:
         est = cascjax.fit_covariances(est)
     if args.lambda_values is not None:
-        try:
-            lams = np.array([float(v) for v in _parse_list(args.lambda_values, "--lambda-values")])
-        except ValueError:
-            raise CascjaxError(f"--lambda-values must be comma-separated numbers, got {args.lambda_values!r}") from None
-        lams = np.sort(lams)
+        lams = np.sort(_parse_numbers(args.lambda_values, "--lambda-values"))
     else:
         lams = cascjax.lambda_grid(est, args.lambdas)
 
-    rows, summary, plotted = [], [], {}
-    for name in strategies:
-        both = []
-        if name == "threshold-cascade":  # thresholds θ, not λ; no scores, so no ties
-            runs = [("none", cascjax.threshold_grid(est, max(args.lambdas, 3), max_depth=args.max_depth))]
-        else:
-            runs = [(tie, lams) for tie in ("min", "max")]
-        for tie, grid_values in runs:
-            options = {} if name == "routing" else dict(max_depth=args.max_depth)
-            if name in ("cascade", "cascade-routing"):
-                options["samples"] = args.samples
-            if name == "cascade-routing":
-                options["force_order"] = args.force_order
-            curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name],
-                                  tie="min" if tie == "none" else tie, **options)
-            both.append(curve)
-            rows += [(name, "grid", float(l), tie, float(c), float(q))
-                     for l, c, q in zip(grid_values, np.asarray(curve.cost), np.asarray(curve.quality))]
-        cost = np.concatenate([np.asarray(c.cost) for c in both])
-        quality = np.concatenate([np.asarray(c.quality) for c in both])
-        summary.append(_summary_row("strategy", name, (cost, quality), ds))
-        plotted[name] = (cost, quality)
-        if name in ("routing", "cascade"):  # the exact λ-paths
-            exact = (cascjax.routing_path(ds, est) if name == "routing" else
-                     cascjax.cascade_path(ds, est, max_depth=args.max_depth, samples=args.samples))
-            rows += [(name, "exact", float(l), "min", float(c), float(q))
-                     for l, c, q in zip(np.asarray(exact.lam), np.asarray(exact.cost), np.asarray(exact.quality))]
-            summary.append(_summary_row("strategy", f"{name} (exact path)", exact, ds))
+    rows, summary, plotted, used, at_budgets = [], [], {}, {}, []
+    steps = sum(1 if s == "threshold-cascade" else 2 + (s in ("routing", "cascade")) for s in strategies)
+    bar = _Progress(steps, args.quiet, "sweep")
+    try:
+        for name in strategies:
+            both = []
+            if name == "threshold-cascade":  # thresholds θ, not λ; no scores, so no ties
+                runs = [("none", cascjax.threshold_grid(est, max(args.lambdas, 3), max_depth=args.max_depth))]
+            else:
+                runs = [(tie, lams) for tie in ("min", "max")]
+            for tie, grid_values in runs:
+                bar(f"{name}, grid" + ("" if tie == "none" else f", {tie} ties"))
+                options = {} if name == "routing" else dict(max_depth=args.max_depth)
+                if name in ("cascade", "cascade-routing"):
+                    options["samples"] = args.samples
+                if name == "cascade-routing":
+                    options["force_order"] = args.force_order
+                curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name],
+                                      tie="min" if tie == "none" else tie, **options)
+                both.append(curve)
+                rows += [(name, "grid", float(l), tie, float(c), float(q))
+                         for l, c, q in zip(grid_values, np.asarray(curve.cost), np.asarray(curve.quality))]
+            cost = np.concatenate([np.asarray(c.cost) for c in both])
+            quality = np.concatenate([np.asarray(c.quality) for c in both])
+            summary.append(_summary_row("strategy", name, (cost, quality), ds))
+            plotted[name] = (cost, quality)
+            used[name] = both[0]
+            best = both[0]  # the MIN-tie grid curve, λ-ordered, for the mixtures at budgets
+            if name in ("routing", "cascade"):  # the exact λ-paths
+                bar(f"{name}, exact path")
+                exact = (cascjax.routing_path(ds, est) if name == "routing" else
+                         cascjax.cascade_path(ds, est, max_depth=args.max_depth, samples=args.samples))
+                rows += [(name, "exact", float(l), "min", float(c), float(q))
+                         for l, c, q in zip(np.asarray(exact.lam), np.asarray(exact.cost), np.asarray(exact.quality))]
+                summary.append(_summary_row("strategy", f"{name} (exact path)", exact, ds))
+                best = exact
+            if budgets is not None:
+                mix = cascjax.at_budget(best, budgets)
+                lam = np.asarray(mix.lam, np.float64).reshape(budgets.size, -1)[:, 0]
+                at_budgets += [dict(strategy=name, curve="exact" if best is not both[0] else "grid", budget=float(b),
+                                    feasible=bool(f), **{"lambda": float(lm)}, gamma=float(g), cost=float(c),
+                                    quality=float(q))
+                               for b, f, lm, g, c, q in zip(budgets, np.asarray(mix.feasible), lam,
+                                                           np.asarray(mix.gamma), np.asarray(mix.cost),
+                                                           np.asarray(mix.quality))]
+    finally:
+        bar.close()
     mc, mq = cascjax.model_points(ds)
     hull = cascjax.model_hull(ds)
     summary.append(_summary_row("baseline", "linear interpolation (model hull)", (mc[hull], mq[hull]), ds))
     for name, c, q in zip(ds.models, mc, mq):
         summary.append(dict(kind="model", name=name, auc=float("nan"), aiq=float("nan"), cost_min=float(c),
                             cost_max=float(c), quality_max=float(q), points=1))
-    _write_outputs(args.out, rows, summary, plotted, ds, path, args.estimates)
-    _print_summary(summary, ds, path, args)
+    written = _write_outputs(args.out, rows, summary, plotted, used, at_budgets, budgets, ds, path, args.estimates)
+    if args.json:
+        _print_json(dict(command="frontier", data=str(path), format=args.format, queries=ds.n_queries,
+                         models=list(ds.models), estimates=args.estimates, strategies=strategies,
+                         summary=summary, budgets=at_budgets,
+                         files=[os.path.join(args.out, w) for w in written]))
+    else:
+        _print_summary(summary, at_budgets, ds, path, args, written)
     return 0
+
+
+def _parse_numbers(text, what):
+    import numpy as np
+
+    from ._errors import CascjaxError
+
+    try:
+        return np.array([float(v) for v in _parse_list(text, what)])
+    except ValueError:
+        raise CascjaxError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def _print_json(document):
+    """One JSON document on stdout; NaN and infinities become null (JSON has none)."""
+    def clean(x):
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+            x = x.item()
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        return x
+
+    print(json.dumps(clean(document), indent=1, allow_nan=False))
 
 
 def _summary_row(kind, name, curve, ds):
@@ -253,7 +352,8 @@ def _load(args):
 
     path = args.data if args.data is not None else cascjax.example_path()
     models = _parse_list(args.models, "--models") if args.models else None
-    return cascjax.read(path, models=models, dropna=args.dropna), path
+    return cascjax.read(path, models=models, format=args.format, prices=args.prices, split=args.split,
+                        dropna=args.dropna), path
 
 
 def _common(args):
@@ -284,7 +384,8 @@ class _Progress:
         if not quiet:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False,
+                            disable=None)  # None: no bar when stderr is not a terminal (logs, CI)
 
     def __call__(self, message):
         """A step begins: the previous one is done."""
@@ -348,6 +449,11 @@ def _reproduce(args) -> int:
         files.append((f"frontier_{_slug(c.pool)}_{c.noise}.png",
                       _figure(curves, c.test, f"pool {c.pool} ({len(c.models)} models), {c.noise} noise — test split")))
     written = _write_files(args.out, files)
+    if args.json:
+        _print_json(dict(command="reproduce", data=str(path), format=args.format, queries=ds.n_queries,
+                         models=list(ds.models), pools=pools, noise=noises, seeds=args.seeds,
+                         table=table.to_dict(orient="records"), files=[os.path.join(args.out, w) for w in written]))
+        return 0
     print(f"{path}: {ds.n_queries} queries x {ds.n_models} models; pools {', '.join(pools)}; noise "
           f"{', '.join(noises)}; {args.seeds} seed(s)")
     print(md)
@@ -402,6 +508,12 @@ def _ablate(args) -> int:
     finally:
         bar.close()
     written = _write_files(args.out, files)
+    if args.json:
+        _print_json(dict(command="ablate", data=str(path), format=args.format, pool=pool, models=list(names),
+                         noise_grid=frame.to_dict(orient="records") if "noise" in what else None,
+                         variants=var.to_dict(orient="records") if "variants" in what else None,
+                         files=[os.path.join(args.out, w) for w in written]))
+        return 0
     print(f"{path}: pool {pool} ({len(names)} models)")
     if "noise" in what:
         print(f"noise grid: {len(grid)} cells x {args.seeds} seed(s); mean AUC difference of cascade routing: "
@@ -413,14 +525,14 @@ def _ablate(args) -> int:
     return 0
 
 
-def _figure(curves, ds, title):
-    """A writer for a frontier figure (None without matplotlib: the figure is skipped with a warning)."""
+def _figure(curves, ds, title, budgets=None):
+    """A writer for a frontier figure (skipped with a warning by :func:`_write_files` without matplotlib)."""
     def write(f):
         import matplotlib.pyplot as plt
 
         from .plot import frontier
 
-        fig = frontier(curves, ds, title=title)
+        fig = frontier(curves, ds, title=title, budgets=budgets)
         fig.savefig(f, format="png")
         plt.close(fig)
     return write
@@ -471,17 +583,35 @@ def _write_files(out, files):
     return [os.path.basename(final) for _, final in staged]
 
 
-def _write_outputs(out, rows, summary, plotted, ds, path, estimates):
-    """curve.csv, summary.csv and frontier.png, all staged and moved in place together (:func:`_write_files`)."""
+def _write_outputs(out, rows, summary, plotted, used, at_budgets, budgets, ds, path, estimates):
+    """curve.csv, summary.csv (budgets.csv with --budgets), frontier.png and usage.png, all staged and moved
+    in place together (:func:`_write_files`)."""
     import pandas as pd
 
     curve_df = pd.DataFrame(rows, columns=["strategy", "method", "lambda", "tie", "cost", "quality"])
     summary_df = pd.DataFrame(summary)
-    _write_files(out, [
-        ("curve.csv", lambda f: curve_df.to_csv(f, index=False, float_format="%.10g")),
-        ("summary.csv", lambda f: summary_df.to_csv(f, index=False, float_format="%.10g")),
-        ("frontier.png", _figure(plotted, ds, f"{os.path.basename(str(path))} — {estimates} estimates")),
-    ])
+    files = [("curve.csv", lambda f: curve_df.to_csv(f, index=False, float_format="%.10g")),
+             ("summary.csv", lambda f: summary_df.to_csv(f, index=False, float_format="%.10g"))]
+    if budgets is not None:
+        budget_df = pd.DataFrame(at_budgets, columns=["strategy", "curve", "budget", "feasible", "lambda", "gamma",
+                                                      "cost", "quality"])
+        files.append(("budgets.csv", lambda f: budget_df.to_csv(f, index=False, float_format="%.10g")))
+    title = f"{os.path.basename(str(path).rstrip(os.sep))} — {estimates} estimates"
+    files.append(("frontier.png", _figure(plotted, ds, title, budgets)))
+    files.append(("usage.png", _usage(used, ds, f"{title}: which model answered (MIN-tie grid)")))
+    return _write_files(out, files)
+
+
+def _usage(curves, ds, title):
+    def write(f):
+        import matplotlib.pyplot as plt
+
+        from .plot import usage
+
+        fig = usage(curves, ds, title=title)
+        fig.savefig(f, format="png")
+        plt.close(fig)
+    return write
 
 
 def _stage(out, name, write):
@@ -498,7 +628,7 @@ def _stage(out, name, write):
     return tmp, os.path.join(out, name)
 
 
-def _print_summary(summary, ds, path, args):
+def _print_summary(summary, at_budgets, ds, path, args, written):
     print(f"{path}: {ds.n_queries} queries x {ds.n_models} models, {args.estimates} estimates")
     header = f"{'kind':<9} {'name':<36} {'AUC':>7} {'AIQ':>7} {'cost min':>10} {'cost max':>10} {'q max':>7}"
     print(header)
@@ -508,7 +638,15 @@ def _print_summary(summary, ds, path, args):
         aiq = "" if r["aiq"] != r["aiq"] else f"{r['aiq']:.2f}"
         print(f"{r['kind']:<9} {r['name'][:36]:<36} {auc:>7} {aiq:>7} {r['cost_min']:>10.3g} "
               f"{r['cost_max']:>10.3g} {r['quality_max']:>7.4f}")
-    print(f"wrote {os.path.join(args.out, 'curve.csv')}, summary.csv, frontier.png")
+    if at_budgets:
+        print(f"\n{'strategy':<20} {'budget':>10} {'λ':>10} {'γ':>6} {'cost':>10} {'quality':>8}")
+        for r in at_budgets:
+            if r["feasible"]:
+                print(f"{r['strategy']:<20} {r['budget']:>10.4g} {r['lambda']:>10.4g} {r['gamma']:>6.3f} "
+                      f"{r['cost']:>10.4g} {r['quality']:>8.4f}")
+            else:
+                print(f"{r['strategy']:<20} {r['budget']:>10.4g}   infeasible: below every point's cost")
+    print(f"wrote {', '.join(os.path.join(args.out, w) for w in written[:1])}, {', '.join(written[1:])}")
 
 
 if __name__ == "__main__":

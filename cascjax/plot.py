@@ -1,4 +1,9 @@
-"""Figures (needs the ``plot`` extra: ``pip install 'cascjax[plot]'``)."""
+"""Figures (needs the ``plot`` extra: ``pip install 'cascjax[plot]'``).
+
+Every function returns a matplotlib Figure (drawn on ``ax`` when given) and never shows it; save it with
+``fig.savefig("frontier.png")``. The ``cascjax frontier`` command writes :func:`frontier` and :func:`usage`
+figures, ``cascjax reproduce`` one :func:`frontier` per cell, ``cascjax ablate`` the :func:`heatmap` figures.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._data import Dataset
-from ._metrics import model_hull, model_points
+from ._metrics import model_hull, model_points, quality_at
 
 
 def _pyplot():
@@ -21,34 +26,53 @@ def _pyplot():
     return plt
 
 
-def frontier(curves: Mapping[str, tuple], ds: Dataset, *, ax=None, title: str | None = None):
+def frontier(curves: Mapping[str, tuple], ds: Dataset, *, budgets=None, ax=None, title: str | None = None):
     """Cost–quality frontiers with the single models as labelled points and their hull.
 
     Args:
       curves: name -> (cost [K], quality [K]) (a :class:`cascjax.Curve` works too), drawn sorted by cost.
-      ds: the pool whose single models are drawn.
+      ds: the pool whose single models are drawn; the dashed line is their upper hull (the "linear
+        interpolation" baseline through the non-dominated models).
+      budgets: [B] budgets (mean cost per query) to mark: a dotted vertical line each, and a marker where
+        every curve reaches it (:func:`cascjax.quality_at`).
       ax: a matplotlib Axes (default: a new figure).
       title: the axes title.
 
     Returns:
       The matplotlib Figure.
+
+    Example:
+      >>> import cascjax, cascjax.plot
+      >>> ds = cascjax.synthetic(0, n_queries=200, n_models=3)
+      >>> path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+      >>> fig = cascjax.plot.frontier({"routing": path}, ds, budgets=[float(ds.model_costs()[1])])
+      >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2]
+      ['routing', 'single models (hull)']
     """
     plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
     else:
         fig = ax.figure
+    drawn = []
     for name, curve in curves.items():
         cost, quality = (curve.cost, curve.quality) if hasattr(curve, "cost") else curve
         cost, quality = np.asarray(cost, np.float64), np.asarray(quality, np.float64)
         order = np.lexsort((quality, cost))
-        ax.plot(cost[order], quality[order], label=name, lw=1.6)
+        line, = ax.plot(cost[order], quality[order], label=name, lw=1.6)
+        drawn.append(((cost, quality), line.get_color()))
     mc, mq = model_points(ds)
     hull = model_hull(ds)
     ax.plot(mc[hull], mq[hull], ls="--", color="grey", lw=1, label="single models (hull)")
     ax.scatter(mc, mq, color="black", zorder=5, s=18)
     for name, x, y in zip(ds.models, mc, mq):
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    if budgets is not None:
+        b = np.atleast_1d(np.asarray(budgets, np.float64))
+        for i, value in enumerate(b):
+            ax.axvline(value, color="black", ls=":", lw=0.8, label="budgets" if i == 0 else None)
+        for points, color in drawn:
+            ax.scatter(b, quality_at(points, b), marker="D", s=22, color=color, zorder=6, edgecolors="white")
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per query")
     ax.set_ylabel("mean quality")
@@ -60,15 +84,99 @@ def frontier(curves: Mapping[str, tuple], ds: Dataset, *, ax=None, title: str | 
     return fig
 
 
+def usage(curves, ds: Dataset, *, max_bars: int = 24, title: str | None = None, fig=None):
+    """Per-λ stacked bars of which model answered what share of the queries, one panel per curve.
+
+    For the cascades the mean number of models run per query (``Curve.ran``) is drawn on a second axis.
+
+    Args:
+      curves: a :class:`cascjax.Curve` with ``answered`` [L, M] (every :func:`cascjax.sweep` curve has it),
+        or name -> Curve for several panels.
+      ds: the dataset the curves were evaluated on (model names, in the order of ``answered``'s columns).
+      max_bars: at most this many λ values per panel, evenly spaced in index (the first and last kept).
+      title: the figure's title.
+      fig: a matplotlib Figure to draw on (default: a new one).
+
+    Returns:
+      The matplotlib Figure.
+
+    Example:
+      >>> import cascjax, cascjax.plot
+      >>> ds = cascjax.synthetic(0, n_queries=200, n_models=3)
+      >>> est = cascjax.perfect_estimates(ds)
+      >>> curve = cascjax.sweep(ds, est, cascjax.lambda_grid(est, 8), "routing")
+      >>> fig = cascjax.plot.usage({"routing": curve}, ds)
+      >>> len(fig.axes[0].patches)                     # 8 λ values × 3 models
+      24
+    """
+    plt = _pyplot()
+    if not isinstance(curves, Mapping):
+        curves = {"": curves}
+    for name, curve in curves.items():
+        if getattr(curve, "answered", None) is None:
+            raise ValueError(f"usage: curve {name!r} has no per-model answered shares (Curve.answered)")
+    if max_bars < 2:
+        raise ValueError(f"usage: max_bars must be at least 2, got {max_bars}")
+    if fig is None:
+        fig = plt.figure(figsize=(8, 2.2 * len(curves) + 1.2), dpi=120, layout="constrained")
+    axes = fig.subplots(len(curves), 1, squeeze=False)[:, 0]
+    colors = plt.get_cmap("tab20" if ds.n_models > 10 else "tab10").colors
+    for ax, (name, curve) in zip(axes, curves.items()):
+        answered = np.asarray(curve.answered, np.float64)
+        lam = np.asarray(curve.lam, np.float64)
+        keep = np.unique(np.round(np.linspace(0, answered.shape[0] - 1, min(max_bars, answered.shape[0]))).astype(int))
+        x = np.arange(keep.size)
+        bottom = np.zeros(keep.size)
+        for m, model in enumerate(ds.models):
+            ax.bar(x, answered[keep, m], bottom=bottom, width=0.85, color=colors[m % len(colors)], label=model)
+            bottom += answered[keep, m]
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share answered", fontsize=8)
+        ax.set_xticks(x, [_short(lam[k]) for k in keep], rotation=60, fontsize=6)
+        ax.set_title(name, fontsize=9, loc="left")
+        ran = getattr(curve, "ran", None)
+        if ran is not None and not np.all(np.asarray(ran) == 1):
+            twin = ax.twinx()
+            twin.plot(x, np.asarray(ran, np.float64)[keep], color="black", marker=".", lw=1)
+            twin.set_ylim(0, ds.n_models + 0.2)
+            twin.set_ylabel("mean models run (line)", fontsize=7)
+    axes[-1].set_xlabel("λ (θ for the threshold cascade), ascending", fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=min(ds.n_models, 3), fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def _short(value) -> str:
+    value = np.atleast_1d(value)
+    if value.size > 1 and np.all(value == value[0]):
+        value = value[:1]  # one value for every step
+    if value.size > 1:
+        return "(" + ",".join(_short(v) for v in value[:2]) + (",…)" if value.size > 2 else ")")
+    v = float(value[0])
+    return f"{v:.3g}" if np.isfinite(v) else ("∞" if v > 0 else "−∞")
+
+
 def heatmap(sigma_ante, sigma_post, value, *, ax=None, title: str | None = None, label: str = "AUC difference"):
     """A heatmap of a value over the noise grid (σ_ante on x, σ_post on y; cells with σ_post > σ_ante empty).
 
     Args:
       sigma_ante, sigma_post, value: [C] one entry per grid cell (e.g. columns of ``cascjax ablate``'s
         ablation.csv averaged over seeds).
+      ax: a matplotlib Axes (default: a new figure).
+      title: the axes title.
+      label: the colour bar's label.
 
     Returns:
       The matplotlib Figure.
+
+    Example:
+      >>> import cascjax.plot, cascjax.protocol
+      >>> grid = cascjax.protocol.ablation_grid(1.0, 2.0)          # [6, 2] (σ_ante, σ_post) cells
+      >>> fig = cascjax.plot.heatmap(grid[:, 0], grid[:, 1], grid[:, 0] - grid[:, 1])
+      >>> fig.axes[0].get_images()[0].get_array().shape            # σ_post × σ_ante
+      (3, 3)
     """
     plt = _pyplot()
     a = np.round(np.asarray(sigma_ante, np.float64), 6)

@@ -71,7 +71,9 @@ def test_frontier_on_the_example(tmp_path, capsys):
     assert routing > hull > 0
     assert summary[summary.name == "threshold-cascade"].auc.item() > 0
     assert summary[summary.name == "cascade-routing"].auc.item() > routing  # the paper's claim, on the example
-    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for figure in ("frontier.png", "usage.png"):
+        assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "budgets.csv").exists()  # only with --budgets
     assert "routing" in out and "AUC" in out
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temporary files left
 

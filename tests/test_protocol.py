@@ -5,6 +5,7 @@ routing at depth 2 with 8 samples, 64 search candidates), so its kernels are com
 """
 
 import functools
+import json
 import math
 import os
 from fractions import Fraction
@@ -334,7 +335,7 @@ def test_cli_reproduce(data_csv, tmp_path, capsys):
 def test_cli_ablate_noise(data_csv, tmp_path, capsys):
     out = tmp_path / "abl"
     rc, stdout, err = _run(["ablate", data_csv, "--what", "noise", "--step", 1.5, "--max", 1.5, *SMALL,
-                            "--out", out], capsys)
+                            "--json", "--out", out], capsys)
     assert rc == 0, err
     assert sorted(os.listdir(out)) == ["ablation.csv", "heatmap_routing.png", "heatmap_threshold.png"]
     frame = pd.read_csv(out / "ablation.csv")
@@ -349,7 +350,9 @@ def test_cli_ablate_noise(data_csv, tmp_path, capsys):
     assert frame.auc_routing[1] == frame.auc_routing[2]  # routing never looks at the post-hoc estimates
     for name in ("heatmap_routing.png", "heatmap_threshold.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "noise grid: 3 cells" in stdout
+    doc = json.loads(stdout)  # --json: stdout is one JSON document, the same numbers as ablation.csv
+    assert doc["command"] == "ablate" and doc["variants"] is None and len(doc["files"]) == 3
+    np.testing.assert_allclose([r["auc_routing"] for r in doc["noise_grid"]], frame.auc_routing, rtol=1e-5)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,353 @@
+"""The data formats people already have, each turned into the wide interchange frame (DESIGN section 1).
+
+Every loader here returns a pandas DataFrame in the wide layout (``<model>``, ``<model>|total_cost`` and,
+where the source has them, ``<model>|quality_ante`` ... estimate columns), so that :func:`cascjax.read` and
+:func:`cascjax.read_estimates` validate every format with the same code and the same messages.
+
+Formats (``format=``):
+
+* ``wide`` — the interchange format; RouterBench's ``routerbench_0shot.pkl`` and ``routerbench_5shot.pkl``
+  are wide files (``routerbench`` is accepted as a name for it).
+* ``long`` — one row per (query, model): ``query_id, model, quality, cost`` (plus optional estimate columns
+  ``quality_ante`` ... ``cost_post``, token counts ``input_tokens``/``output_tokens`` and a group column).
+* ``paper`` — the paper's per-dataset JSON layout (eth-sri/cascade-routing): a folder with
+  ``qualities.json`` and ``costs.json`` (DataFrames written by ``DataFrame.to_json``: one column per model),
+  optionally in ``train/`` and ``test/`` subfolders.
+* ``routellm`` — RouteLLM's evaluation CSVs: ``prompt``, one True/False column per model (usually two:
+  the strong and the weak model), optionally ``<model>_response``; no costs, so a price table is needed.
+
+Costs from token counts × a price table (``prices=``): a CSV (or DataFrame, or mapping) with columns
+``model, input, output`` — US dollars per million input and output tokens. Token counts come from the
+columns ``<model>|input_tokens`` / ``<model>|output_tokens`` (wide; a shared ``input_tokens`` column serves
+every model), ``input_tokens`` / ``output_tokens`` (long), or, where a file has none, are approximated from
+the text as ⌈characters / 4⌉ (the prompt, and the model's response).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from ._errors import CascjaxError
+
+FORMATS = ("auto", "wide", "routerbench", "long", "paper", "routellm")
+LONG_REQUIRED = ("query_id", "model", "quality")
+_ESTIMATES = ("quality_ante", "quality_post", "quality_sd_ante", "quality_sd_post", "cost_ante", "cost_post")
+_GROUPS = ("eval_name", "category", "group")
+_PAPER_FILES = ("qualities.json", "costs.json")
+
+
+def to_wide(path, frame_reader, *, format: str = "auto", prices=None, split: str | None = None):
+    """The wide frame of ``path`` and the format it was read as.
+
+    ``frame_reader(path)`` reads a tabular file into a DataFrame (with the project's error messages).
+    """
+    if format not in FORMATS:
+        raise CascjaxError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    path = os.fspath(path)
+    if split is not None and split not in ("train", "test"):
+        raise CascjaxError(f"unknown split {split!r}; choose train or test (or none: both)")
+    fmt = format
+    if fmt == "auto" and (os.path.isdir(path) or os.path.basename(path) in _PAPER_FILES):
+        fmt = "paper"
+    if fmt == "paper":
+        df = _paper(path, split)
+    else:
+        if split is not None:
+            raise CascjaxError(f"{path}: split={split!r} applies to the paper's JSON layout only")
+        df = frame_reader(path)
+        if fmt == "auto":
+            fmt = detect(df)
+        if fmt == "long":
+            if "cost" not in map(str, df.columns) and prices is None:
+                raise CascjaxError(f"{path}: the long format needs a 'cost' column, or token counts (input_tokens, "
+                                   "output_tokens) and a price table (prices=..., CLI: --prices prices.csv)")
+            df = _long(df, path)
+        elif fmt == "routellm":
+            df = _routellm(df, path, prices is not None)
+        elif fmt == "routerbench":
+            fmt = "wide"
+    if prices is not None:
+        df = apply_prices(df, prices, path, fmt)
+    elif fmt == "routellm":
+        raise CascjaxError(f"{path}: RouteLLM files have no costs; give a price table (prices=..., CLI: --prices "
+                           "prices.csv with columns model,input,output in USD per million tokens)")
+    return df, fmt
+
+
+def detect(df) -> str:
+    """``long``, ``wide`` or ``routellm`` from a frame's columns."""
+    columns = [str(c) for c in df.columns]
+    if all(c in columns for c in LONG_REQUIRED):
+        return "long"
+    if any(c.endswith("|total_cost") or c.endswith("|input_tokens") or c.endswith("|output_tokens")
+           for c in columns):
+        return "wide"
+    if "prompt" in columns and _routellm_models(df):
+        return "routellm"
+    return "wide"  # the wide reader's messages say what is missing
+
+
+# -- long ------------------------------------------------------------------------------------------------------
+
+def _long(df, source):
+    import pandas as pd
+
+    df = df.rename(columns=str)
+    missing = [c for c in LONG_REQUIRED if c not in df.columns]
+    if missing:
+        raise CascjaxError(f"{source}: the long format needs columns {', '.join(LONG_REQUIRED)} (and cost, or token "
+                           f"counts with a price table); missing: {', '.join(missing)}")
+    if df["query_id"].isna().any() or df["model"].isna().any():
+        column = "query_id" if df["query_id"].isna().any() else "model"
+        raise CascjaxError(f"{source}: column {column!r} has a missing value at row "
+                           f"{int(np.nonzero(df[column].isna().to_numpy())[0][0])}")
+    df = df.assign(model=df["model"].astype(str))
+    dup = df.duplicated(["query_id", "model"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise CascjaxError(f"{source}: query {row['query_id']!r} has more than one row for model {row['model']!r}")
+    queries = pd.unique(df["query_id"])
+    models = list(pd.unique(df["model"]))
+    values = [c for c in ("quality", "cost", "input_tokens", "output_tokens") + _ESTIMATES if c in df.columns]
+    wide = df.pivot(index="query_id", columns="model", values=values).reindex(queries)
+    counts = df.groupby("query_id", sort=False)["model"].size().reindex(queries)
+    incomplete = counts.to_numpy() < len(models)
+    if incomplete.any():  # name the first hole; the wide reader then fails or drops (dropna) those queries
+        q = queries[int(np.nonzero(incomplete)[0][0])]
+        have = set(df.loc[df["query_id"] == q, "model"])
+        absent = [m for m in models if m not in have]
+        warnings.warn(f"{source}: {int(incomplete.sum())} queries lack a row for some model (first: query {q!r} has "
+                      f"no row for model {absent[0]!r}); they count as missing values", stacklevel=4)
+    out = {}
+    for m in models:
+        out[m] = wide[("quality", m)].to_numpy()
+        if "cost" in values:
+            out[f"{m}|total_cost"] = wide[("cost", m)].to_numpy()
+        for c in values[1:]:
+            if c != "cost":
+                out[f"{m}|{c}"] = wide[(c, m)].to_numpy()
+    frame = pd.DataFrame(out)
+    group = next((g for g in _GROUPS if g in df.columns), None)
+    if group is not None:
+        labels = df.groupby("query_id", sort=False)[group].nunique(dropna=False).reindex(queries)
+        if (labels > 1).any():
+            q = labels.index[int(np.nonzero(labels.to_numpy() > 1)[0][0])]
+            raise CascjaxError(f"{source}: query {q!r} has more than one value in the group column {group!r}")
+        frame[group] = df.groupby("query_id", sort=False)[group].first().reindex(queries).to_numpy()
+    frame.insert(0, "query_id", queries)
+    return frame
+
+
+# -- the paper's JSON layout -------------------------------------------------------------------------------------
+
+def _paper(path, split):
+    import pandas as pd
+
+    if os.path.isfile(path):
+        path = os.path.dirname(path) or "."
+    if not os.path.isdir(path):
+        raise CascjaxError(f"{path}: no such folder (the paper's layout is a folder with qualities.json and "
+                           "costs.json)")
+    if all(os.path.isfile(os.path.join(path, f)) for f in _PAPER_FILES):
+        if split is not None:
+            raise CascjaxError(f"{path}: has no train/ and test/ subfolders; split={split!r} does not apply")
+        return _paper_folder(path)
+    splits = [s for s in ("train", "test") if all(os.path.isfile(os.path.join(path, s, f)) for f in _PAPER_FILES)]
+    if not splits:
+        raise CascjaxError(f"{path}: expected qualities.json and costs.json in it, or in its train/ and test/ "
+                           "subfolders (the paper's per-dataset layout)")
+    if split is not None:
+        if split not in splits:
+            raise CascjaxError(f"{path}: has no {split}/ subfolder with qualities.json and costs.json")
+        return _paper_folder(os.path.join(path, split))
+    frames = [_paper_folder(os.path.join(path, s)).assign(split=s) for s in splits]
+    if len(frames) == 2 and list(frames[0].columns) != list(frames[1].columns):
+        raise CascjaxError(f"{path}: train/ and test/ have different models")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _paper_folder(folder):
+    import pandas as pd
+
+    parts = {}
+    for name in _PAPER_FILES:
+        file = os.path.join(folder, name)
+        try:
+            frame = pd.read_json(file)
+        except ValueError as e:
+            raise CascjaxError(f"{file}: cannot be read as a JSON table ({e})") from None
+        if not isinstance(frame, pd.DataFrame) or frame.shape[1] == 0 or len(frame) == 0:
+            raise CascjaxError(f"{file}: holds no table (one column per model, one row per query)")
+        frame.columns = [str(c) for c in frame.columns]
+        try:
+            frame = frame.sort_index()
+        except TypeError:
+            pass
+        parts[name] = frame
+    q, c = parts["qualities.json"], parts["costs.json"]
+    if set(q.columns) != set(c.columns):
+        only = sorted(set(q.columns) ^ set(c.columns))
+        raise CascjaxError(f"{folder}: qualities.json and costs.json name different models (e.g. {only[0]!r})")
+    if len(q) != len(c) or not q.index.equals(c.index):
+        raise CascjaxError(f"{folder}: qualities.json has {len(q)} queries and costs.json {len(c)}, or their query "
+                           "indices differ")
+    out = {}
+    for m in q.columns:
+        out[m] = q[m].to_numpy()
+        out[f"{m}|total_cost"] = c[m].to_numpy()
+    return pd.DataFrame(out)
+
+
+# -- RouteLLM ----------------------------------------------------------------------------------------------------
+
+def _is_boolean(col) -> bool:
+    values = col.dropna()
+    if values.empty:
+        return False
+    if col.dtype == bool:
+        return True
+    allowed = {True, False, "True", "False", "true", "false", 0, 1, 0.0, 1.0}
+    try:
+        return bool(values.isin(list(allowed)).all())
+    except TypeError:
+        return False
+
+
+def _routellm_models(df) -> list[str]:
+    return [str(c) for c in df.columns
+            if str(c) != "prompt" and not str(c).endswith("_response") and _is_boolean(df[c])]
+
+
+def _routellm(df, source, has_prices):
+    import pandas as pd
+
+    df = df.rename(columns=str)
+    if "prompt" not in df.columns:
+        raise CascjaxError(f"{source}: a RouteLLM file needs a 'prompt' column")
+    models = _routellm_models(df)
+    if len(models) < 2:
+        raise CascjaxError(f"{source}: a RouteLLM file needs True/False correctness columns for at least two models; "
+                           f"found {models}")
+    mapping = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}  # 1 == True, 0 == False
+    out = {"prompt": df["prompt"].to_numpy()}
+    for m in models:
+        out[m] = df[m].map(lambda v: mapping.get(v, np.nan) if v == v else np.nan).to_numpy(dtype=np.float64)
+        if f"{m}_response" in df.columns:
+            out[f"{m}|model_response"] = df[f"{m}_response"].to_numpy()
+    return pd.DataFrame(out)
+
+
+# -- prices ------------------------------------------------------------------------------------------------------
+
+def read_prices(prices, source="prices") -> dict:
+    """model -> (USD per million input tokens, USD per million output tokens)."""
+    import pandas as pd
+
+    if isinstance(prices, dict):
+        table = {}
+        for model, value in prices.items():
+            pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
+            if len(pair) != 2:
+                raise CascjaxError(f"prices: model {model!r} needs (input, output) prices per million tokens")
+            table[str(model)] = (float(pair[0]), float(pair[1]))
+        frame = pd.DataFrame([(m, i, o) for m, (i, o) in table.items()], columns=["model", "input", "output"])
+    elif isinstance(prices, pd.DataFrame):
+        frame = prices
+    else:
+        source = os.fspath(prices)
+        if not os.path.isfile(source):
+            raise CascjaxError(f"{source}: no such price table")
+        try:
+            frame = pd.read_csv(source)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise CascjaxError(f"{source}: cannot be read as a CSV price table ({type(e).__name__})") from None
+    frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    missing = [c for c in ("model", "input", "output") if c not in frame.columns]
+    if missing:
+        raise CascjaxError(f"{source}: the price table needs columns model, input, output (USD per million "
+                           f"tokens); missing: {', '.join(missing)}")
+    table = {}
+    for row in frame.itertuples(index=False):
+        model = str(row.model)
+        try:
+            pin, pout = float(row.input), float(row.output)
+        except (TypeError, ValueError):
+            raise CascjaxError(f"{source}: model {model!r} has a non-numeric price") from None
+        if not (np.isfinite(pin) and np.isfinite(pout)) or pin < 0 or pout < 0:
+            raise CascjaxError(f"{source}: model {model!r} has a negative or missing price ({pin}, {pout})")
+        if model in table:
+            raise CascjaxError(f"{source}: model {model!r} appears twice in the price table")
+        table[model] = (pin, pout)
+    return table
+
+
+def _tokens_from_text(values) -> np.ndarray:
+    import pandas as pd
+
+    text = pd.Series(values).astype("string")
+    return np.ceil(text.str.len().to_numpy(dtype=np.float64, na_value=np.nan) / 4.0)
+
+
+def apply_prices(df, prices, source, fmt):
+    """Adds ``<model>|total_cost`` = (input tokens × input price + output tokens × output price) / 1e6."""
+    table = read_prices(prices)
+    columns = [str(c) for c in df.columns]
+    if fmt == "routellm":
+        models = _routellm_models(df)
+    else:
+        suffixes = ("|total_cost", "|input_tokens", "|output_tokens", "|model_response")
+        models = []
+        for c in columns:
+            for s in suffixes:
+                if c.endswith(s) and c[: -len(s)] in columns and c[: -len(s)] not in models:
+                    models.append(c[: -len(s)])
+    if not models:
+        raise CascjaxError(f"{source}: no models found to price")
+    absent = [m for m in models if m not in table]
+    if absent:
+        raise CascjaxError(f"{source}: the price table has no row for model {absent[0]!r} (it has: "
+                           f"{', '.join(sorted(table))})")
+    replaced = [m for m in models if f"{m}|total_cost" in columns]
+    if replaced:
+        warnings.warn(f"{source}: the price table replaces the costs in the data for {len(replaced)} models "
+                      f"(e.g. {replaced[0]!r})", stacklevel=4)
+    df = df.copy()
+    shared_in = df["input_tokens"].to_numpy(dtype=np.float64) if "input_tokens" in columns else None
+    prompt_in = _tokens_from_text(df["prompt"]) if "prompt" in columns else None
+    for m in models:
+        if f"{m}|input_tokens" in columns:
+            tin = _numeric(df, f"{m}|input_tokens", source)
+        elif shared_in is not None:
+            tin = shared_in
+        elif prompt_in is not None:
+            tin = prompt_in
+        else:
+            raise CascjaxError(f"{source}: no input token counts for model {m!r}: give a column "
+                               f"'{m}|input_tokens' (or input_tokens), or a 'prompt' column to count from")
+        if f"{m}|output_tokens" in columns:
+            tout = _numeric(df, f"{m}|output_tokens", source)
+        elif f"{m}|model_response" in columns:
+            tout = _tokens_from_text(df[f"{m}|model_response"])
+        elif table[m][1] == 0.0:
+            tout = np.zeros(len(df))
+        else:
+            raise CascjaxError(f"{source}: no output token counts for model {m!r}: give a column "
+                               f"'{m}|output_tokens', or its responses ('{m}|model_response' / '{m}_response')")
+        for name, t in (("input", tin), ("output", tout)):
+            if (t < 0).any():
+                raise CascjaxError(f"{source}: model {m!r} has negative {name} token counts")
+        df[f"{m}|total_cost"] = (tin * table[m][0] + tout * table[m][1]) / 1e6
+    return df
+
+
+def _numeric(df, name, source):
+    import pandas as pd
+
+    values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(values) & df[name].notna().to_numpy()
+    if bad.any():
+        raise CascjaxError(f"{source}: column {name!r} has a non-numeric value at row {int(np.nonzero(bad)[0][0])}")
+    return values

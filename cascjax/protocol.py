@@ -1,0 +1,27 @@
+"""The paper's evaluation protocol as a library (what ``cascjax reproduce`` and ``cascjax ablate`` run).
+
+Example:
+  >>> import cascjax.protocol as cp
+  >>> cp.PAPER_POOLS["3"]
+  (9, 4, 5)
+  >>> cp.ablation_grid(1.0, 2.0).tolist()
+  [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 1.0], [2.0, 2.0]]
+"""
+
+from ._protocol import (
+    ABLATION_MAX as ABLATION_MAX,
+    ABLATION_STEP as ABLATION_STEP,
+    PAPER_POOLS as PAPER_POOLS,
+    ROUTERBENCH_MODELS as ROUTERBENCH_MODELS,
+    ROWS as ROWS,
+    VARIANTS as VARIANTS,
+    Cell as Cell,
+    ablate as ablate,
+    ablation_grid as ablation_grid,
+    is_routerbench as is_routerbench,
+    markdown as markdown,
+    paper_budgets as paper_budgets,
+    pool_models as pool_models,
+    reproduce as reproduce,
+    variants as variants,
+)
