@@ -208,6 +208,14 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
     ``memory`` and ``devices`` bound the memory of the Q tables and shard the queries as in
     :func:`cascjax.sweep`.
 
+    Args:
+      ds: the dataset, ``quality`` and ``cost`` [N, M] (only used to score the decisions).
+      est: the estimates the cascade decides on, fields [N, M] (optional ``covariance`` [2^M, M, M]).
+      max_depth: D, at most this many models run (1..M, default M).
+      samples: K shared standard-normal points for the expected maxima, or a [K, M] array of points.
+      no_deviation: ignore the estimates' σ and covariance (Q = max μ).
+      chunk_size, memory, devices: how the query axis is processed, as in :func:`cascjax.sweep`.
+
     Returns:
       A :class:`Curve` of vertices: ``lam`` ascending from 0, realised mean ``cost``, ``quality`` and ``ran``
       (models run per query). Vertex k is what the MIN-tie cascade realises for λ ∈ [lam[k], lam[k+1]) and

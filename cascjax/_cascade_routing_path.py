@@ -123,8 +123,9 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
     grid (:func:`cascjax.sweep`), which this path reproduces at every grid λ.
 
     Args:
-      ds, est: the dataset and estimates. max_depth, samples, force_order, greedy, no_deviation: as for
-        :func:`cascjax.sweep` with ``"cascade_routing"``.
+      ds, est: the dataset and estimates, [N, M] each.
+      max_depth, samples, force_order, greedy, no_deviation: as for :func:`cascjax.sweep` with
+        ``"cascade_routing"``.
       tie_rtol: relative tie tolerance (default 32·eps of the dtype).
       chunk_size: queries walked at once (bounds memory: each holds D states' candidate tables).
       devices: the devices the queries are sharded over (default: all visible), as in :func:`cascjax.sweep`.

@@ -30,6 +30,17 @@ class Curve(NamedTuple):
     For an exact path (:func:`cascjax.routing_path`, :func:`cascjax.cascade_path`) the points are the path's
     vertices: vertex k is what the MIN-tie strategy realises for λ in [lam[k], lam[k+1]) and the MAX-tie
     strategy for λ in (lam[k], lam[k+1]]; vertex 0 is the MAX strategy at λ = 0. See :func:`cascjax.path_at`.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4, models=["small", "big"])
+      >>> curve = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.0, 0.5, 2.0])   # L = 3 values of λ
+      >>> curve.lam.shape, curve.cost.shape, curve.answered.shape   # [L], [L], [L, M]
+      ((3,), (3,), (3, 2))
+      >>> curve.cost.tolist(), curve.quality.tolist(), curve.answered.tolist()
+      ([1.5, 1.5, 1.0], [1.0, 1.0, 0.5], [[0.5, 0.5], [0.5, 0.5], [1.0, 0.0]])
+      >>> curve.choice is None   # per-query outcomes only with return_choices=True
+      True
     """
 
     lam: jax.Array
@@ -56,7 +67,20 @@ class Mixture(NamedTuple):
       gamma: [B] probability of ``hi``.
       cost: [B] expected mean cost (= budget whenever the budget lies within the curve's cost range).
       quality: [B] expected mean quality.
-      feasible: [B] bool, False where the budget is below every point's cost (then cost/quality are NaN).
+      feasible: [B] bool, False where the budget is below every point's cost (then lam, cost and quality are
+        NaN, gamma 0 and lo = hi = the cheapest point).
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4, models=["small", "big"])
+      >>> path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))   # vertex costs 1.75, 1.5, 1.0
+      >>> mix = cascjax.at_budget(path, [0.5, 1.25, 2.0])                   # B = 3 budgets
+      >>> mix.feasible.tolist()   # 0.5 is below the cheapest strategy (cost 1.0)
+      [False, True, True]
+      >>> mix.lo.tolist()[1:], mix.hi.tolist()[1:], mix.gamma.tolist()[1:]   # 1.25: half of vertex 1, half of 2
+      ([2, 0], [1, 0], [0.5, 0.0])
+      >>> [round(float(c), 3) for c in mix.cost], [round(float(q), 3) for q in mix.quality]
+      ([nan, 1.25, 1.75], [nan, 0.75, 1.0])
     """
 
     budget: jax.Array
@@ -79,8 +103,11 @@ def at_budget(curve: Curve, budgets) -> Mixture:
     perfect cost estimates — this is the bracketing pair, as in Theorem 1.
 
     Args:
-      curve: a :class:`Curve` (a grid sweep or an exact path).
+      curve: a :class:`Curve` (a grid sweep or an exact path) of K points: ``lam``, ``cost``, ``quality`` [K].
       budgets: [B] budgets in the curve's cost unit.
+
+    Returns:
+      A :class:`Mixture`, all fields [B].
 
     Example:
       >>> import cascjax
@@ -130,14 +157,17 @@ def _at_budget(lam, cost, quality, budgets, rtol):
         c = jnp.where(is_seg, budget, cost[vert])
         q = scores[best]
         nan = jnp.asarray(jnp.nan, cost.dtype)
-        return (lam[lo], lo.astype(jnp.int32), hi.astype(jnp.int32), gamma, jnp.where(feasible, c, nan),
-                jnp.where(feasible, q, nan), feasible)
+        cheapest = jnp.argmin(cost)  # infeasible: no mixture; lo = hi = the cheapest point, λ and costs NaN
+        lo, hi = jnp.where(feasible, lo, cheapest), jnp.where(feasible, hi, cheapest)
+        return (jnp.where(feasible, lam[lo], nan), lo.astype(jnp.int32), hi.astype(jnp.int32),
+                jnp.where(feasible, gamma, 0.0), jnp.where(feasible, c, nan), jnp.where(feasible, q, nan), feasible)
 
     if k == 1:  # a single point: no segments
         ok = cost[0] <= budgets + slack
         zeros = jnp.zeros(budgets.shape, jnp.int32)
         nan = jnp.full(budgets.shape, jnp.nan, cost.dtype)
-        return Mixture(budgets, jnp.broadcast_to(lam[0], budgets.shape), zeros, zeros, jnp.zeros_like(budgets),
+        return Mixture(budgets, jnp.where(ok.reshape(ok.shape + (1,) * (lam.ndim - 1)), lam[0], jnp.nan), zeros,
+                       zeros, jnp.zeros_like(budgets),
                        jnp.where(ok, cost[0], nan), jnp.where(ok, quality[0], nan), ok)
     out = jax.lax.map(one, budgets, batch_size=_budget_batch(k))
     return Mixture(budgets, *out)
@@ -156,13 +186,25 @@ def path_at(path: Curve, lam, tie: str = "min", *, tie_rtol: float | None = None
     off the path's own, still gives the same answer.
 
     Args:
-      path: the exact path (vertices with the λ at which each is reached).
+      path: the exact path: a :class:`Curve` of K vertices, ``lam`` [K] the λ at which each is reached.
       lam: [L] λ values ≥ 0.
       tie: ``"min"`` (cheapest of tied choices) or ``"max"`` (most expensive).
       tie_rtol: relative tolerance on λ; default 32·eps of the path's dtype (``cascjax.TIE_ULPS``).
 
     Returns:
-      A :class:`Curve` at ``lam`` with the vertex each λ realises (cost, quality, and ``ran`` if the path has it).
+      A :class:`Curve` at ``lam``: ``cost``, ``quality`` (and ``ran`` if the path has it) [L] of the vertex each
+      λ realises.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4, models=["small", "big"])
+      >>> path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
+      >>> path.lam.tolist(), path.cost.tolist()   # breakpoints 0 (a tie on query 1) and 1 (queries 0 and 2)
+      ([0.0, 0.0, 1.0], [1.75, 1.5, 1.0])
+      >>> cascjax.path_at(path, [0.0, 0.5, 1.0, 2.0], "min").cost.tolist()
+      [1.5, 1.5, 1.0, 1.0]
+      >>> cascjax.path_at(path, [0.0, 0.5, 1.0, 2.0], "max").cost.tolist()
+      [1.75, 1.5, 1.5, 1.0]
     """
     tie_max = check_tie(tie)
     rtol = _tie_rtol(path.lam.dtype, tie_rtol)

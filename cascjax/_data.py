@@ -57,8 +57,21 @@ class Dataset:
           group_names: names for integer ``group`` codes (optional).
           sort: reorder models by ascending mean cost (the paper's cascade order; ties keep input order).
 
+        Returns:
+          A :class:`Dataset` with ``quality``, ``cost`` [N, M] (float inputs keep their dtype, others become
+          float64 — float32 when JAX's x64 is off) and ``group`` [N] int32 codes into the sorted labels.
+
         Raises:
           CascjaxError: wrong shapes, fewer than two models, NaN/inf, negative costs, duplicate names.
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1]], [[1, 2], [1, 2]], models=["small", "big"],
+          ...                                  group=["math", "law"])
+          >>> ds
+          Dataset(2 queries x 2 models ['small', 'big'], 2 groups)
+          >>> ds.quality.shape, ds.group_names, ds.group.tolist()   # group [N]: codes into group_names
+          ((2, 2), ('law', 'math'), [1, 0])
         """
         q = np.asarray(quality)
         c = np.asarray(cost)
@@ -100,7 +113,26 @@ class Dataset:
         """Builds a dataset from a wide pandas DataFrame (DESIGN section 1, RouterBench layout).
 
         Columns ``<model>`` (quality) and ``<model>|total_cost`` (cost) for every model; other columns are
-        ignored. See :func:`cascjax.read` for the arguments.
+        ignored. The arguments are those of :func:`cascjax.read`.
+
+        Args:
+          df: a DataFrame with one row per query (N rows).
+          models: the models to load (default: every model with a ``|total_cost`` column).
+          group: the column of per-query group labels; ``"auto"`` takes the first of ``eval_name``,
+            ``category``, ``group`` that exists, ``None`` loads no groups.
+          sort: order models by ascending mean cost (the paper's cascade order).
+          dropna: drop queries with a missing or infinite quality/cost instead of raising.
+          source: how error messages name the data.
+
+        Returns:
+          A :class:`Dataset` with ``quality``, ``cost`` [N, M].
+
+        Example:
+          >>> import cascjax, pandas as pd
+          >>> df = pd.DataFrame({"big": [1, 1], "big|total_cost": [2.0, 2.0], "small": [0, 1],
+          ...                    "small|total_cost": [1.0, 1.0], "prompt": ["2+2?", "3+3?"]})
+          >>> cascjax.Dataset.from_frame(df)
+          Dataset(2 queries x 2 models ['small', 'big'])
         """
         from ._io import frame_to_dataset
 
@@ -110,24 +142,79 @@ class Dataset:
 
     @property
     def n_queries(self) -> int:
+        """N, the number of queries (rows of ``quality`` [N, M]).
+
+        Example:
+          >>> import cascjax
+          >>> cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1]], [[1, 2]] * 3).n_queries
+          3
+        """
         return self.quality.shape[0]
 
     @property
     def n_models(self) -> int:
+        """M, the number of models (columns of ``quality`` [N, M]).
+
+        Example:
+          >>> import cascjax
+          >>> cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1]], [[1, 2]] * 3).n_models
+          2
+        """
         return self.quality.shape[1]
 
     def model_costs(self) -> np.ndarray:
-        """[M] mean cost per query of each model."""
+        """[M] mean cost per query of each model.
+
+        Returns:
+          [M] NumPy array (the dataset's dtype), in model order.
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+          >>> ds.model_costs().tolist()
+          [1.0, 2.0]
+        """
         return np.asarray(jnp.mean(self.cost, axis=0))
 
     def model_qualities(self) -> np.ndarray:
-        """[M] mean quality of each model."""
+        """[M] mean quality of each model.
+
+        Returns:
+          [M] NumPy array (the dataset's dtype), in model order.
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+          >>> ds.model_qualities().tolist()
+          [0.5, 0.75]
+        """
         return np.asarray(jnp.mean(self.quality, axis=0))
 
     # -- selection ------------------------------------------------------------------------------------------
 
     def select(self, models: Sequence[str | int], *, sort: bool = True) -> "Dataset":
-        """The sub-pool of the named (or indexed) models, sorted by mean cost unless ``sort=False``."""
+        """The sub-pool of the named (or indexed) models, sorted by mean cost unless ``sort=False``.
+
+        Args:
+          models: at least two distinct model names or column indices.
+          sort: order the pool by ascending mean cost; ``False`` keeps the order given.
+
+        Returns:
+          A :class:`Dataset` with ``quality``, ``cost`` [N, len(models)] (groups kept).
+
+        Raises:
+          CascjaxError: an unknown name, an index out of range, a model named twice, fewer than two models.
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1, 1]], [[1, 4, 2]], models=["a", "c", "b"])
+          >>> ds.models
+          ('a', 'b', 'c')
+          >>> ds.select(["c", "a"]).models, ds.select([2, 0], sort=False).models
+          (('a', 'c'), ('c', 'a'))
+          >>> ds.select(["a", "b"]).cost.tolist()   # [N, 2]
+          [[1.0, 2.0]]
+        """
         idx = [self._model_index(x) for x in models]
         if len(set(idx)) != len(idx):
             raise CascjaxError(f"a model is named twice in {list(models)}")
@@ -140,7 +227,22 @@ class Dataset:
                                    models=tuple(self.models[i] for i in idx))
 
     def take(self, rows) -> "Dataset":
-        """The queries at ``rows`` (integer indices or a boolean mask [N])."""
+        """The queries at ``rows`` (integer indices or a boolean mask [N]).
+
+        Args:
+          rows: [R] integer row indices (any order, repeats allowed) or an [N] boolean mask.
+
+        Returns:
+          A :class:`Dataset` with ``quality``, ``cost`` [R, M] and ``group`` [R] (same models).
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+          >>> ds.take([3, 0]).quality.tolist()
+          [[1.0, 0.0], [0.0, 1.0]]
+          >>> ds.take(ds.quality[:, 0] == 1).n_queries   # a boolean mask [N]: the queries model 0 gets right
+          2
+        """
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.nonzero(rows)[0]
@@ -155,13 +257,41 @@ class Dataset:
         ceil((1 − fit_fraction)·N) queries are the test split and the rest the fit split (so on RouterBench's
         36,497 rows this is the paper's split). Both parts keep the dataset's row order.
 
-        Returns (fit, test); :meth:`split_indices` gives the row indices (e.g. to split estimates alike).
+        Args:
+          fit_fraction: share of the queries in the fit split, strictly between 0 and 1.
+          seed: the ``RandomState`` seed of the permutation.
+
+        Returns:
+          (fit, test): two :class:`Dataset` of N_fit + N_test = N queries, [N_fit, M] and [N_test, M];
+          :meth:`split_indices` gives the row indices (e.g. to split estimates alike).
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 2, [[1, 2]] * 8)
+          >>> fit, test = ds.split(0.25, seed=0)
+          >>> fit.n_queries, test.n_queries   # ceil(0.75 · 8) = 6 test queries
+          (2, 6)
         """
         fit, test = self.split_indices(fit_fraction, seed)
         return self.take(fit), self.take(test)
 
     def split_indices(self, fit_fraction: float = 0.05, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-        """The row indices (fit, test), ascending, of :meth:`split`."""
+        """The row indices (fit, test), ascending, of :meth:`split`.
+
+        Args:
+          fit_fraction: share of the queries in the fit split, strictly between 0 and 1.
+          seed: the ``RandomState`` seed of the permutation.
+
+        Returns:
+          (fit [N_fit], test [N_test]) int NumPy arrays, ascending, together every row once.
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 2, [[1, 2]] * 8)
+          >>> fit, test = ds.split_indices(0.25, seed=0)
+          >>> fit.tolist(), test.tolist()
+          ([4, 5], [0, 1, 2, 3, 6, 7])
+        """
         if not 0.0 < fit_fraction < 1.0:
             raise CascjaxError(f"fit_fraction must lie strictly between 0 and 1, got {fit_fraction}")
         n = self.n_queries
@@ -174,7 +304,17 @@ class Dataset:
         return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
     def sorted_by_cost(self) -> "Dataset":
-        """The same data with models in ascending order of mean cost."""
+        """The same data with models in ascending order of mean cost.
+
+        Returns:
+          A :class:`Dataset` with the columns of ``quality``, ``cost`` [N, M] reordered (stable on ties).
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[1, 0]], [[4, 1]], models=["big", "small"], sort=False)
+          >>> ds.models, ds.sorted_by_cost().models
+          (('big', 'small'), ('small', 'big'))
+        """
         return self.select(range(self.n_models), sort=True)
 
     def _model_index(self, name: str | int) -> int:
@@ -229,8 +369,27 @@ def synthetic(seed: int = 0, n_queries: int = 10_000, n_models: int = 11, *, cor
     of magnitude starting at 1e-4, with a per-query log-normal length factor (sd ``cost_jitter``) shared by
     all models, as prompt length is.
 
+    Args:
+      seed: seeds the NumPy generator (the same seed gives the same data).
+      n_queries: N.
+      n_models: M ≥ 2.
+      correlation: ρ in [0, 1), the correlation of the models' latent errors.
+      cost_spread: orders of magnitude between the cheapest and the most expensive model's mean cost.
+      accuracy: (a_0, a_{M−1}), the accuracies of the cheapest and the most expensive model.
+      binary: 0/1 correctness; ``False``: a continuous quality in [0, 1].
+      cost_jitter: sd of the per-query log-normal length factor of the costs.
+
     Returns:
-      A :class:`Dataset` with models ``m00``, ``m01``, ... in ascending order of mean cost.
+      A :class:`Dataset` with ``quality``, ``cost`` [N, M] and models ``m00``, ``m01``, ... in ascending order
+      of mean cost.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.synthetic(0, n_queries=100, n_models=3)
+      >>> ds
+      Dataset(100 queries x 3 models ['m00', 'm01', 'm02'])
+      >>> [round(float(q), 2) for q in ds.model_qualities()]   # accuracy rises with cost
+      [0.31, 0.58, 0.88]
     """
     if n_queries < 1 or n_models < 2:
         raise CascjaxError(f"synthetic data needs n_queries >= 1 and n_models >= 2, got {n_queries}, {n_models}")

@@ -42,6 +42,15 @@ class Estimates(NamedTuple):
         and cascade routing draw Y ~ N(μ(n, R), Σ(R)) for their expected maxima and ``sd_ante``/``sd_post``
         are not used; ``None`` (the default): independent deviations ``sd_ante``/``sd_post``. Routing and
         the threshold cascade never use uncertainty. At most ``MAX_COVARIANCE_MODELS`` (16) models.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> est = cascjax.perfect_estimates(ds)
+      >>> [a.shape for a in est[:6]], est.covariance is None   # six [N, M] fields
+      ([(4, 2), (4, 2), (4, 2), (4, 2), (4, 2), (4, 2)], True)
+      >>> est._replace(sd_ante=est.sd_ante + 0.25).sd_ante[0].tolist()   # an immutable pytree: _replace
+      [0.25, 0.25]
     """
 
     quality_ante: jax.Array
@@ -55,6 +64,13 @@ class Estimates(NamedTuple):
 
 def perfect_estimates(ds: Dataset) -> Estimates:
     """The oracle: every estimate equals the truth and every standard deviation is 0.
+
+    Args:
+      ds: the dataset, ``quality`` and ``cost`` [N, M].
+
+    Returns:
+      :class:`Estimates` with every field [N, M]: ``quality_ante = quality_post = ds.quality``, ``cost_ante =
+      cost_post = ds.cost``, ``sd_ante = sd_post = 0``; no covariance.
 
     Example:
       >>> import cascjax
@@ -97,6 +113,17 @@ def noisy_estimates(ds: Dataset, key: jax.Array, level: str | None = "low", *,
       quality_noise: (s_ante, s_post) in quality units.
       cost_noise: (s_ante, s_post) in cost units.
       cost_scale: factor applied to the cost noise (see above).
+
+    Returns:
+      :class:`Estimates` with every field [N, M] (the dataset's dtype): ``sd_ante`` is the same for every
+      query (one σ per model), ``sd_post`` is 0; no covariance.
+
+    Example:
+      >>> import jax, cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16)   # N = 16, M = 2
+      >>> est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+      >>> est.quality_ante.shape, bool((est.sd_post == 0).all()), bool((est.sd_ante == est.sd_ante[:1]).all())
+      ((16, 2), True, True)
     """
     if level is not None and level not in NOISE_LEVELS:
         raise CascjaxError(f"unknown noise level {level!r}; choose one of {sorted(NOISE_LEVELS)}")
@@ -236,6 +263,18 @@ def covariance_factors(cov: jax.Array) -> jax.Array:
     the same samples as independent deviations) of the block of models with positive variance; where that
     block is singular, V·diag(√max(w, 0)) from its eigendecomposition. Rows of zero-variance models are
     exactly zero (those models do not deviate: expected maxima over them alone are exact).
+
+    Args:
+      cov: [P, M, M] symmetric positive semi-definite matrices, e.g. ``Estimates.covariance`` (P = 2^M).
+
+    Returns:
+      [P, M, M] factors L (the dtype of ``cov``).
+
+    Example:
+      >>> import jax.numpy as jnp, cascjax
+      >>> cov = jnp.array([[[4.0, 2.0], [2.0, 2.0]], [[0.0, 0.0], [0.0, 4.0]]])   # P = 2, M = 2
+      >>> cascjax.covariance_factors(cov).tolist()   # Cholesky; model 0 has no variance in the second: row 0 is 0
+      [[[2.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [0.0, 2.0]]]
     """
 
     def one(s):

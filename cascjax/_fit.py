@@ -59,6 +59,15 @@ class Fitted(NamedTuple):
       models: the fit split's model names; :func:`evaluate` requires the same.
       constant: the fit restricted to one λ (θ) for every step (a :class:`Fitted` with ``constant=None``), to
         compare per-step and constant parameters on a test split; None when it is this fit itself.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4, models=["small", "big"])
+      >>> f = cascjax.fit(ds, cascjax.perfect_estimates(ds), [0.5, 1.25, 2.0], "routing")   # B = 3 budgets
+      >>> f.lo.shape, f.hi.shape, f.gamma.shape, f.source.shape   # [B, D] (D = 1 for routing), [B], [B, 2]
+      ((3, 1), (3, 1), (3,), (3, 2))
+      >>> f.feasible.tolist(), f.gamma.tolist(), f.cost.tolist()   # 0.5 < the cheapest cost 1; 2.0 > the dearest
+      ([False, True, True], [0.0, 0.5, 0.0], [nan, 1.25, 1.5])
     """
 
     strategy: str
@@ -86,6 +95,17 @@ class Evaluation(NamedTuple):
       feasible: [B] bool, as fitted.
       query_cost: [B, N] expected cost of each query (``per_query=True``), else None.
       query_quality: [B, N] expected quality of each query, else None.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4, models=["small", "big"])
+      >>> est = cascjax.perfect_estimates(ds)
+      >>> f = cascjax.fit(ds, est, [0.5, 1.25, 2.0], "routing")
+      >>> ev = cascjax.evaluate(f, ds, est, per_query=True)
+      >>> ev.cost.shape, ev.query_quality.shape   # [B], [B, N]
+      ((3,), (3, 4))
+      >>> ev.query_quality[1].tolist()   # γ = 1/2: queries 0 and 2 get the better model half of the time
+      [0.5, 1.0, 0.5, 1.0]
     """
 
     budget: np.ndarray
@@ -104,8 +124,8 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
     """Fits a strategy to every budget of a grid at once on ``ds`` (the fit split) and its estimates.
 
     Args:
-      ds: the fit split.
-      est: its estimates.
+      ds: the fit split, ``quality`` and ``cost`` [N, M].
+      est: its estimates, fields [N, M].
       budgets: [B] budgets (mean cost per query, the dataset's cost unit).
       strategy: one of ``"routing"``, ``"cascade"``, ``"cascade_routing"``, ``"threshold_cascade"``.
       per_step: which per-step methods to add to the constant-λ fit: a subset of ``("search", "gradient")``
@@ -196,9 +216,13 @@ def evaluate(fitted: Fitted, ds: Dataset, est: Estimates, *, per_query: bool = F
 
     Args:
       fitted: from :func:`fit`.
-      ds: the split to evaluate on (same models as the fit).
-      est: its estimates.
+      ds: the split to evaluate on, [N, M] (same models as the fit).
+      est: its estimates, fields [N, M].
       per_query: also return each query's expected cost and quality [B, N] (for a paired bootstrap).
+
+    Returns:
+      An :class:`Evaluation`: ``cost``, ``quality``, ``feasible`` [B] (and ``query_cost``, ``query_quality``
+      [B, N] with ``per_query``).
 
     Example:
       >>> import jax, cascjax

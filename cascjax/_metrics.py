@@ -13,7 +13,21 @@ from ._errors import CascjaxError
 
 
 def model_points(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Each single model's (mean cost [M], mean quality [M])."""
+    """Each single model's (mean cost [M], mean quality [M]).
+
+    Args:
+      ds: the pool, ``quality`` and ``cost`` [N, M].
+
+    Returns:
+      (cost [M], quality [M]) NumPy arrays, in model order.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> cost, quality = cascjax.model_points(ds)
+      >>> cost.tolist(), quality.tolist()
+      ([1.0, 2.0], [0.5, 0.75])
+    """
     return ds.model_costs(), ds.model_qualities()
 
 
@@ -28,6 +42,12 @@ def model_hull(ds: Dataset | tuple) -> np.ndarray:
 
     Returns:
       [H] int array of model indices in ascending order of cost.
+
+    Example:
+      >>> import cascjax
+      >>> cost, quality = [1.0, 2.0, 3.0, 4.0], [0.5, 0.6, 0.9, 0.8]
+      >>> cascjax.model_hull((cost, quality)).tolist()   # model 1 lies below 0 -> 2; model 3 is dominated
+      [0, 2]
     """
     cost, quality = model_points(ds) if isinstance(ds, Dataset) else map(np.asarray, ds)
     order = np.lexsort((-quality, cost))  # by cost, the better model first among equal costs
@@ -116,6 +136,9 @@ def auc(curve, ds: Dataset | None = None, *, cost_range=None, q_floor=None) -> f
       cost_range: (c_min, c_max) overriding the pool's.
       q_floor: the prefix quality overriding the pool's lowest mean quality.
 
+    Returns:
+      A float: the mean quality over [c_min, c_max], ×100.
+
     Example:
       >>> import cascjax
       >>> ds = cascjax.load_example()
@@ -137,6 +160,21 @@ def aiq(curve, ds: Dataset | None = None, *, cost_range=None, q_floor=None) -> f
     """RouterBench's AIQ: the AUC (same range, extensions and x100) of the curve's non-decreasing convex hull.
 
     The hull of a strategy's points is what mixing its configurations can reach; AIQ ≥ AUC.
+
+    Args:
+      curve: a :class:`Curve`, or a pair (cost [K], quality [K]).
+      ds: the pool, for c_min, c_max and the floor quality (as :func:`auc`).
+      cost_range: (c_min, c_max) overriding the pool's.
+      q_floor: the prefix quality overriding the pool's lowest mean quality.
+
+    Returns:
+      A float, the area ×100 (the same scale as :func:`auc`).
+
+    Example:
+      >>> import cascjax
+      >>> curve = ([1.0, 2.0, 3.0], [0.5, 0.5, 1.0])   # (cost [K], quality [K]): a dip at cost 2
+      >>> cascjax.auc(curve, cost_range=(1.0, 3.0), q_floor=0.5), cascjax.aiq(curve, cost_range=(1.0, 3.0), q_floor=0.5)
+      (62.5, 75.0)
     """
     c_min, c_max, floor = _bounds(ds, cost_range, q_floor)
     x, y = _points(curve)
@@ -150,8 +188,17 @@ def quality_at(curve, budgets) -> np.ndarray:
     Where several points share a cost the best one counts. Budgets below the cheapest point give NaN
     (unreachable); above the most expensive point, its quality (flat).
 
+    Args:
+      curve: a :class:`Curve`, or a pair (cost [K], quality [K]).
+      budgets: [B] budgets in the curve's cost unit.
+
     Returns:
       [B] float64 array.
+
+    Example:
+      >>> import cascjax
+      >>> cascjax.quality_at(([1.0, 2.0], [0.5, 0.75]), [0.5, 1.5, 4.0]).tolist()
+      [nan, 0.625, 0.75]
     """
     x, y = _points(curve)
     last = np.ones(x.size, bool)

@@ -39,14 +39,48 @@ VARIANTS = (("normal", {}), ("greedy", {"greedy": True}), ("no deviation", {"no_
 
 
 def is_routerbench(ds: Dataset) -> bool:
-    """True when the dataset has exactly RouterBench's 11 models."""
+    """True when the dataset has exactly RouterBench's 11 models.
+
+    Args:
+      ds: a :class:`cascjax.Dataset` (its ``models`` are compared, in any order).
+
+    Returns:
+      A bool.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> rb = cascjax.Dataset.from_arrays([[0.0] * 11], [list(range(1, 12))], models=cp.ROUTERBENCH_MODELS)
+      >>> cp.is_routerbench(rb), cp.is_routerbench(rb.select(range(10)))
+      (True, False)
+    """
     return set(ds.models) == set(ROUTERBENCH_MODELS)
 
 
 def pool_models(ds: Dataset, spec: str) -> tuple[str, ...]:
     """The model names of a pool: ``"3"``, ``"5"``, ``"all"`` (the paper's RouterBench pools; ``"all"`` is
     every model of any dataset) or models joined by ``+`` — names, or the paper's RouterBench indices (0..10)
-    when the data has RouterBench's 11 models."""
+    when the data has RouterBench's 11 models.
+
+    Args:
+      ds: the dataset (M models).
+      spec: the pool: ``"3"``, ``"5"``, ``"all"`` or ``"a+b+..."``.
+
+    Returns:
+      A tuple of at least two model names, in the order named.
+
+    Raises:
+      CascjaxError: a paper pool on non-RouterBench data, an unknown model or index, fewer than two models.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> rb = cascjax.Dataset.from_arrays([[0.0] * 11], [list(range(1, 12))], models=cp.ROUTERBENCH_MODELS)
+      >>> cp.pool_models(rb, "3")   # the paper's indices 9, 4, 5
+      ('mistralai/mixtral-8x7b-chat', 'gpt-3.5-turbo-1106', 'gpt-4-1106-preview')
+      >>> cp.pool_models(rb, "0+5")
+      ('WizardLM/WizardLM-13B-V1.2', 'gpt-4-1106-preview')
+      >>> cp.pool_models(cascjax.Dataset.from_arrays([[0, 1]], [[1, 2]], models=["small", "big"]), "big+small")
+      ('big', 'small')
+    """
     spec = str(spec).strip()
     if spec == "all":
         return tuple(ds.models)
@@ -79,6 +113,19 @@ def paper_budgets(ds: Dataset, per_segment: int = 10) -> np.ndarray:
     costs of the non-dominated models (the upper hull of the single models' points), joints once.
 
     The paper computes it on the test split's means (its ``test_everything``); pass the split you evaluate on.
+
+    Args:
+      ds: the split, ``cost`` and ``quality`` [N, M].
+      per_segment: budgets per hull segment (≥ 2), both ends included.
+
+    Returns:
+      [B] float64 budgets, ascending: B = (H − 1)·(per_segment − 1) + 1 for H hull models (B = 1 if H = 1).
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)   # mean costs 1, 2
+      >>> cp.paper_budgets(ds, per_segment=3).tolist()
+      [1.0, 1.5, 2.0]
     """
     if per_segment < 2:
         raise CascjaxError(f"per_segment must be at least 2, got {per_segment}")
@@ -188,7 +235,28 @@ def _resampled_auc(cost, quality, model_cost, model_quality) -> float:
 
 
 class Cell(NamedTuple):
-    """One cell of the paper's table: a pool at a noise level (averaged over seeds)."""
+    """One cell of the paper's table: a pool at a noise level (averaged over seeds).
+
+    Attributes:
+      pool: the pool's spec (``"3"``, ``"all"``, ``"a+b"``, ...).
+      noise: the noise level.
+      models: the pool's model names (M).
+      rows: one dict per table row: ``strategy``, ``auc``, ``auc_sd``, ``diff``, ``ci_low``, ``ci_high``,
+        ``auc_constant``, ``fit_gain``, ``infeasible``, ``budgets``, ... (see :func:`reproduce`).
+      curves: row label → (cost [B], quality [B]) of noise seed 0 on the test split.
+      test: the test split, a :class:`cascjax.Dataset` [N_test, M].
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16, models=["small", "big"])
+      >>> cells = cp.reproduce(ds, pools=("all",), noises=("low",), strategies=("routing",), fit_fraction=0.5,
+      ...                      per_segment=8, n_boot=0)
+      >>> cell = cells[0]
+      >>> cell.pool, cell.noise, cell.models, cell.test.n_queries
+      ('all', 'low', ('small', 'big'), 8)
+      >>> [a.shape for a in cell.curves["routing"]]   # (cost [B], quality [B]), B = 8 budgets
+      [(8,), (8,)]
+    """
 
     pool: str
     noise: str
@@ -216,6 +284,33 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
     95% interval of the difference to cascade routing, for the per-step strategies the test AUC of the
     constant-λ fit, and how many of the ``budgets`` were infeasible on the fit split (below every candidate's
     fit cost: left out of the curve, never exceeded).
+
+    Args:
+      ds: the data (every pool is selected from it).
+      pools: pool specs (:func:`pool_models`).
+      noises: noise levels of :func:`cascjax.noisy_estimates`.
+      seeds: noise seeds per cell.
+      fit_fraction, split_seed: the fit/test split (:meth:`cascjax.Dataset.split_indices`).
+      per_segment: budgets per hull segment (:func:`paper_budgets`).
+      max_depth, samples: cascade routing's depth and K (the cascade uses K too).
+      per_step, candidates, grid: :func:`cascjax.fit`'s options.
+      n_boot, boot_seed: the paired bootstrap (``n_boot=0``: none).
+      strategies: the strategies to fit (default all four; the baseline row is always there).
+      progress: called with a line of text before each fit.
+
+    Returns:
+      A list of :class:`Cell`, pool-major then noise.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16, models=["small", "big"])
+      >>> cells = cp.reproduce(ds, pools=("all",), noises=("low",), strategies=("routing",), fit_fraction=0.5,
+      ...                      per_segment=8, n_boot=0)
+      >>> [(c.pool, c.noise) for c in cells], [row["strategy"] for row in cells[0].rows]
+      ([('all', 'low')], ['linear interpolation', 'routing'])
+      >>> baseline = cells[0].rows[0]
+      >>> baseline["budgets"], baseline["infeasible"], round(baseline["auc"], 2)
+      (8, 0.0, 75.0)
     """
     if seeds < 1:
         raise CascjaxError(f"seeds must be at least 1, got {seeds}")
@@ -286,7 +381,29 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
 
 def markdown(cells: list[Cell]) -> str:
     """The paper's table layout: one row per strategy, one column per (pool, noise) cell, AUC (x100); then
-    the differences to cascade routing with their paired bootstrap 95% intervals."""
+    the differences to cascade routing with their paired bootstrap 95% intervals.
+
+    Args:
+      cells: :class:`Cell` from :func:`reproduce` (every cell with the same rows).
+
+    Returns:
+      Markdown text ("" for no cells); the best AUC of each cell in bold.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16, models=["small", "big"])
+      >>> cells = cp.reproduce(ds, pools=("all",), noises=("low",), strategies=("routing",), fit_fraction=0.5,
+      ...                      per_segment=8, n_boot=0)
+      >>> lines = cp.markdown(cells).splitlines()
+      >>> for line in lines[:4]:
+      ...     print(line)
+      AUC (x100) on the test split:
+      <BLANKLINE>
+      | strategy | all, low |
+      |---|---|
+      >>> [line.split(" | ")[0] for line in lines[4:6]]   # then one row per strategy, AUC per cell
+      ['| linear interpolation', '| routing']
+    """
     if not cells:
         return ""
     heads = [f"{c.pool} models, {c.noise}" if c.pool.isdigit() else f"{c.pool}, {c.noise}" for c in cells]
@@ -325,7 +442,22 @@ def markdown(cells: list[Cell]) -> str:
 
 
 def ablation_grid(step: float = ABLATION_STEP, top: float = ABLATION_MAX) -> np.ndarray:
-    """The paper's noise grid: (σ_ante, σ_post) with σ_ante in 0..top and 0 ≤ σ_post ≤ σ_ante, by ``step``."""
+    """The paper's noise grid: (σ_ante, σ_post) with σ_ante in 0..top and 0 ≤ σ_post ≤ σ_ante, by ``step``.
+
+    Args:
+      step: the grid step (> 0).
+      top: the largest σ_ante (≥ 0).
+
+    Returns:
+      [C, 2] float64 array of (σ_ante, σ_post), σ_ante-major.
+
+    Example:
+      >>> import cascjax.protocol as cp
+      >>> cp.ablation_grid().shape   # σ_ante in 0, 0.2, ..., 3: 16·17/2 cells
+      (136, 2)
+      >>> cp.ablation_grid(0.5, 1.0).tolist()
+      [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [1.0, 0.0], [1.0, 0.5], [1.0, 1.0]]
+    """
     if not (step > 0 and top >= 0):
         raise CascjaxError(f"the ablation grid needs step > 0 and max >= 0, got {step}, {top}")
     values = np.round(np.arange(0.0, top + step / 2, step), 10)
@@ -343,9 +475,32 @@ def ablate(ds: Dataset, pool: str = "5", *, grid=None, seeds: int = 1, fit_fract
     The estimates of the whole grid × seeds come from one vmapped call of the noise model; the fits then run
     cell by cell with the same shapes (compiled once).
 
+    Args:
+      ds: the data.
+      pool: the pool spec (:func:`pool_models`).
+      grid: [C, 2] (σ_ante, σ_post) cells (default :func:`ablation_grid`).
+      seeds: noise seeds per cell.
+      fit_fraction, split_seed, per_segment: split and budgets, as :func:`reproduce`.
+      max_depth, samples, per_step, candidates: cascade routing's and :func:`cascjax.fit`'s options.
+      cost_noise: the cost noise level.
+      progress: called with a line of text before each fit.
+
     Returns:
-      One dict per (cell, seed): sigma_ante, sigma_post, seed, auc_routing, auc_threshold_cascade,
-      auc_cascade_routing, and the differences cr_minus_routing, cr_minus_threshold.
+      One dict per (cell, seed) (C·seeds of them): sigma_ante, sigma_post, seed, auc_routing,
+      auc_threshold_cascade, auc_cascade_routing, and the differences cr_minus_routing, cr_minus_threshold.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16, models=["small", "big"])
+      >>> rows = cp.ablate(ds, "all", grid=[(0.6, 0.3)], fit_fraction=0.5, per_segment=8, max_depth=1,
+      ...                  samples=1)   # doctest: +SKIP
+      >>> len(rows), rows[0]["sigma_ante"], rows[0]["sigma_post"]   # doctest: +SKIP
+      (1, 0.6, 0.3)
+      >>> rows[0]["cr_minus_routing"]   # doctest: +SKIP
+      0.0
+
+    (Skipped in the doctest run, which it would slow down by ~10 s of compilation; ``tests/test_docs.py``
+    runs it. At ``max_depth=1`` cascade routing is routing, hence the 0.0.)
     """
     from ._estimates import NOISE_LEVELS
 
@@ -391,7 +546,35 @@ def variants(ds: Dataset, pool: str = "all", noise: str = "low", *, seed: int = 
              per_step=(), progress: Callable[[str], None] | None = None) -> list[dict]:
     """The paper's Table 7: cascade routing normal, greedy, without deviation (σ = 0) and without pruning —
     test AUC and the time per decision (one query at one λ) of the test evaluation's sweep, measured after
-    a warm-up call, on this machine."""
+    a warm-up call, on this machine.
+
+    Args:
+      ds: the data.
+      pool: the pool spec (:func:`pool_models`).
+      noise: the noise level of the estimates.
+      seed: the noise seed (and the fits' seed).
+      fit_fraction, split_seed, per_segment: split and budgets, as :func:`reproduce`.
+      max_depth, samples, per_step: cascade routing's and :func:`cascjax.fit`'s options.
+      progress: called with a line of text before each variant.
+
+    Returns:
+      Four dicts, one per variant: ``variant``, ``auc``, ``ms_per_decision``, ``seconds``, ``decisions``
+      (N_test · 2B).
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16, models=["small", "big"])
+      >>> rows = cp.variants(ds, "all", fit_fraction=0.5, per_segment=8, max_depth=1,
+      ...                    samples=1)   # doctest: +SKIP
+      >>> [r["variant"] for r in rows], rows[0]["decisions"]   # doctest: +SKIP
+      (['normal', 'greedy', 'no deviation', 'no pruning'], 128)
+      >>> len({r["auc"] for r in rows})   # doctest: +SKIP
+      1
+
+    (Skipped in the doctest run, which it would slow down by ~10 s of compilation; ``tests/test_docs.py``
+    runs it. Decisions: 8 test queries × 2·8 parameter vectors; at ``max_depth=1`` the four variants decide
+    alike, hence one AUC.)
+    """
     from ._sweep import sweep
 
     names = pool_models(ds, pool)

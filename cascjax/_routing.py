@@ -180,7 +180,8 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
     no tie tolerance is applied, unlike :func:`cascjax.sweep`).
 
     Args:
-      ds, est: the dataset and the estimates (``quality_ante``, ``cost_ante`` decide).
+      ds, est: the dataset ([N, M] quality and cost score the choices) and the estimates ([N, M]
+        ``quality_ante``, ``cost_ante`` decide).
       chunk_size, memory, devices: the hull walk runs ``chunk_size`` queries at a time (default: as many as
         fit in ``memory`` bytes, 1 GiB), sharded over ``devices`` (default: all), as in :func:`cascjax.sweep`;
         only the events (≤ M − 1 per query, in practice ~2.5 for 11 models) are held for all queries. On a

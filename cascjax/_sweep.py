@@ -45,8 +45,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
 
     Args:
-      ds: the dataset (true quality and cost: only used to score the decisions).
-      est: the estimates the strategy decides on.
+      ds: the dataset, true ``quality`` and ``cost`` [N, M] (only used to score the decisions).
+      est: the estimates the strategy decides on, fields [N, M] (optional ``covariance`` [2^M, M, M]).
       lambdas: routing: [L] trade-off values λ ≥ 0. Cascade: [L] (one λ for every step) or [L, D] (λ_j for
         step j; D = ``max_depth``). Threshold cascade: thresholds θ, [L] (one for every step) or [L, D] (θ_j for
         the decision after model j), any finite value or ±inf.
@@ -233,10 +233,22 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
 
     The natural range of λ comes from the pairwise breakpoints (μ_i − μ_j)/(ĉ_i − ĉ_j) of the ex-ante
     estimates (where model i is both better and more expensive than j): the grid spans their 0.5% to 99.5%
-    quantiles (over at most ``max_queries`` evenly spaced queries), widened by a factor 2 at both ends.
+    quantiles (over at most ``max_queries`` evenly spaced queries), widened by a factor 2 at both ends (the
+    top to at least 4 times the lower quantile, so the grid spans a factor ≥ 8).
+
+    Args:
+      est: the estimates; ``quality_ante`` and ``cost_ante`` [N, M] are used.
+      n: L, the number of grid points (≥ 2).
+      max_queries: at most this many queries (evenly spaced) are used for the quantiles.
 
     Returns:
       [n] float64 array, ascending, starting at 0.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> cascjax.lambda_grid(cascjax.perfect_estimates(ds), 3).tolist()   # every breakpoint is 1: [1/2, 4]
+      [0.0, 0.5, 4.0]
     """
     if not (isinstance(n, (int, np.integer)) and n >= 2):
         raise CascjaxError(f"a λ grid needs at least 2 points, got {n!r}")
@@ -265,8 +277,19 @@ def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None
     quantiles of those estimates (0% to 100%, so every observed estimate value of a 0/1-valued estimator is
     one of them), and +inf (all D models run).
 
+    Args:
+      est: the estimates; ``quality_post`` [N, M] is used.
+      n: at most this many grid points (≥ 3).
+      max_depth: D, the models the cascade may run (default M).
+
     Returns:
       [≤ n] float64 array, ascending.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> cascjax.threshold_grid(cascjax.perfect_estimates(ds), 5).tolist()
+      [-inf, 0.0, 0.5, 1.0, inf]
     """
     if not (isinstance(n, (int, np.integer)) and n >= 3):
         raise CascjaxError(f"a threshold grid needs at least 3 points, got {n!r}")

@@ -151,7 +151,8 @@ def test_nothing_half_written(small_csv, tmp_path, capsys, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(cascjax.plot, "frontier", broken)
-    rc, _, err = _run(["frontier", str(small_csv), "--lambdas", "4", "--out", str(out_dir)], capsys)
+    rc, _, err = _run(["frontier", str(small_csv), "--lambdas", "4", "--strategy", "routing", "--out", str(out_dir)],
+                      capsys)
     assert rc == 1 and "internal error" in err and "disk on fire" in err and "Traceback" not in err
     assert (out_dir / "curve.csv").read_text() == "old"
     assert sorted(os.listdir(out_dir)) == ["curve.csv"]

@@ -185,6 +185,9 @@ def test_a_budget_equal_to_the_cheapest_cost_computed_elsewhere_is_reachable():
     mix = cascjax.at_budget(path, [lo, lo / 2])
     np.testing.assert_array_equal(mix.feasible, [True, False])
     assert float(mix.cost[0]) == float(path.cost[0]) and float(mix.quality[0]) == 0.0
+    # the infeasible budget: no λ, no mixture (lo = hi = the cheapest point, γ = 0), NaN outcomes
+    assert np.isnan(float(mix.lam[1])) and int(mix.lo[1]) == int(mix.hi[1]) == 0 and float(mix.gamma[1]) == 0.0
+    assert np.isnan(float(mix.cost[1])) and np.isnan(float(mix.quality[1]))
 
 
 def test_theorem_1_on_the_example():

@@ -6,6 +6,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 from hypothesis import find, given, settings, strategies as st
 
 import cascjax
@@ -121,3 +122,14 @@ def test_reports_of_sessions_side_by_side_merge():
     assert m["dp_gap"]["3"]["worst_world"]["optimum"] == 0.7 and m["failed"] == ["t::x"]
     assert m["seconds"] == 20.0 and m["sessions"] == [10.0, 20.0]
     assert "2 pytest sessions side by side" in report.render(m)
+
+
+def test_checks_refuse_to_run_in_float32():
+    """Without x64 the float64 comparisons would fail on rounding alone: the checks say so instead."""
+    jax.config.update("jax_enable_x64", False)
+    try:
+        for check in (ct.check_theorem1, ct.check_depth_one, ct.check_pruning, ct.check_optimal_policy):
+            with pytest.raises(cascjax.CascjaxError, match=r"enable x64 first, jax.config.update"):
+                check(None, [0.1])
+    finally:
+        jax.config.update("jax_enable_x64", True)

@@ -20,7 +20,12 @@ Needs the ``testing`` extra (``pip install 'cascjax[testing]'``: hypothesis, and
   property failing on a deliberately broken kernel; :mod:`cascjax.testing.report` writes
   ``docs/verification.md`` from a run (the latest thorough one is committed).
 
+The checks compare the kernels with float64 reference solvers, so they need x64
+(``jax.config.update("jax_enable_x64", True)``) and say so otherwise.
+
 Example:
+  >>> import jax
+  >>> jax.config.update("jax_enable_x64", True)
   >>> from hypothesis import given, settings
   >>> import cascjax.testing as ct
   >>> @settings(max_examples=5, deadline=None)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _curve, _decide, _estimates, _fit, _routing, _supermodels, _sweep
 from .._data import Dataset
+from .._errors import CascjaxError
 from . import _reference, _worlds
 from ._strategies import Instance
 
@@ -26,7 +27,20 @@ RTOL = 1e-9
 
 
 class Property(NamedTuple):
-    """A property of the suite, as listed in the report (``docs/verification.md``)."""
+    """A property of the suite, as listed in the report (``docs/verification.md``).
+
+    Attributes:
+      name: the short name (``"theorem1"``, ``"pruning"``, ...), also the key of its counts in :data:`CHECKED`.
+      statement: what must hold, in words.
+      source: where it comes from (the paper, DESIGN).
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> len(ct.PROPERTIES), [p.name for p in ct.PROPERTIES[:3]]
+      (9, ['theorem1', 'pruning', 'depth_one'])
+      >>> print(ct.PROPERTIES[2].source)
+      the paper's §4 (cascade routing generalises routing)
+    """
 
     name: str
     statement: str
@@ -76,11 +90,31 @@ CHECKED: Counter = Counter()
 
 
 class PropertyFailed(AssertionError):
-    """A property does not hold on an instance; the message names the property and the counterexample."""
+    """A property does not hold on an instance; the message names the property and the counterexample.
+
+    A subclass of :class:`AssertionError`, so pytest reports it as a failed assertion.
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> try:
+      ...     raise ct.PropertyFailed("[depth_one] query 0, λ = 0.5: ...")
+      ... except AssertionError as error:
+      ...     print(type(error).__name__, error)
+      PropertyFailed [depth_one] query 0, λ = 0.5: ...
+    """
 
 
 def _fail(name: str, message: str):
     raise PropertyFailed(f"[{name}] {message}")
+
+
+def _require_x64(name: str) -> None:
+    """The checks compare the kernels with float64 reference solvers to ~1e-9: in float32, rounding alone
+    would make them fail, so they refuse to run without x64 rather than report false counterexamples."""
+    if not jax.config.jax_enable_x64:
+        raise CascjaxError(f"cascjax.testing.{name} compares the kernels with float64 reference solvers (to 1e-9 "
+                           "relative): enable x64 first, jax.config.update('jax_enable_x64', True), or float32 "
+                           "rounding alone makes it fail")
 
 
 def _count(name: str, items: int) -> None:
@@ -101,7 +135,25 @@ def _scale(*arrays) -> float:
 
 def check_theorem1(instance: Instance, budgets) -> None:
     """Theorem 1 on the router's own objective: quality ``est.quality_ante`` and cost ``est.cost_ante`` (the
-    LP is over what the router sees; with perfect estimates that is the truth)."""
+    LP is over what the router sees; with perfect estimates that is the truth).
+
+    At every budget the γ-mixture of :func:`cascjax.at_budget` on the exact routing path must spend at most B
+    and reach the LP optimum (:func:`routing_lp` and :func:`routing_dual`); infeasible budgets must be
+    flagged; and the sweep's MAX and MIN routers at the mixture's λ must be the path's.
+
+    Args:
+      instance: an :class:`Instance`; its estimates' ``quality_ante``, ``cost_ante`` [N, M] are used.
+      budgets: [B] budgets (mean cost per query).
+
+    Raises:
+      PropertyFailed: naming the budget, the mixture and the LP optimum.
+
+    Example:
+      >>> import cascjax, cascjax.testing as ct
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> ct.check_theorem1(ct.Instance(ds, cascjax.perfect_estimates(ds)), [0.5, 1.25, 2.0])   # holds: no output
+    """
+    _require_x64("check_theorem1")
     mu, c_hat = (np.asarray(a, np.float64) for a in (instance.estimates.quality_ante, instance.estimates.cost_ante))
     world = Dataset.from_arrays(mu, c_hat, models=instance.dataset.models, sort=False)
     path = _routing.routing_path(world, _estimates.perfect_estimates(world))
@@ -139,6 +191,11 @@ def check_theorem1(instance: Instance, budgets) -> None:
     # The mixture's λ: the sweep kernel's MAX and MIN routers are the path's (path_at), and the two mixed points
     # lie between them — they are s_MAX(λ) and s_MIN(λ) themselves unless several hull vertices share λ
     # (collinear points: every vertex between is optimal at λ too, mixing any two adjacent ones is Theorem 1's).
+    ok = np.asarray(mix.feasible)  # an infeasible budget has no λ (NaN) and no mixture
+    lam, lo, hi = lam[ok], lo[ok], hi[ok]
+    if not ok.any():
+        _count("theorem1", len(budgets))
+        return
     perfect = _estimates.perfect_estimates(world)
     tie_cost = {t: (np.asarray(_sweep.sweep(world, perfect, lam, "routing", tie=t).cost, np.float64),
                     np.asarray(_curve.path_at(path, lam, t).cost, np.float64)) for t in ("max", "min")}
@@ -164,7 +221,26 @@ def check_pruning(instance: Instance, lambdas, *, tie: str = "min", max_depth: i
                   reference: str = "enumeration") -> None:
     """The pruned kernel against :func:`cascjax.testing.reference_run` (``reference="enumeration"``: every
     candidate at every state, no pruning, NumPy loops) or against the kernel without pruning
-    (``"unpruned"``: fast, for large batches)."""
+    (``"unpruned"``: fast, for large batches).
+
+    Args:
+      instance: an :class:`Instance`, dataset and estimates [N, M].
+      lambdas: [L] λ ≥ 0, or [L, D] one per step.
+      tie: ``"min"`` or ``"max"``.
+      max_depth: D (default M).
+      samples: K shared normal points (:func:`cascjax.sweep`'s ``samples``).
+      force_order, greedy: cascade routing's options.
+      reference: ``"enumeration"`` or ``"unpruned"``.
+
+    Raises:
+      PropertyFailed: naming the query, λ, both decisions and the estimates.
+
+    Example:
+      >>> import jax, numpy as np, cascjax.testing as ct
+      >>> instance = ct.random_instance(jax.random.key(0), 4, 2)   # N = 4 queries, M = 2 models
+      >>> ct.check_pruning(instance, [0.5])   # L = 1: holds, no output
+    """
+    _require_x64("check_pruning")
     if reference not in ("enumeration", "unpruned"):
         raise ValueError(f"unknown reference {reference!r}; choose 'enumeration' or 'unpruned'")
     ds, est = instance
@@ -199,6 +275,27 @@ def _row(row: dict) -> str:
 
 
 def check_depth_one(instance: Instance, lambdas, *, tie: str = "min") -> None:
+    """Cascade routing with ``max_depth=1`` is routing: the same answering model, realised quality and cost
+    for every query and λ.
+
+    Args:
+      instance: an :class:`Instance`, dataset and estimates [N, M].
+      lambdas: [L] λ ≥ 0.
+      tie: ``"min"`` or ``"max"``.
+
+    Raises:
+      PropertyFailed: naming the query, λ, both outcomes and the estimates.
+
+    Example:
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=3, database=None, deadline=None, derandomize=True)
+      ... @given(ct.instances(n_queries=3, n_models=3), ct.lambdas(n=4))   # N = 3, M = 3; L = 4
+      ... def test_depth_one(instance, lam):
+      ...     ct.check_depth_one(instance, lam)
+      >>> test_depth_one()   # holds: no output
+    """
+    _require_x64("check_depth_one")
     ds, est = instance
     a = _sweep.sweep(ds, est, lambdas, "cascade_routing", tie=tie, max_depth=1, return_choices=True)
     b = _sweep.sweep(ds, est, lambdas, "routing", tie=tie, return_choices=True)
@@ -207,6 +304,28 @@ def check_depth_one(instance: Instance, lambdas, *, tie: str = "min") -> None:
 
 def check_prefix(instance: Instance, lambdas, *, tie: str = "min", max_depth: int | None = None,
                  samples: int = 4) -> None:
+    """Cascade routing restricted to prefix candidates {0..i} is the optimal cascade: the same answering
+    model, realised quality and cost for every query and λ.
+
+    Args:
+      instance: an :class:`Instance`, dataset and estimates [N, M].
+      lambdas: [L] λ ≥ 0, or [L, D] one per step.
+      tie: ``"min"`` or ``"max"``.
+      max_depth: D (default M).
+      samples: K shared normal points.
+
+    Raises:
+      PropertyFailed: naming the query, λ, both outcomes and the estimates.
+
+    Example:
+      >>> import jax, cascjax.testing as ct
+      >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
+      >>> ct.check_prefix(instance, [0.5])   # doctest: +SKIP
+
+    (Holds: no output. Skipped in the doctest run, which its one-off compilation would slow down by ~4 s;
+    ``tests/test_docs.py`` runs it.)
+    """
+    _require_x64("check_prefix")
     from .._cascade_routing import cascade_routing_sweep
     from .._decide import tie_rtol
 
@@ -241,7 +360,26 @@ def _same(name, ds, est, lambdas, a, b, what_a, what_b, tie, quality_only=False,
 
 
 def check_perfect(ds: Dataset, lambdas, *, tie: str = "min", samples: int = 4) -> None:
-    """Evaluated at 0 followed by ``lambdas`` ([L + 1] for every strategy: one compilation per shape)."""
+    """With perfect estimates cascade routing realises routing's outcome on every query, and at λ = 0 every
+    strategy reaches the routing oracle (see ``PROPERTIES``, ``perfect``).
+
+    Evaluated at 0 followed by ``lambdas`` ([L + 1] for every strategy: one compilation per shape).
+
+    Args:
+      ds: the dataset, [N, M] (its perfect estimates are used).
+      lambdas: [L] λ ≥ 0, checked after λ = 0 (may be empty).
+      tie: ``"min"`` or ``"max"``.
+      samples: K shared normal points.
+
+    Raises:
+      PropertyFailed: naming the query, λ and both outcomes, or the strategy that misses the oracle.
+
+    Example:
+      >>> import jax, cascjax.testing as ct
+      >>> ds = ct.random_instance(jax.random.key(0), 4, 2).dataset
+      >>> ct.check_perfect(ds, [])   # λ = 0 only: holds, no output
+    """
+    _require_x64("check_perfect")
     est = _estimates.perfect_estimates(ds)
     lam = np.concatenate([[0.0], np.asarray(lambdas, np.float64)])
     run = lambda s, values=lam: _sweep.sweep(ds, est, values, s, tie=tie, return_choices=True,  # noqa: E731
@@ -290,7 +428,22 @@ def _pairs(m: int, depth: int):
 
 def check_submodular(mu, scale, z) -> None:
     """Monotone and submodular, for a batch: ``mu`` [B, M], ``scale`` [B, M] (σ) or [B, M, M] (factors L),
-    ``z`` [K, M] shared points; one vmapped call of :func:`cascjax._supermodels.expected_max`."""
+    ``z`` [K, M] shared points; one vmapped call of :func:`cascjax._supermodels.expected_max`.
+
+    Args:
+      mu: [B, M] means of B independent problems.
+      scale: [B, M] standard deviations, or [B, M, M] factors L (Y = μ + L z).
+      z: [K, M] shared standard points.
+
+    Raises:
+      PropertyFailed: naming the sets whose values break monotonicity or submodularity.
+
+    Example:
+      >>> import numpy as np, cascjax.testing as ct
+      >>> mu, sd = np.array([[0.0, 0.5, 0.25]]), np.array([[1.0, 0.0, 0.5]])   # B = 1, M = 3
+      >>> ct.check_submodular(mu, sd, np.array([[-1.0, 1.0, 0.0], [1.0, -1.0, 0.0]]))   # K = 2: holds
+    """
+    _require_x64("check_submodular")
     mu, scale, z = (jnp.asarray(a, jnp.float64) for a in (mu, scale, z))
     m = mu.shape[1]
     q = np.asarray(_expected_maxima(mu, scale, z))  # [B, S]
@@ -331,6 +484,26 @@ def _set(table, row) -> tuple:
 # -- fitting ------------------------------------------------------------------------------------------------
 
 def check_fit_budget(instance: Instance, budgets, strategy: str = "routing", **options) -> None:
+    """A strategy fitted to budgets never exceeds them on the split it was fitted on: fitted and evaluated
+    cost ≤ B at every feasible budget, NaN where a budget is flagged infeasible.
+
+    Fits with :func:`cascjax.fit` on a small grid (16 points, 4 bisections, 16 search candidates).
+
+    Args:
+      instance: an :class:`Instance`, the fit split and its estimates [N, M].
+      budgets: [B] budgets.
+      strategy: one of ``cascjax.STRATEGIES``.
+      options: ``per_step`` (default ``()``) and the strategy's options, passed to :func:`cascjax.fit`.
+
+    Raises:
+      PropertyFailed: naming the strategy, the budget and the cost found.
+
+    Example:
+      >>> import jax, cascjax.testing as ct
+      >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
+      >>> ct.check_fit_budget(instance, [0.0, 0.25, 0.5])   # B = 3 (0.0 may be infeasible): holds
+    """
+    _require_x64("check_fit_budget")
     ds, est = instance
     budgets = np.atleast_1d(np.asarray(budgets, np.float64))
     fitted = _fit.fit(ds, est, budgets, strategy, per_step=options.pop("per_step", ()), grid=16, bisect=4,
@@ -351,7 +524,24 @@ def check_fit_budget(instance: Instance, budgets, strategy: str = "routing", **o
 # -- transformations ----------------------------------------------------------------------------------------
 
 def check_transforms(instance: Instance, lambdas, strategy: str = "routing", *, eager: bool = True, **options) -> None:
-    """vmap = loop over λ, and (``eager``) jit = eager, on the per-query outcomes and the means."""
+    """vmap = loop over λ, and (``eager``) jit = eager, on the per-query outcomes and the means.
+
+    Args:
+      instance: an :class:`Instance`, dataset and estimates [N, M].
+      lambdas: [L] λ (θ for the threshold cascade), or [L, D].
+      strategy: one of ``cascjax.STRATEGIES``.
+      eager: also compare with a run under ``jax.disable_jit()`` (seconds even for small instances).
+      options: further :func:`cascjax.sweep` options.
+
+    Raises:
+      PropertyFailed: naming the field, the position and both values.
+
+    Example:
+      >>> import jax, numpy as np, cascjax.testing as ct
+      >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
+      >>> ct.check_transforms(instance, np.array([0.0, 0.125, 0.5, 2.0]), eager=False)   # routing: holds
+    """
+    _require_x64("check_transforms")
     ds, est = instance
     lam = np.asarray(lambdas, np.float64)
     run = lambda values: _sweep.sweep(ds, est, values, strategy, return_choices=True, **options)  # noqa: E731
@@ -370,7 +560,22 @@ def check_sharded(instance: Instance, lambdas, strategy: str = "routing", **opti
     """Sharding the query axis over every device (``sweep``'s default with several devices) gives exactly
     the one-device results, whether the inputs arrive on one device or already sharded along the queries
     (when N is a multiple of the device count). Meaningful with several devices (e.g.
-    ``XLA_FLAGS=--xla_force_host_platform_device_count=4``)."""
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=4``).
+
+    Args:
+      instance: an :class:`Instance`, dataset and estimates [N, M].
+      lambdas: [L] λ (θ for the threshold cascade), or [L, D].
+      strategy: one of ``cascjax.STRATEGIES``.
+      options: further :func:`cascjax.sweep` options; ``chunk_size`` defaults to two chunks per device.
+
+    Raises:
+      PropertyFailed: naming the field, the position and both values (compared bit for bit).
+
+    Example:
+      >>> import jax, numpy as np, cascjax.testing as ct
+      >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
+      >>> ct.check_sharded(instance, np.array([0.0, 0.125, 0.5, 2.0]))   # on every visible device: holds
+    """
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     ds, est = instance
@@ -409,7 +614,23 @@ def _compare(name, ds, lam, a, b, what_a, what_b, exact=False):
 # -- the Gaussian world ---------------------------------------------------------------------------------------
 
 def check_optimal_policy(worlds, lam, *, nodes: int = 4, tie: str = "min") -> None:
-    """DP = Pandora ≥ the rule (evaluated by the kernel), for a batch of worlds ([W, M] fields) at one λ."""
+    """DP = Pandora ≥ the rule (evaluated by the kernel), for a batch of worlds ([W, M] fields) at one λ.
+
+    Args:
+      worlds: a :class:`World` with fields [W, M], 2 ≤ M ≤ 4.
+      lam: one λ ≥ 0 for every world.
+      nodes: k nodes per model.
+      tie: the rule's tie rule, ``"min"`` or ``"max"``.
+
+    Raises:
+      PropertyFailed: naming the world where DP and Pandora differ or the rule beats the optimum.
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> worlds = ct.World(mu=[[0.25, 1.0]], sd=[[1.0, 0.5]], cost=[[0.5, 1.0]])   # W = 1, M = 2
+      >>> ct.check_optimal_policy(worlds, 1.0, nodes=2)   # holds (the rule is 0.125 short): no output
+    """
+    _require_x64("check_optimal_policy")
     n_worlds = np.shape(worlds.mu)[0]
     lam_w = np.broadcast_to(np.asarray(lam, np.float64), (n_worlds,))
     dp = _worlds.optimal_value(worlds, lam_w, nodes=nodes)
@@ -447,7 +668,31 @@ def measure_dp_gap(worlds, lams, *, nodes: int = 4, tie: str = "min") -> dict:
 
     Accumulates into ``MEASURED["dp_gap"][M]`` (worlds, mean and worst gap, worlds where the rule is strictly
     suboptimal, the worst world) and returns that entry.
+
+    Args:
+      worlds: a :class:`World` with fields [W, M], 2 ≤ M ≤ 4.
+      lams: [L] λ values ≥ 0 (each applied to every world).
+      nodes: k nodes per model.
+      tie: the rule's tie rule.
+
+    Returns:
+      The cumulative dict of this process for M: ``worlds`` (W·L so far), ``gap_sum``, ``suboptimal``,
+      ``worst``, ``worst_world``, ``optimum_sum``, ``nodes``.
+
+    Raises:
+      PropertyFailed: if the rule beats the optimum somewhere.
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> worlds = ct.World(mu=[[0.25, 1.0]], sd=[[1.0, 0.5]], cost=[[0.5, 1.0]])   # W = 1, M = 2
+      >>> before = dict(ct.MEASURED["dp_gap"].get(2, dict(worlds=0, suboptimal=0)))
+      >>> entry = ct.measure_dp_gap(worlds, [1.0], nodes=2)   # L = 1
+      >>> entry["worlds"] - before["worlds"], entry["suboptimal"] - before["suboptimal"]   # counts accumulate
+      (1, 1)
+      >>> entry["worst"] >= 0.125   # this world's gap: optimum 0.125, the rule 0.0
+      True
     """
+    _require_x64("measure_dp_gap")
     worlds = by_cost(worlds)
     n_worlds, m = np.shape(worlds.mu)
     entry = MEASURED["dp_gap"].setdefault(m, dict(worlds=0, gap_sum=0.0, suboptimal=0, worst=-np.inf,
@@ -478,8 +723,21 @@ def minimal_counterexample(n_models: int, *, nodes: int = 2, max_examples: int =
     """The smallest world (hypothesis's shrinking: lattice values towards 0) with ``n_models`` models in
     ascending cost order where the rule is strictly suboptimal (gap > 1e-6), by the NumPy loops; or None.
 
+    Args:
+      n_models: M, 1..4.
+      nodes: k nodes per model (2: ±1).
+      max_examples: how many worlds hypothesis may try.
+      tie: the rule's tie rule.
+
     Returns:
-      dict(mu, sd, cost, lam, rule, optimum, nodes), also appended to ``MEASURED["counterexamples"]``.
+      dict(mu, sd, cost, lam, rule, optimum, nodes, tie) (``mu``, ``sd``, ``cost``: lists of M floats), also
+      appended to ``MEASURED["counterexamples"]``; or None.
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> found = ct.minimal_counterexample(2)
+      >>> len(found["mu"]), found["optimum"] > found["rule"]
+      (2, True)
     """
     from hypothesis import HealthCheck, find, settings, strategies as st
     from hypothesis.errors import NoSuchExample

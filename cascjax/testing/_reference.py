@@ -32,8 +32,22 @@ def select(quality, cost, lam, rtol, tie_max):
 def reference_routing(quality, cost, mu, c_hat, lambdas, tie="min", rtol=None):
     """Routing by loops: for each λ and query, the chosen model; realised mean cost and quality.
 
+    Args:
+      quality, cost: [N, M] true quality and cost (score the decisions).
+      mu, c_hat: [N, M] ex-ante quality and cost estimates (make them).
+      lambdas: [L] λ values (or a scalar).
+      tie: ``"min"`` or ``"max"``.
+      rtol: relative tie tolerance (default 32·eps of float64).
+
     Returns:
       (cost [L], quality [L], choice [L, N]) as float64/int arrays.
+
+    Example:
+      >>> import numpy as np, cascjax.testing as ct
+      >>> q, c = np.array([[0, 1], [1, 1], [0, 1], [1, 0]]), np.array([[1, 2]] * 4)
+      >>> cost, quality, choice = ct.reference_routing(q, c, q, c, [0.0, 2.0])   # perfect estimates
+      >>> cost.tolist(), quality.tolist(), choice.tolist()
+      ([1.5, 1.0], [1.0, 0.5], [[1, 0, 1, 0], [0, 0, 0, 0]])
     """
     quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
     mu, c_hat = np.asarray(mu, np.float64), np.asarray(c_hat, np.float64)
@@ -72,8 +86,18 @@ def routing_lp(quality, cost, budget):
 
     max (1/N) Σ_n Σ_m x_nm q_nm   s.t.  Σ_m x_nm = 1 for every n,  (1/N) Σ x_nm c_nm ≤ budget,  x ≥ 0.
 
+    Args:
+      quality, cost: [N, M] quality and cost.
+      budget: a scalar budget (mean cost per query).
+
     Returns:
       The optimal mean quality, or None if the budget is infeasible.
+
+    Example:
+      >>> import numpy as np, cascjax.testing as ct
+      >>> q, c = np.array([[0, 1], [1, 1], [0, 1], [1, 0]]), np.array([[1, 2]] * 4)
+      >>> round(ct.routing_lp(q, c, 1.25), 6), ct.routing_lp(q, c, 0.5)   # 0.5 is below every routing's cost
+      (0.75, None)
     """
     try:
         from scipy.optimize import linprog
@@ -102,6 +126,19 @@ def routing_dual(quality, cost, budget):
     the pairwise breakpoints, so its minimum (= the LP optimum, by strong duality) is g at 0 or at a kink.
     No solver tolerances: exact up to float64 rounding. Returns None if B is below the cheapest mean cost
     (then g decreases without bound). ``budget`` may be an array: then an array with NaN where infeasible.
+
+    Args:
+      quality, cost: [N, M] quality and cost.
+      budget: a scalar, or [B] budgets.
+
+    Returns:
+      A float or None (scalar budget); a [B] float64 array with NaN where infeasible (array budget).
+
+    Example:
+      >>> import numpy as np, cascjax.testing as ct
+      >>> q, c = np.array([[0, 1], [1, 1], [0, 1], [1, 0]]), np.array([[1, 2]] * 4)
+      >>> ct.routing_dual(q, c, 1.25), ct.routing_dual(q, c, [0.5, 1.25, 2.0]).tolist()
+      (0.75, [nan, 0.75, 1.0])
     """
     quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
     n = quality.shape[0]
@@ -134,6 +171,23 @@ def reference_expected_max(mu, scale, z, members):
 
     ``scale`` is [M] standard deviations or an [M, M] factor L (Y_k = μ + L z_k). Exact cases as specified:
     μ_m for |T| = 1; max μ over T when no member deviates.
+
+    Args:
+      mu: [M] means.
+      scale: [M] standard deviations, or an [M, M] factor L.
+      z: [K, M] standard normal points.
+      members: T, a tuple of model indices.
+
+    Returns:
+      The mean over the K points of max_{m ∈ T} Y_m (a float, or a NumPy float64).
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> z = [[-1.0, 0.0], [1.0, 0.0]]   # K = 2 points, M = 2
+      >>> float(ct.reference_expected_max([0.0, 0.5], [1.0, 0.0], z, (0, 1)))   # mean of max(∓1, 0.5)
+      0.75
+      >>> ct.reference_expected_max([0.0, 0.5], [1.0, 0.0], z, (0,))     # one member: its mean, exactly
+      0.0
     """
     mu, scale, z = np.asarray(mu, np.float64), np.asarray(scale, np.float64), np.asarray(z, np.float64)
     m = len(mu)
@@ -173,7 +227,22 @@ def allowed(n_models, max_depth, state, kind, step, force_order=False, greedy=Fa
 
 def estimates_row(est, n: int | None = None) -> dict:
     """A :class:`cascjax.Estimates` as the dict of arrays the reference loops take (``mu_ante, mu_post,
-    sd_ante, sd_post, c_ante, c_post``), float64: every query ([N, M] each), or query ``n`` ([M] each)."""
+    sd_ante, sd_post, c_ante, c_post``), float64: every query ([N, M] each), or query ``n`` ([M] each).
+
+    Args:
+      est: :class:`cascjax.Estimates`, fields [N, M].
+      n: a query index, or None for every query.
+
+    Returns:
+      A dict of six float64 NumPy arrays, [N, M] or [M].
+
+    Example:
+      >>> import cascjax, cascjax.testing as ct
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> row = ct.estimates_row(cascjax.perfect_estimates(ds), 0)
+      >>> list(row), row["mu_ante"].tolist(), row["c_ante"].tolist()
+      (['mu_ante', 'mu_post', 'sd_ante', 'sd_post', 'c_ante', 'c_post'], [0.0, 1.0], [1.0, 2.0])
+    """
     fields = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante, sd_post=est.sd_post,
                   c_ante=est.cost_ante, c_post=est.cost_post)
     return {k: np.asarray(v, np.float64) if n is None else np.asarray(v, np.float64)[n] for k, v in fields.items()}
@@ -191,6 +260,16 @@ class Enumeration(NamedTuple):
       score: [S] Q − λ·C where allowed, −inf elsewhere.
       best: index of T* in ``sets``.
       next: the model run next (the lowest-index model of T* \\ R), or −1 if T* = R (stop).
+
+    Example:
+      >>> import numpy as np, cascjax.testing as ct
+      >>> est = dict(mu_ante=np.array([0.5, 0.75]), mu_post=np.array([1.0, 0.75]), sd_ante=np.zeros(2),
+      ...            sd_post=np.zeros(2), c_ante=np.array([0.125, 0.5]), c_post=np.array([0.125, 0.5]))
+      >>> e = ct.enumerate_candidates(est, [], 0.5, z=np.zeros((1, 2)))   # S = 3 candidates
+      >>> e.sets, e.allowed.tolist(), e.score.tolist()
+      ([(0,), (0, 1), (1,)], [True, True, True], [0.4375, 0.4375, 0.5])
+      >>> e.best, e.next
+      (2, 1)
     """
 
     sets: list
@@ -215,6 +294,10 @@ def enumerate_candidates(est, state, lam, kind="cascade_routing", *, z, tie="min
       tie, max_depth, force_order, greedy, no_deviation: as :func:`cascjax.sweep`.
       rtol: relative tie tolerance (default 32·eps of float64).
       factor: optional [2^M, M, M] table of L(R), L Lᵀ = Σ(R) per run-pattern (correlated deviations).
+
+    Returns:
+      An :class:`Enumeration` over the S candidates of at most D models (``allowed``, ``quality``, ``cost``,
+      ``score`` [S]), with T* and the model to run next.
 
     Example:
       >>> import numpy as np
@@ -269,6 +352,29 @@ def reference_run(est, lam, kind, tie="min", max_depth=None, force_order=False, 
     ``z``: [K, M] shared normal points for expected maxima.
     ``factor``: optional [2^M, M, M] table of L(R) with L Lᵀ = Σ(R) per run-pattern R (bit m = model m run);
     when given, state R's deviations are L(R) z instead of the independent σ.
+
+    Args:
+      est: dict of [M] arrays for one query (:func:`estimates_row` with ``n``).
+      lam: λ (θ), a scalar or [D] one per step.
+      kind: the strategy.
+      tie, max_depth, force_order, greedy, no_deviation: as :func:`cascjax.sweep`.
+      z: [K, M] shared points (not needed for routing and the threshold cascade).
+      rtol: relative tie tolerance (default 32·eps of float64).
+      factor: optional [2^M, M, M] correlated deviations.
+
+    Returns:
+      (run, answer): the list of models run, in order, and the answering model's index.
+
+    Example:
+      >>> import cascjax, numpy as np, cascjax.testing as ct
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> row = ct.estimates_row(cascjax.perfect_estimates(ds), 0)   # query 0: only model 1 is right
+      >>> ct.reference_run(row, 0.5, "cascade_routing", z=np.zeros((1, 2)))   # worth its extra cost at λ = 0.5
+      ([1], 1)
+      >>> ct.reference_run(row, 2.0, "cascade_routing", z=np.zeros((1, 2)))
+      ([0], 0)
+      >>> ct.reference_run(row, 0.5, "threshold_cascade")   # θ = 0.5: model 0's 0 is below, continue
+      ([0, 1], 1)
     """
     m = len(est["mu_post"])
     depth = 1 if kind == "routing" else (max_depth or m)
@@ -294,9 +400,25 @@ def reference_run(est, lam, kind, tie="min", max_depth=None, force_order=False, 
 def reference_sweep(quality, cost, est, lambdas, kind, **options):
     """A strategy over a dataset at every λ (rows of ``lambdas``: scalars or per-step vectors).
 
+    Args:
+      quality, cost: [N, M] true quality and cost.
+      est: dict of [N, M] arrays (:func:`estimates_row` without ``n``).
+      lambdas: [L] λ (θ), or [L, D] one per step.
+      kind: the strategy (as :func:`reference_run`).
+      options: :func:`reference_run`'s options (``tie``, ``max_depth``, ``z``, ...).
+
     Returns:
       (cost [L], quality [L], ran [L], answered [L, M]): realised means over queries, mean number of models
       run, share of queries each model answered.
+
+    Example:
+      >>> import cascjax, numpy as np, cascjax.testing as ct
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> est = ct.estimates_row(cascjax.perfect_estimates(ds))
+      >>> cost, quality, ran, answered = ct.reference_sweep(ds.quality, ds.cost, est, [0.0, 2.0], "cascade",
+      ...                                                   z=np.zeros((1, 2)))
+      >>> cost.tolist(), quality.tolist(), ran.tolist(), answered.shape
+      ([2.0, 1.0], [1.0, 0.5], [1.5, 1.0], (2, 2))
     """
     quality, cost = np.asarray(quality, np.float64), np.asarray(cost, np.float64)
     est = {k: np.asarray(v, np.float64) for k, v in est.items()}

@@ -22,7 +22,20 @@ ESTIMATE_KINDS = ("perfect", "noisy", "arbitrary")
 
 
 class Instance(NamedTuple):
-    """A dataset and the estimates a strategy decides on (each query is an independent decision problem)."""
+    """A dataset and the estimates a strategy decides on (each query is an independent decision problem).
+
+    Attributes:
+      dataset: a :class:`cascjax.Dataset`, ``quality`` and ``cost`` [N, M].
+      estimates: :class:`cascjax.Estimates` for it, fields [N, M].
+
+    Example:
+      >>> import cascjax, cascjax.testing as ct
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+      >>> instance = ct.Instance(ds, cascjax.perfect_estimates(ds))
+      >>> ds, est = instance   # a NamedTuple: unpacks
+      >>> est.quality_ante.shape
+      (4, 2)
+    """
 
     dataset: Dataset
     estimates: Estimates
@@ -60,6 +73,19 @@ def datasets(draw, n_queries=st.integers(1, 8), n_models=st.integers(2, 4), qual
       dtype: the arrays' dtype (float32 or float64).
       sort: sort the models by mean cost (the loaders' default); unsorted by default, so that every order of
         cheap and expensive models is exercised.
+
+    Returns:
+      A hypothesis strategy of :class:`cascjax.Dataset` with ``quality``, ``cost`` [N, M].
+
+    Example:
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.datasets(n_queries=3, n_models=2, quality=("binary",)))
+      ... def test_shapes(ds):
+      ...     assert ds.quality.shape == ds.cost.shape == (3, 2)
+      ...     assert set(ds.quality.ravel().tolist()) <= {0.0, 1.0} and bool((ds.cost >= 0).all())
+      >>> test_shapes()   # passes: no output
     """
     n, m = _size(draw, n_queries), _size(draw, n_models)
     kind = draw(st.sampled_from(tuple(quality)))
@@ -91,6 +117,21 @@ def estimates(draw, ds: Dataset, kind=ESTIMATE_KINDS, *, deviation: bool | None 
       post_deviation: also a post-hoc σ (the paper's run models have none).
       covariance: attach a random positive semi-definite Σ(R) per run-pattern (``[2^M, M, M]``, some
         singular), which cascades and cascade routing then use instead of σ.
+
+    Returns:
+      A hypothesis strategy of :class:`cascjax.Estimates`, fields [N, M] in the dataset's dtype.
+
+    Example:
+      >>> import cascjax
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.estimates(cascjax.Dataset.from_arrays([[0, 1], [1, 0]], [[1, 2]] * 2), ("noisy",),
+      ...                     deviation=True, covariance=True))
+      ... def test_shapes(est):
+      ...     assert est.quality_ante.shape == est.sd_ante.shape == (2, 2)   # [N, M]
+      ...     assert est.covariance.shape == (4, 2, 2)                         # [2^M, M, M]
+      >>> test_shapes()
     """
     n, m = ds.quality.shape
     dtype = ds.quality.dtype
@@ -124,14 +165,50 @@ def _covariances(draw, m):
 def instances(draw, n_queries=st.integers(1, 8), n_models=st.integers(2, 4), quality=QUALITY_KINDS,
               kind=ESTIMATE_KINDS, *, deviation: bool | None = None, covariance: bool = False,
               dtype=np.float64) -> Instance:
-    """A dataset and estimates for it (:func:`datasets` then :func:`estimates`)."""
+    """A dataset and estimates for it (:func:`datasets` then :func:`estimates`).
+
+    Args:
+      n_queries, n_models, quality: as :func:`datasets`.
+      kind, deviation, covariance: as :func:`estimates`.
+      dtype: the arrays' dtype.
+
+    Returns:
+      A hypothesis strategy of :class:`Instance` (dataset and estimates [N, M]).
+
+    Example:
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.instances(n_queries=2, n_models=3, kind=("perfect",)))
+      ... def test_perfect(instance):
+      ...     ds, est = instance
+      ...     assert est.quality_ante.shape == (2, 3) and bool((est.quality_ante == ds.quality).all())
+      >>> test_perfect()
+    """
     ds = draw(datasets(n_queries, n_models, quality, dtype=dtype))
     return Instance(ds, draw(estimates(ds, kind, deviation=deviation, covariance=covariance)))
 
 
 @st.composite
 def lambdas(draw, n=8, hi: float = 4.0) -> np.ndarray:
-    """[n] trade-offs λ ≥ 0: multiples of 1/8 up to ``hi`` (0 and ties with breakpoints on purpose) or floats."""
+    """[n] trade-offs λ ≥ 0: multiples of 1/8 up to ``hi`` (0 and ties with breakpoints on purpose) or floats.
+
+    Args:
+      n: L, the number of λ values.
+      hi: the largest λ.
+
+    Returns:
+      A hypothesis strategy of [n] float64 NumPy arrays in [0, hi].
+
+    Example:
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.lambdas(n=4))
+      ... def test_range(lam):
+      ...     assert lam.shape == (4,) and ((lam >= 0) & (lam <= 4)).all()
+      >>> test_range()
+    """
     if draw(st.booleans()):
         return _grid(draw, (n,), 0, hi, 8)
     return _continuous(draw, (n,), 0, hi)
@@ -139,7 +216,25 @@ def lambdas(draw, n=8, hi: float = 4.0) -> np.ndarray:
 
 @st.composite
 def lambda_vectors(draw, depth: int, n=8, hi: float = 4.0) -> np.ndarray:
-    """[n, D] per-step trade-offs (λ_j for step j), multiples of 1/8 up to ``hi``."""
+    """[n, D] per-step trade-offs (λ_j for step j), multiples of 1/8 up to ``hi``.
+
+    Args:
+      depth: D, the number of steps.
+      n: L, the number of vectors.
+      hi: the largest λ.
+
+    Returns:
+      A hypothesis strategy of [n, D] float64 NumPy arrays.
+
+    Example:
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.lambda_vectors(3, n=2))
+      ... def test_lattice(lam):
+      ...     assert lam.shape == (2, 3) and (lam * 8 % 1 == 0).all()
+      >>> test_lattice()
+    """
     return _grid(draw, (n, depth), 0, hi, 8)
 
 
@@ -150,6 +245,25 @@ def budgets(draw, ds: Dataset, n=4, margin: float = 0.25) -> np.ndarray:
     Drawn between ``1 − margin`` times the cheapest achievable mean cost (mean over queries of the cheapest
     model: below it is infeasible) and ``1 + margin`` times the most expensive model's mean cost; some are
     exactly a single model's mean cost, a vertex of the routing curve.
+
+    Args:
+      ds: the dataset, ``cost`` [N, M].
+      n: B, the number of budgets.
+      margin: how far beyond the reachable range budgets go (relative).
+
+    Returns:
+      A hypothesis strategy of [n] float64 NumPy arrays.
+
+    Example:
+      >>> import cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 0]], [[1, 2]] * 2)   # mean costs 1 and 2
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.budgets(ds, n=3))
+      ... def test_range(b):
+      ...     assert b.shape == (3,) and ((b >= 0.75) & (b <= 2.5)).all()
+      >>> test_range()
     """
     c = np.asarray(ds.cost, np.float64)
     lo, hi = c.min(axis=1).mean() * (1 - margin), c.mean(axis=0).max() * (1 + margin)
@@ -168,6 +282,26 @@ def random_instance(key: jax.Array, n_queries: int, n_models: int, *, kind: str 
     ``continuous``) of their difference plus noise; cost a multiple of 1/8. Estimates as :func:`estimates`'
     ``kind`` (``perfect``, ``noisy``, ``arbitrary``), on quarter lattices so that ties occur. Deterministic
     in ``key``; ``dtype`` defaults to JAX's default float.
+
+    Args:
+      key: a ``jax.random`` key.
+      n_queries: N (thousands are fine: one jit call decides them all).
+      n_models: M.
+      kind: ``"perfect"``, ``"noisy"`` or ``"arbitrary"`` estimates.
+      quality: ``"binary"``, ``"lattice"`` or ``"continuous"``.
+      deviation: ex-ante σ on a quarter lattice (else 0).
+      dtype: the arrays' dtype.
+
+    Returns:
+      An :class:`Instance`: dataset and estimates, [N, M] each (models unsorted).
+
+    Example:
+      >>> import jax, cascjax.testing as ct
+      >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
+      >>> instance.dataset.quality.shape, instance.estimates.sd_ante.shape
+      ((4, 2), (4, 2))
+      >>> bool((instance.dataset.cost * 8 % 1 == 0).all())   # costs on the 1/8 lattice: ties on purpose
+      True
     """
     n, m = n_queries, n_models
     dtype = dtype or jnp.zeros(()).dtype
@@ -195,7 +329,23 @@ def random_instance(key: jax.Array, n_queries: int, n_models: int, *, kind: str 
 
 
 def random_lambdas(key: jax.Array, n: int, hi: float = 4.0, dtype=None) -> jax.Array:
-    """[n] λ: half multiples of 1/8 (ties), half log-uniform over [hi/1000, hi], plus λ = 0 first."""
+    """[n] λ: half multiples of 1/8 (ties), half log-uniform over [hi/1000, hi], plus λ = 0 first.
+
+    Args:
+      key: a ``jax.random`` key.
+      n: L.
+      hi: the largest λ.
+      dtype: the dtype (default: JAX's default float).
+
+    Returns:
+      [n] JAX array, unsorted, ``lam[0] = 0``.
+
+    Example:
+      >>> import jax, cascjax.testing as ct
+      >>> lam = ct.random_lambdas(jax.random.key(1), 4)
+      >>> lam.shape, float(lam[0]), bool(((lam >= 0) & (lam <= 4)).all())
+      ((4,), 0.0, True)
+    """
     k1, k2 = jax.random.split(key)
     grid = jax.random.randint(k1, (n,), 0, int(8 * hi) + 1) / 8
     logu = hi * 10 ** jax.random.uniform(k2, (n,), minval=-3, maxval=0)
@@ -208,7 +358,24 @@ def random_lambdas(key: jax.Array, n: int, hi: float = 4.0, dtype=None) -> jax.A
 @st.composite
 def worlds(draw, n_models=st.integers(1, 4), n_worlds: int | None = None):
     """:class:`cascjax.testing.World`: ex-ante quality N(μ, σ²) per model and a cost, on quarter lattices
-    (μ in [0, 1], σ in [0, 1], cost in [0, 1] by eighths); ``n_worlds`` stacks that many ([W, M] fields)."""
+    (μ in [0, 1], σ in [0, 1], cost in [0, 1] by eighths); ``n_worlds`` stacks that many ([W, M] fields).
+
+    Args:
+      n_models: M (an int or a strategy of ints, 1..4).
+      n_worlds: W, or None for one world ([M] fields).
+
+    Returns:
+      A hypothesis strategy of :class:`cascjax.testing.World`.
+
+    Example:
+      >>> from hypothesis import given, settings
+      >>> import cascjax.testing as ct
+      >>> @settings(max_examples=2, database=None, deadline=None, derandomize=True)
+      ... @given(ct.worlds(n_models=2, n_worlds=3))
+      ... def test_shapes(world):
+      ...     assert world.mu.shape == world.sd.shape == world.cost.shape == (3, 2)   # [W, M]
+      >>> test_shapes()
+    """
     from ._worlds import World
 
     m = _size(draw, n_models)
@@ -218,7 +385,22 @@ def worlds(draw, n_models=st.integers(1, 4), n_worlds: int | None = None):
 
 def random_worlds(seed: int, n_worlds: int, n_models: int):
     """[W, M] random worlds: μ, σ and cost uniform on [0, 1] (continuous: no ties), float64, from a seeded
-    NumPy generator (the world solvers are NumPy)."""
+    NumPy generator (the world solvers are NumPy).
+
+    Args:
+      seed: the NumPy generator's seed.
+      n_worlds: W.
+      n_models: M (1..4 for the world solvers).
+
+    Returns:
+      A :class:`cascjax.testing.World` with fields [W, M].
+
+    Example:
+      >>> import cascjax.testing as ct
+      >>> worlds = ct.random_worlds(0, 5, 3)
+      >>> worlds.mu.shape, worlds.cost.dtype
+      ((5, 3), dtype('float64'))
+    """
     from ._worlds import World
 
     rng = np.random.default_rng(seed)

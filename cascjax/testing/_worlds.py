@@ -57,9 +57,22 @@ class World(NamedTuple):
     def validate(self) -> World:
         """The world as float64 arrays, after checking it.
 
+        Returns:
+          A :class:`World` whose fields are float64 NumPy arrays, all [M] or all [W, M].
+
         Raises:
           CascjaxError: a field that is not numeric, not [M] or [W, M], of another shape than ``mu``,
             non-finite, or negative (``sd``, ``cost``); M not in 1..4; an empty batch.
+
+        Example:
+          >>> from cascjax.testing import World
+          >>> World(mu=[[0, 1]], sd=[[1, 0]], cost=[[1, 2]]).validate().cost   # W = 1, M = 2: ints become floats
+          array([[1., 2.]])
+          >>> try:
+          ...     World(mu=[0.0, 0.5], sd=[1.0, -1.0], cost=[0.1, 0.2]).validate()
+          ... except ValueError as error:
+          ...     print(error)
+          world field sd must be >= 0; got -1.0 at position (1,)
         """
         arrays = {}
         for name, value in self._asdict().items():
@@ -96,6 +109,9 @@ def world_nodes(k: int) -> np.ndarray:
 
     z_q = Φ⁻¹((q + 0.5)/k), q = 0..k−1, made exactly antisymmetric and divided by sqrt(mean(z²)), so the
     uniform distribution on the nodes has mean 0 and population variance 1 (k = 1: the single node 0).
+
+    Args:
+      k: the number of nodes, ≥ 1.
 
     Returns:
       [k] float64, ascending.

@@ -23,7 +23,25 @@ COMMAND = ("HYPOTHESIS_PROFILE=thorough CASCJAX_VERIFY_REPORT=docs/verification.
 
 
 def collect(*, profile: str, seconds: float, failed: list[str], examples: int) -> dict:
-    """This process's counts and measurements as a JSON-ready dict."""
+    """This process's counts and measurements as a JSON-ready dict.
+
+    Args:
+      profile: the hypothesis profile of the run (``"ci"``, ``"thorough"``).
+      seconds: the run's wall time.
+      failed: the node ids of the failed tests.
+      examples: the profile's ``max_examples``.
+
+    Returns:
+      A dict: the arguments, the jax and Python versions, the machine and devices, ``checked`` (a copy of
+      :data:`cascjax.testing.CHECKED`), ``dp_gap`` and ``counterexamples`` (of
+      :data:`cascjax.testing.MEASURED`).
+
+    Example:
+      >>> from cascjax.testing import report
+      >>> data = report.collect(profile="ci", seconds=1.5, failed=[], examples=12)
+      >>> sorted(data)[:6], data["profile"], data["max_examples"]
+      (['checked', 'counterexamples', 'devices', 'dp_gap', 'failed', 'jax'], 'ci', 12)
+    """
     import jax
 
     gap = {str(m): dict(e) for m, e in MEASURED["dp_gap"].items()}
@@ -34,7 +52,22 @@ def collect(*, profile: str, seconds: float, failed: list[str], examples: int) -
 
 
 def merge(runs: list[dict]) -> dict:
-    """One report from sessions run side by side: counts and gaps summed, the worst kept, lists joined."""
+    """One report from sessions run side by side: counts and gaps summed, the worst kept, lists joined.
+
+    Args:
+      runs: dicts of :func:`collect` (or the JSON written next to a report), one per session.
+
+    Returns:
+      One such dict; ``seconds`` is the longest session's, ``sessions`` lists every session's seconds.
+
+    Example:
+      >>> from cascjax.testing import report
+      >>> a = dict(seconds=10.0, failed=[], counterexamples=[], checked={"pruning": 2}, dp_gap={})
+      >>> b = dict(seconds=12.5, failed=["t::x"], counterexamples=[], checked={"pruning": 3, "prefix": 1}, dp_gap={})
+      >>> merged = report.merge([a, b])
+      >>> merged["seconds"], merged["sessions"], merged["checked"], merged["failed"]
+      (12.5, [10.0, 12.5], {'pruning': 5, 'prefix': 1}, ['t::x'])
+    """
     if len(runs) == 1:
         return runs[0]
     out = dict(runs[0], seconds=round(max(r["seconds"] for r in runs), 1),
@@ -56,7 +89,20 @@ def merge(runs: list[dict]) -> dict:
 
 
 def render(data: dict) -> str:
-    """The Markdown page for a collected run."""
+    """The Markdown page for a collected run.
+
+    Args:
+      data: a dict of :func:`collect` or :func:`merge`.
+
+    Returns:
+      The Markdown text: a table of the properties with their counts, then the DP-gap measurements.
+
+    Example:
+      >>> from cascjax.testing import report
+      >>> text = report.render(report.collect(profile="ci", seconds=1.5, failed=[], examples=12))
+      >>> text.splitlines()[0], "| `theorem1` |" in text
+      ('# Verification report', True)
+    """
     lines = [
         "# Verification report",
         "",
@@ -129,7 +175,25 @@ def _r(values) -> str:
 
 
 def write(path: str | Path, **run) -> Path:
-    """Writes ``path`` (Markdown) and the same name with ``.json``; returns the Markdown path."""
+    """Writes ``path`` (Markdown) and the same name with ``.json``; returns the Markdown path.
+
+    Args:
+      path: the Markdown file (its folder is created).
+      run: :func:`collect`'s keyword arguments (``profile``, ``seconds``, ``failed``, ``examples``).
+
+    Returns:
+      ``path`` as a :class:`pathlib.Path`.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from cascjax.testing import report
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     out = report.write(Path(tmp) / "docs" / "verification.md", profile="ci", seconds=1.5, failed=[],
+      ...                        examples=12)
+      ...     sorted(p.name for p in out.parent.iterdir())
+      ['verification.json', 'verification.md']
+    """
     path = Path(path)
     data = collect(**run)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +203,25 @@ def write(path: str | Path, **run) -> Path:
 
 
 def main(argv=None) -> int:
+    """The command line ``python -m cascjax.testing.report JSON... [-o OUT.md]``: renders saved JSON files
+    (several: merged with :func:`merge`) as Markdown, to ``OUT.md`` (and ``OUT.json``) or standard output.
+
+    Args:
+      argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+      The exit status, 0.
+
+    Example:
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from cascjax.testing import report
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     part = report.write(Path(tmp) / "part1.md", profile="ci", seconds=1.5, failed=[], examples=12)
+      ...     status = report.main([str(part.with_suffix(".json")), "-o", str(Path(tmp) / "merged.md")])
+      ...     status, (Path(tmp) / "merged.md").read_text().startswith("# Verification report")
+      (0, True)
+    """
     parser = argparse.ArgumentParser(prog="python -m cascjax.testing.report",
                                      description="Render a saved verification JSON as Markdown.")
     parser.add_argument("json", nargs="+", help="the JSON written next to a report (several: merged)")
