@@ -65,7 +65,9 @@ class Mixture(NamedTuple):
       lo: [B] int32 index of the cheaper curve point.
       hi: [B] int32 index of the more expensive curve point (equal to ``lo`` when no mixing is needed).
       gamma: [B] probability of ``hi``.
-      cost: [B] expected mean cost (= budget whenever the budget lies within the curve's cost range).
+      cost: [B] expected mean cost ≤ budget: equal to it when the best candidate is a mixture (always the case
+        for a budget inside the cost range of a curve whose cost falls as λ grows, e.g. the exact routing path
+        under perfect cost estimates); a single point's cost otherwise.
       quality: [B] expected mean quality.
       feasible: [B] bool, False where the budget is below every point's cost (then lam, cost and quality are
         NaN, gamma 0 and lo = hi = the cheapest point).

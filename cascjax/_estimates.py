@@ -61,6 +61,31 @@ class Estimates(NamedTuple):
     cost_post: jax.Array
     covariance: jax.Array | None = None
 
+    def take(self, rows) -> "Estimates":
+        """The estimates of the queries at ``rows`` (as :meth:`Dataset.take`; the covariance table, shared by
+        all queries, is kept).
+
+        Args:
+          rows: [R] integer indices (or a boolean mask [N]) of the queries to keep, in that order.
+
+        Returns:
+          :class:`Estimates` with every field [R, M].
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
+          >>> fit_rows, test_rows = ds.split_indices(0.5, seed=0)
+          >>> est = cascjax.perfect_estimates(ds).take(test_rows)
+          >>> est.quality_ante.shape, bool((est.quality_ante == ds.take(test_rows).quality).all())
+          ((2, 2), True)
+        """
+        import numpy as np
+
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.nonzero(rows)[0]
+        return Estimates(*(a[rows] for a in self[:6]), self.covariance)
+
 
 def perfect_estimates(ds: Dataset) -> Estimates:
     """The oracle: every estimate equals the truth and every standard deviation is 0.

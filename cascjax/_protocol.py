@@ -137,9 +137,8 @@ def paper_budgets(ds: Dataset, per_segment: int = 10) -> np.ndarray:
 
 
 def take_estimates(est: Estimates, rows) -> Estimates:
-    """The estimates of the queries at ``rows`` (the covariance table, shared by queries, is kept)."""
-    rows = np.asarray(rows)
-    return Estimates(*(a[rows] for a in est[:6]), est.covariance)
+    """The estimates of the queries at ``rows`` (:meth:`cascjax.Estimates.take`)."""
+    return est.take(rows)
 
 
 class Outcomes(NamedTuple):

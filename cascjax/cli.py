@@ -528,6 +528,9 @@ def _ablate(args) -> int:
 def _figure(curves, ds, title, budgets=None):
     """A writer for a frontier figure (skipped with a warning by :func:`_write_files` without matplotlib)."""
     def write(f):
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
         import matplotlib.pyplot as plt
 
         from .plot import frontier
@@ -540,6 +543,9 @@ def _figure(curves, ds, title, budgets=None):
 
 def _heatmap(frame, column, title):
     def write(f):
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
         import matplotlib.pyplot as plt
 
         from .plot import heatmap
@@ -604,6 +610,9 @@ def _write_outputs(out, rows, summary, plotted, used, at_budgets, budgets, ds, p
 
 def _usage(curves, ds, title):
     def write(f):
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
         import matplotlib.pyplot as plt
 
         from .plot import usage

@@ -16,10 +16,7 @@ from ._metrics import model_hull, model_points, quality_at
 
 
 def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+    try:  # the backend is the user's (inline in Jupyter); headless processes get Agg from matplotlib itself
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("cascjax.plot needs matplotlib: pip install 'cascjax[plot]'") from None
