@@ -23,6 +23,13 @@ _FAILED: list[str] = []
 _STARTED = time.perf_counter()
 
 
+def pytest_configure(config):
+    """The verification report counts the examples of one process: with ``CASCJAX_VERIFY_REPORT`` the run is not
+    distributed over workers (pyproject's ``-n auto`` from pytest-xdist; the default run uses it)."""
+    if os.environ.get("CASCJAX_VERIFY_REPORT") and getattr(config.option, "dist", "no") != "no":
+        config.option.dist, config.option.numprocesses, config.option.tx = "no", 0, []
+
+
 def pytest_runtest_logreport(report):
     if report.failed:
         _FAILED.append(report.nodeid)

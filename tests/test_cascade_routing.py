@@ -16,6 +16,9 @@ from cascjax._supermodels import normal_points
 from . import oracle
 from .test_estimates import random_covariances
 
+#: The thorough profile (HYPOTHESIS_PROFILE=thorough) also runs the cases the default run leaves to other tests.
+THOROUGH = settings.default.max_examples >= 1000
+
 # Fixed shapes (N, L, M = 4) keep the number of compilations small: each (depth, options, tie) compiles once.
 N_QUERIES, N_LAMBDAS, N_MODELS = 5, 4, 4
 #: Examples per property: a tenth of the profile's, at least 3 (every example of a new option set compiles the
@@ -104,7 +107,8 @@ def test_room_and_chunks_do_not_change_results():
     kw = dict(depth=depth, rtol=tie_rtol(jnp.float64), tie_max=False, return_choices=True, force_order=False,
               greedy=False, prune=True)
     base = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, plan=n, **kw)
-    for chunk, room in [(2, _Room(1, 1, 1)), (3, None)]:
+    # (other chunk sizes without overflow: tests/test_scale.py; here also in the thorough profile)
+    for chunk, room in [(2, _Room(1, 1, 1))] + ([(3, None)] if THOROUGH else []):
         other = cascade_routing_sweep(jnp.asarray(quality), jnp.asarray(cost), est, lam, z, plan=chunk, room=room,
                                       **kw)
         np.testing.assert_array_equal(other.choice, base.choice)
@@ -158,7 +162,8 @@ def test_other_pool_sizes_match_the_oracle(m):
                                                        rng.integers(1, 9, (n, m)) / 8, cost)))
     ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
     lam = np.array([0.0, 0.125, 0.5, 2.0])
-    for depth in sorted({1, 2, m}):
+    # depth 1 is routing: the theorem suite's depth_one property (here too in the thorough profile)
+    for depth in sorted({2, m} | ({1} if THOROUGH else set())):
         for tie in ("min", "max"):
             curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=3)
             _assert_matches(curve, _oracle(ds, est, lam, depth, 3, tie))
@@ -215,11 +220,12 @@ def test_exact_path_depth_one_is_the_routing_path_and_room_does_not_matter(monke
 
 
 def test_exact_path_on_the_example():
-    """On 400 example questions (noisy estimates, with and without a fitted covariance) the path at a
-    64-point grid is the grid sweep, for both tie rules."""
+    """On 400 example questions (noisy estimates; in the thorough profile also with a fitted covariance, which
+    the hypothesis test above draws in the default run) the path at a 64-point grid is the grid sweep, for both
+    tie rules."""
     ds = cascjax.load_example().take(np.arange(400))
     base = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
-    for est in (base, cascjax.fit_covariances(base)):
+    for est in (base,) + ((cascjax.fit_covariances(base),) if THOROUGH else ()):
         path = cascjax.cascade_routing_path(ds, est, max_depth=3)
         lam = cascjax.lambda_grid(est, 64)
         for tie in ("min", "max"):
