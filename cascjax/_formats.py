@@ -31,19 +31,17 @@ import warnings
 import numpy as np
 
 from ._errors import CascjaxError
+from ._io import _GROUP_COLUMNS, ESTIMATE_SUFFIXES, _numeric_column, _read_frame
 
 FORMATS = ("auto", "wide", "routerbench", "long", "paper", "routellm")
 LONG_REQUIRED = ("query_id", "model", "quality")
-_ESTIMATES = ("quality_ante", "quality_post", "quality_sd_ante", "quality_sd_post", "cost_ante", "cost_post")
-_GROUPS = ("eval_name", "category", "group")
+#: RouteLLM's correctness values (1 and 0 are True and False as dict keys too).
+_TRUTH = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
 _PAPER_FILES = ("qualities.json", "costs.json")
 
 
-def to_wide(path, frame_reader, *, format: str = "auto", prices=None, split: str | None = None):
-    """The wide frame of ``path`` and the format it was read as.
-
-    ``frame_reader(path)`` reads a tabular file into a DataFrame (with the project's error messages).
-    """
+def to_wide(path, *, format: str = "auto", prices=None, split: str | None = None):
+    """The wide frame of ``path`` and the format it was read as."""
     if format not in FORMATS:
         raise CascjaxError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     path = os.fspath(path)
@@ -57,7 +55,7 @@ def to_wide(path, frame_reader, *, format: str = "auto", prices=None, split: str
     else:
         if split is not None:
             raise CascjaxError(f"{path}: split={split!r} applies to the paper's JSON layout only")
-        df = frame_reader(path)
+        df = _read_frame(path)
         if fmt == "auto":
             fmt = detect(df)
         if fmt == "long":
@@ -66,7 +64,7 @@ def to_wide(path, frame_reader, *, format: str = "auto", prices=None, split: str
                                    "output_tokens) and a price table (prices=..., CLI: --prices prices.csv)")
             df = _long(df, path)
         elif fmt == "routellm":
-            df = _routellm(df, path, prices is not None)
+            df = _routellm(df, path)
         elif fmt == "routerbench":
             fmt = "wide"
     if prices is not None:
@@ -111,7 +109,7 @@ def _long(df, source):
         raise CascjaxError(f"{source}: query {row['query_id']!r} has more than one row for model {row['model']!r}")
     queries = pd.unique(df["query_id"])
     models = list(pd.unique(df["model"]))
-    values = [c for c in ("quality", "cost", "input_tokens", "output_tokens") + _ESTIMATES if c in df.columns]
+    values = [c for c in ("quality", "cost", "input_tokens", "output_tokens") + ESTIMATE_SUFFIXES if c in df.columns]
     wide = df.pivot(index="query_id", columns="model", values=values).reindex(queries)
     counts = df.groupby("query_id", sort=False)["model"].size().reindex(queries)
     incomplete = counts.to_numpy() < len(models)
@@ -130,7 +128,7 @@ def _long(df, source):
             if c != "cost":
                 out[f"{m}|{c}"] = wide[(c, m)].to_numpy()
     frame = pd.DataFrame(out)
-    group = next((g for g in _GROUPS if g in df.columns), None)
+    group = next((g for g in _GROUP_COLUMNS if g in df.columns), None)
     if group is not None:
         labels = df.groupby("query_id", sort=False)[group].nunique(dropna=False).reindex(queries)
         if (labels > 1).any():
@@ -209,9 +207,8 @@ def _is_boolean(col) -> bool:
         return False
     if col.dtype == bool:
         return True
-    allowed = {True, False, "True", "False", "true", "false", 0, 1, 0.0, 1.0}
     try:
-        return bool(values.isin(list(allowed)).all())
+        return bool(values.isin([*_TRUTH, 0, 1, 0.0, 1.0]).all())
     except TypeError:
         return False
 
@@ -221,7 +218,7 @@ def _routellm_models(df) -> list[str]:
             if str(c) != "prompt" and not str(c).endswith("_response") and _is_boolean(df[c])]
 
 
-def _routellm(df, source, has_prices):
+def _routellm(df, source):
     import pandas as pd
 
     df = df.rename(columns=str)
@@ -231,10 +228,9 @@ def _routellm(df, source, has_prices):
     if len(models) < 2:
         raise CascjaxError(f"{source}: a RouteLLM file needs True/False correctness columns for at least two models; "
                            f"found {models}")
-    mapping = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}  # 1 == True, 0 == False
     out = {"prompt": df["prompt"].to_numpy()}
     for m in models:
-        out[m] = df[m].map(lambda v: mapping.get(v, np.nan) if v == v else np.nan).to_numpy(dtype=np.float64)
+        out[m] = df[m].map(lambda v: _TRUTH.get(v, np.nan) if v == v else np.nan).to_numpy(dtype=np.float64)
         if f"{m}_response" in df.columns:
             out[f"{m}|model_response"] = df[f"{m}_response"].to_numpy()
     return pd.DataFrame(out)
@@ -315,11 +311,11 @@ def apply_prices(df, prices, source, fmt):
         warnings.warn(f"{source}: the price table replaces the costs in the data for {len(replaced)} models "
                       f"(e.g. {replaced[0]!r})", stacklevel=4)
     df = df.copy()
-    shared_in = df["input_tokens"].to_numpy(dtype=np.float64) if "input_tokens" in columns else None
+    shared_in = _numeric_column(df, "input_tokens", source) if "input_tokens" in columns else None
     prompt_in = _tokens_from_text(df["prompt"]) if "prompt" in columns else None
     for m in models:
         if f"{m}|input_tokens" in columns:
-            tin = _numeric(df, f"{m}|input_tokens", source)
+            tin = _numeric_column(df, f"{m}|input_tokens", source)
         elif shared_in is not None:
             tin = shared_in
         elif prompt_in is not None:
@@ -328,7 +324,7 @@ def apply_prices(df, prices, source, fmt):
             raise CascjaxError(f"{source}: no input token counts for model {m!r}: give a column "
                                f"'{m}|input_tokens' (or input_tokens), or a 'prompt' column to count from")
         if f"{m}|output_tokens" in columns:
-            tout = _numeric(df, f"{m}|output_tokens", source)
+            tout = _numeric_column(df, f"{m}|output_tokens", source)
         elif f"{m}|model_response" in columns:
             tout = _tokens_from_text(df[f"{m}|model_response"])
         elif table[m][1] == 0.0:
@@ -342,12 +338,3 @@ def apply_prices(df, prices, source, fmt):
         df[f"{m}|total_cost"] = (tin * table[m][0] + tout * table[m][1]) / 1e6
     return df
 
-
-def _numeric(df, name, source):
-    import pandas as pd
-
-    values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.isnan(values) & df[name].notna().to_numpy()
-    if bad.any():
-        raise CascjaxError(f"{source}: column {name!r} has a non-numeric value at row {int(np.nonzero(bad)[0][0])}")
-    return values

@@ -68,7 +68,7 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
     """
     from ._formats import to_wide
 
-    df, _ = to_wide(path, _read_frame, format=format, prices=prices, split=split)
+    df, _ = to_wide(path, format=format, prices=prices, split=split)
     return frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
 
 
@@ -132,7 +132,7 @@ def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, spli
 
     with warnings.catch_warnings():  # reading the dataset already reported what converting the file reports
         warnings.simplefilter("ignore", UserWarning)
-        df, _ = to_wide(path, _read_frame, format=format, prices=prices, split=split)
+        df, _ = to_wide(path, format=format, prices=prices, split=split)
     with warnings.catch_warnings():  # reading the dataset already reported the dropped rows
         warnings.simplefilter("ignore", UserWarning)
         _, kept = frame_to_dataset(df, ds.models, group=None, sort=False, dropna=dropna, source=str(path))
