@@ -447,7 +447,8 @@ def _reproduce(args) -> int:
     for c in cells:
         curves = {label: (x[np.isfinite(x)], y[np.isfinite(y)]) for label, (x, y) in c.curves.items()}
         files.append((f"frontier_{_slug(c.pool)}_{c.noise}.png",
-                      _figure(curves, c.test, f"pool {c.pool} ({len(c.models)} models), {c.noise} noise — test split")))
+                      _png("frontier", curves, c.test,
+                           title=f"pool {c.pool} ({len(c.models)} models), {c.noise} noise — test split")))
     written = _write_files(args.out, files)
     if args.json:
         _print_json(dict(command="reproduce", data=str(path), format=args.format, queries=ds.n_queries,
@@ -497,7 +498,8 @@ def _ablate(args) -> int:
                                          "heatmap_routing.png"),
                                         ("cr_minus_threshold", "AUC(cascade routing) − AUC(threshold cascade)",
                                          "heatmap_threshold.png")):
-                files.append((name, _heatmap(mean, column, f"{label}, pool {pool}")))
+                files.append((name, _png("heatmap", mean.sigma_ante, mean.sigma_post, mean[column],
+                                          title=f"{label}, pool {pool}")))
         if "variants" in what:
             opts = {k: v for k, v in options.items() if k != "candidates"}
             var = pd.DataFrame(_protocol.variants(ds, pool, args.noise, progress=bar, **opts))
@@ -525,32 +527,18 @@ def _ablate(args) -> int:
     return 0
 
 
-def _figure(curves, ds, title, budgets=None):
-    """A writer for a frontier figure (skipped with a warning by :func:`_write_files` without matplotlib)."""
+def _png(figure, *args, **kwargs):
+    """A writer of the PNG of ``cascjax.plot.<figure>(*args, **kwargs)`` (skipped with a warning by
+    :func:`_write_files` without matplotlib)."""
     def write(f):
         import matplotlib
 
         matplotlib.use("Agg")  # files only, never a window
         import matplotlib.pyplot as plt
 
-        from .plot import frontier
+        from . import plot
 
-        fig = frontier(curves, ds, title=title, budgets=budgets)
-        fig.savefig(f, format="png")
-        plt.close(fig)
-    return write
-
-
-def _heatmap(frame, column, title):
-    def write(f):
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, never a window
-        import matplotlib.pyplot as plt
-
-        from .plot import heatmap
-
-        fig = heatmap(frame.sigma_ante, frame.sigma_post, frame[column], title=title)
+        fig = getattr(plot, figure)(*args, **kwargs)
         fig.savefig(f, format="png")
         plt.close(fig)
     return write
@@ -603,24 +591,10 @@ def _write_outputs(out, rows, summary, plotted, used, at_budgets, budgets, ds, p
                                                       "cost", "quality"])
         files.append(("budgets.csv", lambda f: budget_df.to_csv(f, index=False, float_format="%.10g")))
     title = f"{os.path.basename(str(path).rstrip(os.sep))} — {estimates} estimates"
-    files.append(("frontier.png", _figure(plotted, ds, title, budgets)))
-    files.append(("usage.png", _usage(used, ds, f"{title}: which model answered (MIN-tie grid)")))
+    files.append(("frontier.png", _png("frontier", plotted, ds, title=title, budgets=budgets)))
+    files.append(("usage.png", _png("usage", used, ds, title=f"{title}: which model answered (MIN-tie grid)")))
     return _write_files(out, files)
 
-
-def _usage(curves, ds, title):
-    def write(f):
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, never a window
-        import matplotlib.pyplot as plt
-
-        from .plot import usage
-
-        fig = usage(curves, ds, title=title)
-        fig.savefig(f, format="png")
-        plt.close(fig)
-    return write
 
 
 def _stage(out, name, write):
