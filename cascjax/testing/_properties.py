@@ -108,13 +108,17 @@ def _fail(name: str, message: str):
     raise PropertyFailed(f"[{name}] {message}")
 
 
-def _require_x64(name: str) -> None:
+def _needs_x64(check):
     """The checks compare the kernels with float64 reference solvers to ~1e-9: in float32, rounding alone
     would make them fail, so they refuse to run without x64 rather than report false counterexamples."""
-    if not jax.config.jax_enable_x64:
-        raise CascjaxError(f"cascjax.testing.{name} compares the kernels with float64 reference solvers (to 1e-9 "
-                           "relative): enable x64 first, jax.config.update('jax_enable_x64', True), or float32 "
-                           "rounding alone makes it fail")
+    @functools.wraps(check)
+    def guarded(*args, **kwargs):
+        if not jax.config.jax_enable_x64:
+            raise CascjaxError(f"cascjax.testing.{check.__name__} compares the kernels with float64 reference "
+                               "solvers (to 1e-9 relative): enable x64 first, jax.config.update('jax_enable_x64', "
+                               "True), or float32 rounding alone makes it fail")
+        return check(*args, **kwargs)
+    return guarded
 
 
 def _count(name: str, items: int) -> None:
@@ -133,6 +137,7 @@ def _scale(*arrays) -> float:
 
 # -- Theorem 1 ---------------------------------------------------------------------------------------------
 
+@_needs_x64
 def check_theorem1(instance: Instance, budgets) -> None:
     """Theorem 1 on the router's own objective: quality ``est.quality_ante`` and cost ``est.cost_ante`` (the
     LP is over what the router sees; with perfect estimates that is the truth).
@@ -153,7 +158,6 @@ def check_theorem1(instance: Instance, budgets) -> None:
       >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
       >>> ct.check_theorem1(ct.Instance(ds, cascjax.perfect_estimates(ds)), [0.5, 1.25, 2.0])   # holds: no output
     """
-    _require_x64("check_theorem1")
     mu, c_hat = (np.asarray(a, np.float64) for a in (instance.estimates.quality_ante, instance.estimates.cost_ante))
     world = Dataset.from_arrays(mu, c_hat, models=instance.dataset.models, sort=False)
     path = _routing.routing_path(world, _estimates.perfect_estimates(world))
@@ -216,6 +220,7 @@ def check_theorem1(instance: Instance, budgets) -> None:
 
 # -- cascade routing against enumeration, routing and the cascade ---------------------------------------------
 
+@_needs_x64
 def check_pruning(instance: Instance, lambdas, *, tie: str = "min", max_depth: int | None = None,
                   samples: int = 4, force_order: bool = False, greedy: bool = False,
                   reference: str = "enumeration") -> None:
@@ -240,7 +245,6 @@ def check_pruning(instance: Instance, lambdas, *, tie: str = "min", max_depth: i
       >>> instance = ct.random_instance(jax.random.key(0), 4, 2)   # N = 4 queries, M = 2 models
       >>> ct.check_pruning(instance, [0.5])   # L = 1: holds, no output
     """
-    _require_x64("check_pruning")
     if reference not in ("enumeration", "unpruned"):
         raise ValueError(f"unknown reference {reference!r}; choose 'enumeration' or 'unpruned'")
     ds, est = instance
@@ -274,6 +278,7 @@ def _row(row: dict) -> str:
     return "{" + ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in row.items()) + "}"
 
 
+@_needs_x64
 def check_depth_one(instance: Instance, lambdas, *, tie: str = "min") -> None:
     """Cascade routing with ``max_depth=1`` is routing: the same answering model, realised quality and cost
     for every query and λ.
@@ -295,13 +300,13 @@ def check_depth_one(instance: Instance, lambdas, *, tie: str = "min") -> None:
       ...     ct.check_depth_one(instance, lam)
       >>> test_depth_one()   # holds: no output
     """
-    _require_x64("check_depth_one")
     ds, est = instance
     a = _sweep.sweep(ds, est, lambdas, "cascade_routing", tie=tie, max_depth=1, return_choices=True)
     b = _sweep.sweep(ds, est, lambdas, "routing", tie=tie, return_choices=True)
     _same("depth_one", ds, est, lambdas, a, b, "cascade routing (max_depth=1)", "routing", tie)
 
 
+@_needs_x64
 def check_prefix(instance: Instance, lambdas, *, tie: str = "min", max_depth: int | None = None,
                  samples: int = 4) -> None:
     """Cascade routing restricted to prefix candidates {0..i} is the optimal cascade: the same answering
@@ -325,7 +330,6 @@ def check_prefix(instance: Instance, lambdas, *, tie: str = "min", max_depth: in
     (Holds: no output. Skipped in the doctest run, which its one-off compilation would slow down by ~4 s;
     ``tests/test_docs.py`` runs it.)
     """
-    _require_x64("check_prefix")
     from .._cascade_routing import cascade_routing_sweep
     from .._decide import tie_rtol
 
@@ -359,6 +363,7 @@ def _same(name, ds, est, lambdas, a, b, what_a, what_b, tie, quality_only=False,
     _count(name, ca.size)
 
 
+@_needs_x64
 def check_perfect(ds: Dataset, lambdas, *, tie: str = "min", samples: int = 4) -> None:
     """With perfect estimates cascade routing realises routing's outcome on every query, and at λ = 0 every
     strategy reaches the routing oracle (see ``PROPERTIES``, ``perfect``).
@@ -379,7 +384,6 @@ def check_perfect(ds: Dataset, lambdas, *, tie: str = "min", samples: int = 4) -
       >>> ds = ct.random_instance(jax.random.key(0), 4, 2).dataset
       >>> ct.check_perfect(ds, [])   # λ = 0 only: holds, no output
     """
-    _require_x64("check_perfect")
     est = _estimates.perfect_estimates(ds)
     lam = np.concatenate([[0.0], np.asarray(lambdas, np.float64)])
     run = lambda s, values=lam: _sweep.sweep(ds, est, values, s, tie=tie, return_choices=True,  # noqa: E731
@@ -426,6 +430,7 @@ def _pairs(m: int, depth: int):
     return np.array(pairs, np.int32).reshape(-1, 2), np.array(triples, np.int32).reshape(-1, 4)
 
 
+@_needs_x64
 def check_submodular(mu, scale, z) -> None:
     """Monotone and submodular, for a batch: ``mu`` [B, M], ``scale`` [B, M] (σ) or [B, M, M] (factors L),
     ``z`` [K, M] shared points; one vmapped call of :func:`cascjax._supermodels.expected_max`.
@@ -443,7 +448,6 @@ def check_submodular(mu, scale, z) -> None:
       >>> mu, sd = np.array([[0.0, 0.5, 0.25]]), np.array([[1.0, 0.0, 0.5]])   # B = 1, M = 3
       >>> ct.check_submodular(mu, sd, np.array([[-1.0, 1.0, 0.0], [1.0, -1.0, 0.0]]))   # K = 2: holds
     """
-    _require_x64("check_submodular")
     mu, scale, z = (jnp.asarray(a, jnp.float64) for a in (mu, scale, z))
     m = mu.shape[1]
     q = np.asarray(_expected_maxima(mu, scale, z))  # [B, S]
@@ -483,6 +487,7 @@ def _set(table, row) -> tuple:
 
 # -- fitting ------------------------------------------------------------------------------------------------
 
+@_needs_x64
 def check_fit_budget(instance: Instance, budgets, strategy: str = "routing", **options) -> None:
     """A strategy fitted to budgets never exceeds them on the split it was fitted on: fitted and evaluated
     cost ≤ B at every feasible budget, NaN where a budget is flagged infeasible.
@@ -503,7 +508,6 @@ def check_fit_budget(instance: Instance, budgets, strategy: str = "routing", **o
       >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
       >>> ct.check_fit_budget(instance, [0.0, 0.25, 0.5])   # B = 3 (0.0 may be infeasible): holds
     """
-    _require_x64("check_fit_budget")
     ds, est = instance
     budgets = np.atleast_1d(np.asarray(budgets, np.float64))
     fitted = _fit.fit(ds, est, budgets, strategy, per_step=options.pop("per_step", ()), grid=16, bisect=4,
@@ -523,6 +527,7 @@ def check_fit_budget(instance: Instance, budgets, strategy: str = "routing", **o
 
 # -- transformations ----------------------------------------------------------------------------------------
 
+@_needs_x64
 def check_transforms(instance: Instance, lambdas, strategy: str = "routing", *, eager: bool = True, **options) -> None:
     """vmap = loop over λ, and (``eager``) jit = eager, on the per-query outcomes and the means.
 
@@ -541,7 +546,6 @@ def check_transforms(instance: Instance, lambdas, strategy: str = "routing", *, 
       >>> instance = ct.random_instance(jax.random.key(0), 4, 2)
       >>> ct.check_transforms(instance, np.array([0.0, 0.125, 0.5, 2.0]), eager=False)   # routing: holds
     """
-    _require_x64("check_transforms")
     ds, est = instance
     lam = np.asarray(lambdas, np.float64)
     run = lambda values: _sweep.sweep(ds, est, values, strategy, return_choices=True, **options)  # noqa: E731
@@ -613,6 +617,7 @@ def _compare(name, ds, lam, a, b, what_a, what_b, exact=False):
 
 # -- the Gaussian world ---------------------------------------------------------------------------------------
 
+@_needs_x64
 def check_optimal_policy(worlds, lam, *, nodes: int = 4, tie: str = "min") -> None:
     """DP = Pandora ≥ the rule (evaluated by the kernel), for a batch of worlds ([W, M] fields) at one λ.
 
@@ -630,7 +635,6 @@ def check_optimal_policy(worlds, lam, *, nodes: int = 4, tie: str = "min") -> No
       >>> worlds = ct.World(mu=[[0.25, 1.0]], sd=[[1.0, 0.5]], cost=[[0.5, 1.0]])   # W = 1, M = 2
       >>> ct.check_optimal_policy(worlds, 1.0, nodes=2)   # holds (the rule is 0.125 short): no output
     """
-    _require_x64("check_optimal_policy")
     n_worlds = np.shape(worlds.mu)[0]
     lam_w = np.broadcast_to(np.asarray(lam, np.float64), (n_worlds,))
     dp = _worlds.optimal_value(worlds, lam_w, nodes=nodes)
@@ -662,6 +666,7 @@ def by_cost(worlds):
     return type(worlds)(*(np.take_along_axis(np.asarray(f, np.float64), order, axis=-1) for f in worlds))
 
 
+@_needs_x64
 def measure_dp_gap(worlds, lams, *, nodes: int = 4, tie: str = "min") -> dict:
     """The paper's cascade-routing rule against the DP optimum on a batch of worlds ([W, M] fields, models
     put in ascending cost order first) at each λ of ``lams``: gaps optimum − rule through the kernel.
@@ -692,7 +697,6 @@ def measure_dp_gap(worlds, lams, *, nodes: int = 4, tie: str = "min") -> dict:
       >>> entry["worst"] >= 0.125   # this world's gap: optimum 0.125, the rule 0.0
       True
     """
-    _require_x64("measure_dp_gap")
     worlds = by_cost(worlds)
     n_worlds, m = np.shape(worlds.mu)
     entry = MEASURED["dp_gap"].setdefault(m, dict(worlds=0, gap_sum=0.0, suboptimal=0, worst=-np.inf,
