@@ -43,8 +43,10 @@ def frontier(curves: Mapping[str, tuple], ds: Dataset, *, budgets=None, ax=None,
       >>> ds = cascjax.synthetic(0, n_queries=200, n_models=3)
       >>> path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
       >>> fig = cascjax.plot.frontier({"routing": path}, ds, budgets=[float(ds.model_costs()[1])])
-      >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2]
-      ['routing', 'single models (hull)']
+      >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+      ['routing', 'single models (hull)', 'budgets']
+      >>> len(fig.axes[0].collections)                 # the single models, and the curve's budget markers
+      2
     """
     plt = _pyplot()
     if ax is None:

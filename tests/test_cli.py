@@ -165,3 +165,30 @@ def test_console_script_has_no_traceback(tmp_path):
     assert "cascjax: error:" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "cascjax.cli", "frontier", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--lambda-values" in proc.stdout and "examples:" in proc.stdout
+
+
+def test_quiet_turns_the_progress_bar_off(small_csv, tmp_path, capsys, monkeypatch):
+    """Without --quiet the command makes a tqdm bar (tqdm draws it only when stderr is a terminal); with it, none."""
+    import tqdm
+
+    made = []
+    monkeypatch.setattr(tqdm, "tqdm", lambda **kw: made.append(kw) or tqdm.std.tqdm(**{**kw, "disable": True}))
+    args = ["frontier", str(small_csv), "--lambdas", "4", "--strategy", "routing", "--estimates", "perfect"]
+    assert _run(args + ["--out", str(tmp_path / "a")], capsys)[0] == 0
+    assert len(made) == 1 and made[0]["total"] == 3 and made[0]["disable"] is None  # two grids + the exact path
+    assert _run(args + ["--quiet", "--out", str(tmp_path / "b")], capsys)[0] == 0
+    assert len(made) == 1
+
+
+def test_figures_keep_the_users_matplotlib_backend():
+    """cascjax.plot draws on whatever backend the user has (inline in Jupyter); it never switches it."""
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        ds = cascjax.synthetic(0, n_queries=50, n_models=3)
+        cascjax.plot.frontier({"routing": cascjax.routing_path(ds, cascjax.perfect_estimates(ds))}, ds)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)

