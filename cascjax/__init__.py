@@ -4,7 +4,12 @@ Implements Dekoninck, Baader & Vechev, *A Unified Approach to Routing and Cascad
 Shapes: N queries, M models, L λ values, D steps, S supermodels, K samples, B budgets.
 """
 
-from ._cascade import cascade_path as cascade_path
+from . import _compile
+
+#: The persistent compilation cache's folder in use (None: off). See :mod:`cascjax._compile`.
+CACHE_DIR = _compile.enable_cache()
+
+from ._cascade import cascade_path as cascade_path  # noqa: E402
 from ._cascade_routing_path import cascade_routing_path as cascade_routing_path
 from ._curve import Curve as Curve, Mixture as Mixture, at_budget as at_budget, path_at as path_at
 from ._data import Dataset as Dataset, synthetic as synthetic

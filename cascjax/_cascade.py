@@ -15,8 +15,10 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import _chunks
+from . import _chunks, _compile
+from ._compile import count, masked_sum, ordered_cumsum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 
@@ -61,7 +63,7 @@ def _tables(quality, cost, est, z, factor, depth):
     ante, post, sd_ante, sd_post, c_ante, c_post = est
     q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
         ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)
-    spent = jnp.cumsum(cost, axis=1)[:, :depth]
+    spent = ordered_cumsum(cost[:, :depth], axis=1)
     upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
     answer_of = jnp.argmax(jnp.where(upto[None], post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)
     return q_tab, c_tab, spent, answer_of
@@ -82,12 +84,12 @@ def _run_length(q, c, mags, lam, rtol, tie_max, depth):
     return jnp.where(jnp.any(stops), jnp.argmax(stops), depth).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "return_choices", "batch_size", "plan"))
-def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, return_choices, batch_size,
-                  plan):
-    """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given. Queries in chunks
+@partial(jax.jit, static_argnames=("depth", "rtol", "return_choices", "batch_size", "plan"))
+def cascade_sweep(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, batch_size, plan):
+    """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given. The first ``n``
+    (traced) rows are real queries, the rest padding; ``tie_max`` (traced bool) the tie rule. Queries in chunks
     over devices (``plan``, :mod:`cascjax._chunks`)."""
-    n, m = quality.shape
+    m = quality.shape[1]
 
     def one(args, lam, z, factor):
         q_, c_, e, w = args
@@ -101,8 +103,8 @@ def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_m
             answer = jnp.take_along_axis(answer_of, (runs - 1)[:, None], axis=1)[:, 0]
             got = jnp.take_along_axis(q_, answer[:, None], axis=1)[:, 0]
             paid = jnp.take_along_axis(spent, (runs - 1)[:, None], axis=1)[:, 0]
-            answered = jnp.zeros(m, q_.dtype).at[answer].add(w)
-            sums = (jnp.sum(w * got), jnp.sum(w * paid), answered, jnp.sum(w * runs.astype(q_.dtype)))
+            sums = (masked_sum(w, got), masked_sum(w, paid), count(w, answer, m, q_.dtype),
+                    jnp.sum(jnp.where(w > 0, runs, 0)))  # models run: integers, exact in any order
             return sums, ((answer, paid) if return_choices else None)
 
         sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
@@ -112,7 +114,8 @@ def cascade_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_m
                                                             (lam, z, factor))
     if per_query is not None:
         per_query = tuple(a.T for a in per_query)
-    return Curve(lam, c / n, q / n, answered / n, ran / n, *(per_query or (None, None)))
+    n = n.astype(q.dtype)
+    return Curve(lam, c / n, q / n, answered / n, ran.astype(q.dtype) / n, *(per_query or (None, None)))
 
 
 def _stop_intervals(q, c, depth):
@@ -155,14 +158,13 @@ def _runs_at(lo, hi, lam, tie_max):
 
 
 @partial(jax.jit, static_argnames=("depth", "plan"))
-def _cascade_events(quality, cost, est, z, factor, depth, plan):
+def _cascade_events(quality, cost, est, z, factor, n, depth, plan):
     """Events of the exact cascade path: for each query its stop-interval endpoints > 0, with the change of
     realised quality, cost and models run at each (MIN ties: the value on the right of a breakpoint).
     Queries in chunks over devices (``plan``).
 
     Returns (λ [N·2(D−1)] (+inf: no event), deltas [N·2(D−1), 3], base [3] (sums at λ = 0 under MAX),
-    number of finite events)."""
-    n = quality.shape[0]
+    number of finite events). The first ``n`` (traced) rows are real queries."""
 
     def one(args, z, factor):
         q_, c_, e, w = args
@@ -187,7 +189,7 @@ def _cascade_events(quality, cost, est, z, factor, depth, plan):
         changed = (after != before) & jnp.isfinite(lam) & (w > 0)[:, None]  # padding queries: no events
         lam = jnp.where(changed, lam, jnp.inf)
         deltas = jnp.where(changed[..., None], outcome(after) - outcome(before), 0)
-        base = jnp.sum(w[:, None] * outcome(at_max0)[:, 0], axis=0)
+        base = masked_sum(w, outcome(at_max0)[:, 0])
         return (base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32)), (lam, deltas)
 
     (base, count), (lam, deltas) = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan, (z, factor))
@@ -234,6 +236,10 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
 
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
     m, itemsize = ds.n_models, ds.quality.dtype.itemsize
-    p = _chunks.plan(ds.n_queries, chunk_size, memory, m * itemsize * (12 + 3 * depth * z.shape[0]), 0, devices)
-    lam, deltas, base, count = _cascade_events(ds.quality, ds.cost, e, z, factor, depth, p)
-    return _path(lam, deltas, base, ds.n_queries, int(count))
+    size = _compile.bucket(ds.n_queries)
+    quality, cost, e = _compile.pad_rows((ds.quality, ds.cost, e), size)
+    p = _chunks.plan(size, chunk_size, memory, m * itemsize * (12 + 3 * depth * z.shape[0]), 0, devices)
+    lam, deltas, base, count = _cascade_events(quality, cost, e, z, factor, np.int32(ds.n_queries), depth, p)
+    curve = _path(lam, deltas, base, ds.n_queries, int(count))
+    _compile.checkpoint()
+    return curve

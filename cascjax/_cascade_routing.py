@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks
+from ._compile import masked_sum, ordered_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._supermodels import _table
@@ -376,26 +377,27 @@ def realised(quality, cost, post, final):
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
     ran = (final[..., None] & bit[None, None]) != 0  # [n, P, M]
     answer = jnp.argmax(jnp.where(ran, post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)
-    return (jnp.sum(jnp.where(ran, cost[:, None, :], 0), axis=2), jnp.take_along_axis(quality, answer, axis=1),
+    return (ordered_sum(jnp.where(ran, cost[:, None, :], 0), axis=2), jnp.take_along_axis(quality, answer, axis=1),
             jnp.sum(ran, axis=2, dtype=quality.dtype), answer)
 
 
 def _outcome(quality, cost, post, weight, final):
-    """Per-λ weighted sums over a chunk's queries: realised quality and cost, models run, answers; and the
-    answering model per query and λ."""
+    """Per-λ sums over a chunk's real queries (``weight`` > 0): realised quality and cost (pairwise, see
+    :func:`cascjax._compile.tree_sum`), models run and answers (integer counts); and the answering model per
+    query and λ."""
     m = quality.shape[1]
     c, q, ran, answer = realised(quality, cost, post, final)
-    w = weight[:, None]
-    sums = dict(quality=jnp.sum(w * q, axis=0), cost=jnp.sum(w * c, axis=0), ran=jnp.sum(w * ran, axis=0),
-                answered=jnp.sum(w[..., None] * jax.nn.one_hot(answer, m, dtype=quality.dtype), axis=0))
+    real = (weight > 0)[:, None]
+    hits = jnp.sum(jnp.where(real[..., None], jax.nn.one_hot(answer, m, dtype=jnp.int32), 0), axis=0)
+    sums = dict(quality=masked_sum(weight, q), cost=masked_sum(weight, c),
+                ran=jnp.sum(jnp.where(real, ran.astype(jnp.int32), 0), axis=0), answered=hits)
     return sums, (answer, c)
 
 
-@partial(jax.jit, static_argnames=("depth", "rtol", "tie_max", "force_order", "greedy", "prune", "room",
-                                   "plan", "return_choices", "prefix", "skip_padding"))
-def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, plan,
+@partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "prune", "room", "plan",
+                                   "return_choices", "prefix", "skip_padding"))
+def _run(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, force_order, greedy, prune, room, plan,
          return_choices, prefix, skip_padding=True):
-    n, m = quality.shape
 
     def one(args, lam, z, factor):
         q, c, e, w = args
@@ -414,19 +416,20 @@ def _run(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_orde
 _ROOMS: dict = {}
 
 
-def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rtol, tie_max, force_order, greedy, prune,
-                          return_choices, plan, room=None, prefix=False, skip_padding=True):
+def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, depth, rtol, tie_max, force_order, greedy,
+                          prune, return_choices, plan, room=None, prefix=False, skip_padding=True):
     """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows.
-    (``skip_padding=False``: compute the padding states of the buffer too, as before issue 6; for
-    ``benchmarks/bench_hotspots.py``.)"""
-    n, m = quality.shape
+    The first ``n`` rows (default all) are real queries, the rest padding of weight 0. (``skip_padding=False``:
+    compute the padding states of the buffer too, as before issue 6; for ``benchmarks/bench_hotspots.py``.)"""
+    size, m = quality.shape
+    n = size if n is None else int(n)
     n_lam = lam.shape[0]
     # The room that last sufficed for this configuration: repeated calls (noise levels, seeds, bisection
     # steps) start there, which reuses its compiled program instead of overflowing and recompiling again.
     if not isinstance(plan, _chunks.Plan):  # a bare chunk size: one device
-        plan = _chunks.Plan(int(min(plan, n)))
+        plan = _chunks.Plan(int(min(plan, size)))
     chunk = plan.chunk
-    key = (n, m, depth, n_lam, plan, force_order, greedy, prune, return_choices, prefix, str(quality.dtype),
+    key = (size, m, depth, n_lam, plan, force_order, greedy, prune, return_choices, prefix, str(quality.dtype),
            skip_padding)
     if room is None:
         width = min(64, n_lam)
@@ -434,7 +437,8 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rto
     limits = _Room(n_lam, chunk * n_lam, _table(m, depth).n_candidates + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
-        total, per_query, flags = _run(quality, cost, est, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max,
+        total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max),
+                                       depth=depth, rtol=rtol,
                                     force_order=force_order, greedy=greedy, prune=prune, room=room, plan=plan,
                                     return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)
         flags = np.asarray(flags)
@@ -445,8 +449,9 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, depth, rto
         room = _Room(min(2 * room.width, limits.width) if width else room.width,
                      min(2 * room.buffer if (buffer or width) else room.buffer, limits.buffer),
                      min(2 * room.shortlist, limits.shortlist) if short else room.shortlist)
-    return Curve(lam, total["cost"] / n, total["quality"] / n, total["answered"] / n, total["ran"] / n,
-                 *(per_query or (None, None)))
+    dtype = total["cost"].dtype
+    return Curve(lam, total["cost"] / n, total["quality"] / n, total["answered"].astype(dtype) / n,
+                 total["ran"].astype(dtype) / n, *(per_query or (None, None)))
 
 
 def chunk_bytes(n_models: int, depth: int, samples: int, n_lam: int, itemsize: int) -> tuple[int, int]:

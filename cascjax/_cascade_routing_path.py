@@ -20,8 +20,10 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import _chunks
+from . import _chunks, _compile
+from ._compile import masked_sum
 from ._curve import Curve
 from ._cascade_routing import realised
 from ._decide import select
@@ -80,10 +82,10 @@ def _query_events(e, z, factor, *, room, **kw):
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "room", "plan"))
-def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, room, plan):
-    """Events of every query (chunks of queries over devices, ``plan``): λ [N·room], deltas [N·room, 3] of
-    realised cost, quality and models run, base [3] at λ = 0 (MAX), number of finite events, overflow flag."""
-    n = quality.shape[0]
+def _events(quality, cost, e, z, factor, n, *, depth, rtol, force_order, greedy, room, plan):
+    """Events of every query (chunks of queries over devices, ``plan``; the first ``n`` (traced) rows are real):
+    λ [N·room], deltas [N·room, 3] of realised cost, quality and models run, base [3] at λ = 0 (MAX), number of
+    finite events, overflow flag."""
     walk = partial(_query_events, room=room, depth=depth, rtol=rtol, force_order=force_order, greedy=greedy)
 
     def one(args, z, factor):
@@ -97,7 +99,7 @@ def _events(quality, cost, e, z, factor, *, depth, rtol, force_order, greedy, ro
         changed = (states != before) & jnp.isfinite(lams) & (w > 0)[:, None]  # padding queries: no events
         lam = jnp.where(changed, lams, jnp.inf)
         deltas = jnp.where(changed[..., None], outcome(states) - outcome(before), 0)
-        base = jnp.sum(w[:, None] * outcome(start[:, None])[:, 0], axis=0)
+        base = masked_sum(w, outcome(start[:, None])[:, 0])
         sums = (base, jnp.sum(jnp.isfinite(lam), dtype=jnp.int32), jnp.any(over & (w > 0)))
         return sums, (lam, deltas)
 
@@ -150,15 +152,19 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
 
     if ds.n_models > MAX_MODELS:
         raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}")
-    p = _chunks.plan(ds.n_queries, chunk_size, None, 1.0, 0, devices)
+    size = _compile.bucket(ds.n_queries)
+    p = _chunks.plan(size, chunk_size, None, 1.0, 0, devices)
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
+    quality, cost, e = _compile.pad_rows((ds.quality, ds.cost, e), size)
     rtol = _tie_rtol(ds.quality.dtype, tie_rtol)
     room = ROOM
     while True:
-        lam, deltas, base, count, over = _events(ds.quality, ds.cost, e, z, factor, depth=depth, rtol=rtol,
-                                                 force_order=bool(force_order), greedy=bool(greedy), room=room,
-                                                 plan=p)
+        lam, deltas, base, count, over = _events(quality, cost, e, z, factor, np.int32(ds.n_queries), depth=depth,
+                                                 rtol=rtol, force_order=bool(force_order), greedy=bool(greedy),
+                                                 room=room, plan=p)
         if not bool(over):
             break
         room *= 2  # some query has more events than room: walk again with twice the room
-    return _path(lam, deltas, base, ds.n_queries, int(count))
+    curve = _path(lam, deltas, base, ds.n_queries, int(count))
+    _compile.checkpoint()
+    return curve

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._compile import pow2, tree_sum
 from ._errors import CascjaxError
 
 #: The mesh axis the query axis is sharded along.
@@ -73,23 +74,23 @@ def plan(n_queries: int, chunk_size, memory, per_query_bytes: float, fixed_bytes
          devices=None) -> Plan:
     """Validates ``chunk_size``/``memory`` and returns the plan: ``chunk_size`` queries per chunk when given,
     else as many as fit in ``memory`` bytes (default :data:`MEMORY_BUDGET`) at ``per_query_bytes`` each
-    after ``fixed_bytes``; never more than a device's share of the queries."""
+    after ``fixed_bytes``; never more than a device's share of the queries. The chunk is a power of two
+    (``chunk_size`` rounded up, a memory-derived size rounded down), so that the pairwise sums of
+    :func:`cascjax._compile.tree_sum` — and so the results, to the bit — do not depend on it."""
     mesh = mesh_for(devices)
     n_dev = 1 if mesh is None else mesh.size
-    share = -(-n_queries // n_dev)
+    share = pow2(-(-n_queries // n_dev))
     if chunk_size is not None:
         if not (isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool) and chunk_size >= 1):
             raise CascjaxError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        return Plan(int(min(chunk_size, share)), mesh)
+        return Plan(int(min(pow2(chunk_size), share)), mesh)
     if memory is None:
         memory = MEMORY_BUDGET
     if not (isinstance(memory, (int, float, np.integer, np.floating)) and not isinstance(memory, bool)
             and np.isfinite(memory) and memory > 0):
         raise CascjaxError(f"memory must be a positive number of bytes, got {memory!r}")
     chunk = int(max(1, min((memory - fixed_bytes) // max(per_query_bytes, 1.0), share)))
-    # As many chunks as the budget needs, filled evenly: 2,000 queries at ≤ 1,835 per chunk run as 2 × 1,000,
-    # not as 2 × 1,835 with 1,670 padding queries (measured: the padding cost 1.2x on cascade routing).
-    return Plan(-(-share // -(-share // chunk)), mesh)
+    return Plan(1 << (chunk.bit_length() - 1), mesh)
 
 
 def n_chunks(n: int, p: Plan) -> int:
@@ -107,15 +108,15 @@ def split(a: jax.Array, n: int, p: Plan) -> jax.Array:
     return a.reshape((c, p.chunk) + a.shape[1:])
 
 
-def weights(n: int, p: Plan, dtype) -> jax.Array:
-    """[C, chunk]: 1 for a real query, 0 for padding."""
-    c = n_chunks(n, p)
+def weights(n, size: int, p: Plan, dtype) -> jax.Array:
+    """[C, chunk]: 1 for a real query (the first ``n``, traced), 0 for padding, over ``size`` padded queries."""
+    c = n_chunks(size, p)
     return (jnp.arange(c * p.chunk) < n).astype(dtype).reshape(c, p.chunk)
 
 
-def merge(a: jax.Array, n: int) -> jax.Array:
-    """[C, chunk, ...] per-query outputs → [N, ...]."""
-    return a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])[:n]
+def merge(a: jax.Array, size: int) -> jax.Array:
+    """[C, chunk, ...] per-query outputs → [size, ...]."""
+    return a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])[:size]
 
 
 def gather(tree, p: Plan):
@@ -126,21 +127,24 @@ def gather(tree, p: Plan):
     return jax.lax.with_sharding_constraint(tree, NamedSharding(p.mesh, PartitionSpec()))
 
 
-def over_queries(one: Callable, arrays: tuple, n: int, p: Plan, shared=(), dtype=None):
+def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None):
     """Runs ``one(chunk_args, *shared)`` on every chunk of queries: the sums over all queries and the
     per-query outputs.
 
-    ``arrays`` is a tuple of pytrees of [N, ...] arrays; ``one`` receives them cut to one chunk, with the
-    chunk's weights [chunk] (1 for a real query, 0 for padding; in ``dtype``, default the first array's)
-    appended, and returns (sums over the chunk's queries, per-query outputs [chunk, ...] or None). ``shared``
-    is a tuple of arrays every chunk sees whole (λ, sample points, ...), replicated over devices. With a
-    mesh, the chunks are sharded over its devices and each runs ``lax.map`` over its own.
+    ``arrays`` is a tuple of pytrees of [size, ...] arrays (the query axis, padded to its bucket); ``n`` (traced)
+    says how many rows are real. ``one`` receives them cut to one chunk, with the chunk's weights [chunk] (1 for
+    a real query, 0 for padding; in ``dtype``, default the first array's) appended, and returns (sums over the
+    chunk's queries — :func:`cascjax._compile.masked_sum` or integer counts —, per-query outputs [chunk, ...] or
+    None). ``shared`` is a tuple of arrays every chunk sees whole (λ, sample points, ...), replicated over
+    devices. With a mesh, the chunks are sharded over its devices and each runs ``lax.map`` over its own.
 
     Returns:
-      (the sums added over the chunks by :func:`total`, the per-query outputs [N, ...] or None).
+      (the sums added over the chunks by :func:`total`, the per-query outputs [size, ...] or None).
     """
-    dtype = jax.tree.leaves(arrays)[0].dtype if dtype is None else dtype
-    chunked = jax.tree.map(lambda a: split(a, n, p), arrays) + (weights(n, p, dtype),)
+    leaves = jax.tree.leaves(arrays)
+    dtype = leaves[0].dtype if dtype is None else dtype
+    size = leaves[0].shape[0]
+    chunked = jax.tree.map(lambda a: split(a, size, p), arrays) + (weights(n, size, p, dtype),)
 
     def local(chunked, *shared):
         return jax.lax.map(lambda args: one(args, *shared), chunked)
@@ -152,14 +156,29 @@ def over_queries(one: Callable, arrays: tuple, n: int, p: Plan, shared=(), dtype
         whole = PartitionSpec()
         sums, per_query = jax.shard_map(local, mesh=p.mesh, in_specs=(rows,) + (whole,) * len(shared),
                                         out_specs=rows, check_vma=False)(chunked, *shared)
-    return total(sums, n, p), jax.tree.map(lambda a: merge(a, n), per_query)
+    # Per-query outputs replicated too, so every process (jax.distributed) can read them whole.
+    return total(sums, p), jax.tree.map(lambda a: merge(a, size), gather(per_query, p))
 
 
-def total(per_chunk, n: int, p: Plan):
-    """Sums per-chunk outputs [C, ...] over the chunks holding real queries, in chunk order; with a mesh the
-    sums are first replicated (XLA gathers them), so every device count adds the same numbers in the same
-    order (the padding chunks that only even out the devices are left out, not added as zeros)."""
+def total(per_chunk, p: Plan):
+    """Sums per-chunk outputs [C, ...] over the chunks, as a pairwise tree in chunk order (chunks of padding
+    add exact zeros); with a mesh the sums are first replicated (XLA gathers them), so every device count and
+    chunk size adds the same numbers in the same order."""
     if p.mesh is not None:
         per_chunk = jax.lax.with_sharding_constraint(per_chunk, NamedSharding(p.mesh, PartitionSpec()))
-    real = -(-n // p.chunk)
-    return jax.tree.map(lambda a: jnp.sum(a[:real], axis=0), per_chunk)
+    return jax.tree.map(lambda a: tree_sum(a, axis=0), per_chunk)
+
+
+def local_copy(tree):
+    """This process's copy of replicated arrays (see :func:`gather`), on one of its own devices: what the exact
+    paths sort and sum, as a one-device run does (with several processes a ``device_put`` of an array that
+    spans other processes' devices is refused)."""
+
+    def one(a):
+        if len(a.sharding.device_set) == 1:
+            return a
+        if not a.is_fully_replicated:
+            raise ValueError(f"local_copy needs a replicated array, got sharding {a.sharding}")
+        return a.addressable_data(0)
+
+    return jax.tree.map(one, tree)

@@ -235,4 +235,4 @@ def check_lambdas(lambdas, dtype) -> jax.Array:
                            f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
     if (lam < 0).any():
         raise CascjaxError(f"λ values must be non-negative; got {lam[lam < 0].ravel()[0]}")
-    return jnp.asarray(lam, dtype=dtype)
+    return np.asarray(lam, dtype=dtype)

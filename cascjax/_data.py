@@ -103,8 +103,8 @@ class Dataset:
                                f"{rows[0]} ({len(rows)} negative costs in all)")
         codes, gnames = _encode_groups(group, group_names, n)
         order = np.argsort(c.mean(axis=0), kind="stable") if sort else np.arange(m)
-        return cls(quality=jnp.asarray(q[:, order]), cost=jnp.asarray(c[:, order]),
-                   group=None if codes is None else jnp.asarray(codes),
+        # jax.device_put, not jnp.asarray (which compiles a small program per shape in this JAX).
+        return cls(quality=_put(q[:, order]), cost=_put(c[:, order]), group=None if codes is None else _put(codes),
                    models=tuple(names[i] for i in order), group_names=gnames)
 
     @classmethod
@@ -409,3 +409,8 @@ def synthetic(seed: int = 0, n_queries: int = 10_000, n_models: int = 11, *, cor
     length = np.exp(cost_jitter * rng.standard_normal((n_queries, 1)) - 0.5 * cost_jitter**2)
     cost = base[None, :] * length * np.exp(0.05 * rng.standard_normal((n_queries, n_models)))
     return Dataset.from_arrays(quality, cost, models=[f"m{i:02d}" for i in range(n_models)])
+
+
+def _put(a: np.ndarray) -> jax.Array:
+    """A host array on the default device, in JAX's dtype for it (float64 → float32 without x64)."""
+    return jax.device_put(np.asarray(a, jax.dtypes.canonicalize_dtype(a.dtype)))

@@ -48,7 +48,8 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
       lam: scalar λ.
       rtol: relative tie tolerance; scores within ``rtol·(max|Q| + λ·max|C|)`` of the best tie, costs within
         ``rtol·max|C|`` are equal.
-      tie_max: MAX variant (most expensive of the tied) if True, MIN otherwise.
+      tie_max: MAX variant (most expensive of the tied) if True, MIN otherwise; a Python bool, or a traced
+        bool scalar (both rules' targets are then computed and one is chosen, one program for both).
       valid: optional [S] bool mask of the candidates allowed (at least one must be True).
       magnitudes: optional precomputed (max|Q|, max|C|) over the allowed candidates; they do not depend on
         λ, so a caller looping over λ computes them once.
@@ -65,12 +66,17 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
     best = jnp.max(score)
     tied = score >= best - rtol * (qmag + lam * cmag)
     ctol = rtol * cmag
-    if tie_max:
-        target = jnp.max(jnp.where(tied, cost, -jnp.inf))
-        pick = tied & (cost >= target - ctol)
-    else:
-        target = jnp.min(jnp.where(tied, cost, jnp.inf))
-        pick = tied & (cost <= target + ctol)
+    if isinstance(tie_max, (bool, np.bool_)):
+        if tie_max:
+            target = jnp.max(jnp.where(tied, cost, -jnp.inf))
+            pick = tied & (cost >= target - ctol)
+        else:
+            target = jnp.min(jnp.where(tied, cost, jnp.inf))
+            pick = tied & (cost <= target + ctol)
+    else:  # traced: one program serves both rules (the sweeps pass the rule as data)
+        most = jnp.max(jnp.where(tied, cost, -jnp.inf))
+        least = jnp.min(jnp.where(tied, cost, jnp.inf))
+        pick = tied & jnp.where(tie_max, cost >= most - ctol, cost <= least + ctol)
     if rank is not None:
         return jnp.argmin(jnp.where(pick, rank, jnp.iinfo(rank.dtype).max)).astype(jnp.int32)
     return jnp.argmax(pick).astype(jnp.int32)

@@ -8,18 +8,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _chunks
+from . import _chunks, _compile
+from ._compile import count, masked_sum
 from ._curve import Curve
 from ._data import Dataset
 from ._decide import _magnitudes, select
 from ._estimates import Estimates
 
 
-@partial(jax.jit, static_argnames=("rtol", "tie_max", "return_choices", "batch_size", "plan"))
-def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choices, batch_size, plan):
-    """Routing at every λ of ``lam`` [L]: returns a Curve with [L] cost/quality and [L, M] answered. Queries
+@partial(jax.jit, static_argnames=("rtol", "return_choices", "batch_size", "plan"))
+def routing_sweep(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choices, batch_size, plan):
+    """Routing at every λ of ``lam`` [L]: returns a Curve with [L] cost/quality and [L, M] answered. The first
+    ``n`` (traced) of the rows are real queries, the rest padding (weight 0); ``tie_max`` (traced bool) the tie
+    rule. Queries
     in chunks over devices (``plan``, :mod:`cascjax._chunks`), ``batch_size`` λ at a time within a chunk."""
-    n, m = quality.shape
+    m = quality.shape[1]
     decide = jax.vmap(select, in_axes=(0, 0, None, None, None, None, 0))
 
     def one(args, lam):
@@ -30,8 +33,8 @@ def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choice
             choice = decide(mu_, ch_, lam_l, rtol, tie_max, None, mags)
             got = jnp.take_along_axis(q_, choice[:, None], axis=1)[:, 0]
             spent = jnp.take_along_axis(c_, choice[:, None], axis=1)[:, 0]
-            answered = jnp.zeros(m, q_.dtype).at[choice].add(w)
-            return (jnp.sum(w * got), jnp.sum(w * spent), answered), ((choice, spent) if return_choices else None)
+            sums = (masked_sum(w, got), masked_sum(w, spent), count(w, choice, m, q_.dtype))
+            return sums, ((choice, spent) if return_choices else None)
 
         sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
@@ -39,6 +42,7 @@ def routing_sweep(quality, cost, mu, c_hat, lam, *, rtol, tie_max, return_choice
     (q, c, answered), per_query = _chunks.over_queries(one, (quality, cost, mu, c_hat), n, plan, (lam,))
     if per_query is not None:  # [L, N] answering model and realised cost per query
         per_query = tuple(a.T for a in per_query)
+    n = n.astype(q.dtype)
     return Curve(lam, c / n, q / n, answered / n, jnp.ones_like(lam), *(per_query or (None, None)))
 
 
@@ -99,18 +103,19 @@ def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool):
         real = w > 0  # padding queries add no events
         lam = jnp.where(real[:, None], lam, jnp.inf)
         more = real & jnp.any(ch_ < jnp.take_along_axis(ch_, last[:, None], axis=1), axis=1)
-        return (jnp.sum(w * q0), jnp.sum(w * c0)), (lam, dq, dc, last, last_lam, more)
+        return (masked_sum(w, q0), masked_sum(w, c0)), (lam, dq, dc, last, last_lam, more)
 
     sums, per_query = _chunks.over_queries(one, data + (start, lam0), n, p, dtype=data[2].dtype)
     return per_query, sums
 
 
 @partial(jax.jit, static_argnames=("steps", "plan"))
-def _walk_first(quality, cost, mu, c_hat, steps, plan):
-    n = mu.shape[0]
-    zeros = jnp.zeros(n, jnp.int32)
+def _walk_first(quality, cost, mu, c_hat, n, steps, plan):
+    """The first ``steps`` steps of every query's walk; the first ``n`` (traced) rows are real queries."""
+    size = mu.shape[0]
+    zeros = jnp.zeros(size, jnp.int32)
     (lam, dq, dc, last, last_lam, more), (q0, c0) = _walk((quality, cost, mu, c_hat), zeros,
-                                                          jnp.zeros(n, mu.dtype), n, steps, plan, True)
+                                                          jnp.zeros(size, mu.dtype), n, steps, plan, True)
     lam, dq, dc = _chunks.gather((lam.ravel(), dq.ravel(), dc.ravel()), plan)
     return lam, dq, dc, q0, c0, last, last_lam, more, jnp.sum(more, dtype=jnp.int32), _finite(lam)
 
@@ -123,9 +128,10 @@ def _finite(lam):
 def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, steps, size, plan):
     """The rest of the walk for the ``size`` (padded) queries flagged in ``more``; padding adds no events."""
     (rows,) = jnp.nonzero(more, size=size, fill_value=0)
-    real = jnp.arange(size) < jnp.sum(more)
+    n_more = jnp.sum(more)
+    real = jnp.arange(size) < n_more
     data = tuple(a[rows] for a in (quality, cost, mu, c_hat))
-    (lam, dq, dc, *_), _ = _walk(data, last[rows], last_lam[rows], size, steps, plan, False)
+    (lam, dq, dc, *_), _ = _walk(data, last[rows], last_lam[rows], n_more, steps, plan, False)
     lam = jnp.where(real[:, None], lam, jnp.inf)
     events = (lam.ravel(), jnp.where(real[:, None], dq, 0.0).ravel(), jnp.where(real[:, None], dc, 0.0).ravel())
     return *_chunks.gather(events, plan), _finite(lam)
@@ -203,20 +209,25 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
     from ._sweep import check_estimates
 
     check_estimates(ds, est)
-    data = (ds.quality, ds.cost, est.quality_ante, est.cost_ante)
     n, m = ds.n_queries, ds.n_models
+    size = _compile.bucket(n)
+    dtype = ds.quality.dtype
+    data = _compile.pad_rows((ds.quality, ds.cost, np.asarray(est.quality_ante, dtype),
+                              np.asarray(est.cost_ante, dtype)), size)
     # The walk's working set per query: the inputs and a few [M] temporaries per step.
-    p = _chunks.plan(n, chunk_size, memory, 16 * m * ds.quality.dtype.itemsize, 0, devices)
+    p = _chunks.plan(size, chunk_size, memory, 16 * m * dtype.itemsize, 0, devices)
     first = min(_FIRST_STEPS, m - 1)
-    lam, dq, dc, q0, c0, last, last_lam, more, n_more, count = _walk_first(*data, steps=first, plan=p)
+    lam, dq, dc, q0, c0, last, last_lam, more, n_more, count = _walk_first(*data, np.int32(n), steps=first, plan=p)
     n_more, count = int(n_more), int(count)
     if n_more and first < m - 1:
-        size = _bucket(n_more)
-        rest_plan = _chunks.plan(size, chunk_size, memory, 16 * m * ds.quality.dtype.itemsize, 0, devices)
-        *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=size, plan=rest_plan)
+        rest = _bucket(n_more)
+        rest_plan = _chunks.plan(rest, chunk_size, memory, 16 * m * dtype.itemsize, 0, devices)
+        *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=rest, plan=rest_plan)
         lam, dq, dc = (jnp.concatenate(pair) for pair in zip((lam, dq, dc), rest))
         count += int(rest_count)
-    return _path(lam, jnp.stack([dc, dq], axis=1), jnp.stack([c0, q0]), n, count)
+    curve = _path(lam, jnp.stack([dc, dq], axis=1), jnp.stack([c0, q0]), n, count)
+    _compile.checkpoint()
+    return curve
 
 
 def _path(lam, deltas, base, n, count) -> Curve:
@@ -226,9 +237,12 @@ def _path(lam, deltas, base, n, count) -> Curve:
         # Events from several devices (replicated by ``_chunks.gather``): sort and sum them on one device, as
         # a one-device run does (XLA partitions a multi-device cumulative sum differently, and its rounding
         # with it), so paths are the same to the bit on any number of devices.
-        lam, deltas, base = jax.device_put((lam, deltas, base), jax.local_devices()[0])
+        lam, deltas, base = _chunks.local_copy((lam, deltas, base))
     lam, values, keep, start = _accumulate(lam, deltas, base, n, size=_bucket(count))
-    keep = np.asarray(keep)
-    values = jnp.concatenate([start[None], values[keep]])
-    return Curve(jnp.concatenate([jnp.zeros((1,), lam.dtype), lam[keep]]), values[:, 0], values[:, 1],
-                 ran=values[:, 2] if values.shape[1] > 2 else None)
+    # The vertices kept vary from problem to problem: select them in NumPy (a jnp boolean index would compile
+    # a program per count) and put the result back on the device.
+    lam, values, keep, start = (np.asarray(a) for a in (lam, values, keep, start))
+    values = np.concatenate([start[None], values[keep]])
+    lam = np.concatenate([np.zeros((1,), lam.dtype), lam[keep]])
+    return Curve(*(_compile.put(a) for a in (lam, values[:, 0], values[:, 1])),
+                 ran=_compile.put(values[:, 2]) if values.shape[1] > 2 else None)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _chunks
+from . import _chunks, _compile
 from ._curve import Curve, check_lambdas
 from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
@@ -125,8 +125,17 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
+    n, size = ds.n_queries, _compile.bucket(ds.n_queries)
+    n_lam = lam.shape[0]
+    # Shape buckets (cascjax._compile): the query axis and the λ axis are padded, in NumPy, to a few sizes, so
+    # one compiled program serves every N and L of a bucket; padding rows weigh 0 and are cut off below.
+    lam = _compile.pad_rows(lam, _compile.small_bucket(n_lam))
+    quality, cost = _compile.pad_rows((ds.quality, ds.cost), size)
+    count = np.int32(n)
+    rtol = _tie_rtol(dtype, tie_rtol)
     if strategy in ("cascade", "cascade_routing"):
         e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True)
+        e = _compile.pad_rows(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
 
@@ -134,11 +143,11 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                                "select fewer models")
         per_query, fixed = chunk_bytes(ds.n_models, depth, z.shape[0], lam.shape[0], ds.quality.dtype.itemsize)
-        plan = _chunks.plan(ds.n_queries, chunk_size, memory, per_query, fixed, devices)
-        return cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, factor=factor, depth=depth,
-                                     rtol=_tie_rtol(dtype, tie_rtol),
-                                     tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
-                                     prune=bool(prune), return_choices=return_choices, plan=plan)
+        plan = _chunks.plan(size, chunk_size, memory, per_query, fixed, devices)
+        curve = cascade_routing_sweep(quality, cost, e, lam, z, factor=factor, n=count, depth=depth, rtol=rtol,
+                                      tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
+                                      prune=bool(prune), return_choices=return_choices, plan=plan)
+        return _cut(curve, n_lam, n)
     itemsize, m = ds.quality.dtype.itemsize, ds.n_models
     # Per-query working set (bytes) of one chunk: the inputs and a few [M] temporaries; the cascade's
     # Monte-Carlo points for every (step, prefix), [D, K, M], dominate its own.
@@ -146,21 +155,33 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         per_query = m * itemsize * (12 + 3 * depth * z.shape[0])
     else:
         per_query = (8 if strategy == "routing" else 6) * m * itemsize
-    plan = _chunks.plan(ds.n_queries, chunk_size, memory, per_query, 0, devices)
+    plan = _chunks.plan(size, chunk_size, memory, per_query, 0, devices)
     batch_size = _batch_size(plan.chunk, ds.n_models, lam.shape[0], batch_size)
     if strategy == "cascade":
         from ._cascade import cascade_sweep
 
-        return cascade_sweep(ds.quality, ds.cost, e, lam, z, factor, depth=depth, rtol=_tie_rtol(dtype, tie_rtol),
-                             tie_max=tie_max, return_choices=return_choices, batch_size=batch_size, plan=plan)
-    if strategy == "threshold_cascade":
+        curve = cascade_sweep(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), depth=depth, rtol=rtol,
+                              return_choices=return_choices, batch_size=batch_size, plan=plan)
+    elif strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 
-        return threshold_sweep(ds.quality, ds.cost, est.quality_post.astype(dtype), lam,
-                               return_choices=return_choices, batch_size=batch_size, plan=plan)
-    return routing_sweep(ds.quality, ds.cost, est.quality_ante.astype(dtype), est.cost_ante.astype(dtype), lam,
-                         rtol=_tie_rtol(dtype, tie_rtol), tie_max=tie_max, return_choices=return_choices,
-                         batch_size=batch_size, plan=plan)
+        post = _compile.pad_rows(np.asarray(est.quality_post, dtype), size)
+        curve = threshold_sweep(quality, cost, post, lam, count, return_choices=return_choices,
+                                batch_size=batch_size, plan=plan)
+    else:
+        mu, c_hat = _compile.pad_rows((np.asarray(est.quality_ante, dtype), np.asarray(est.cost_ante, dtype)), size)
+        curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
+                              return_choices=return_choices, batch_size=batch_size, plan=plan)
+    return _cut(curve, n_lam, n)
+
+
+def _cut(curve: Curve, n_lam: int, n: int) -> Curve:
+    """The curve of the real λ rows and queries (the kernels ran on padded buckets); then the bound on live
+    programs is checked (:func:`cascjax._compile.checkpoint`)."""
+    cut = _compile.cut
+    curve = Curve(*(cut(a, n_lam) for a in curve[:5]), cut(curve.choice, n_lam, n), cut(curve.query_cost, n_lam, n))
+    _compile.checkpoint()
+    return curve
 
 
 def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False):
@@ -177,13 +198,14 @@ def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviati
         z = normal_points(samples, ds.n_models, dtype=dtype)
     else:
         z = _check_points(samples, ds.n_models, dtype)
-    e = tuple(jnp.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
-                                               est.cost_ante, est.cost_post))
+    # Cast in NumPy: an eager jnp cast would compile a program per shape.
+    e = tuple(np.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
+                                             est.cost_ante, est.cost_post))
     if no_deviation:
-        e = e[:2] + (jnp.zeros_like(e[2]), jnp.zeros_like(e[3])) + e[4:]
+        e = e[:2] + (np.zeros_like(e[2]), np.zeros_like(e[3])) + e[4:]
     # Correlated uncertainty: a square root of each run-pattern's Σ(R), computed once per call.
     factor = None if no_deviation or est.covariance is None else covariance_factors(
-        jnp.asarray(est.covariance, dtype))
+        np.asarray(est.covariance, dtype))
     return e, z, factor, depth
 
 
@@ -195,7 +217,7 @@ def _check_points(points, n_models: int, dtype) -> jax.Array:
                            f"got {points if np.ndim(points) == 0 else f'shape {z.shape}'}")
     if not np.isfinite(z).all():
         raise CascjaxError("the points given as samples must be finite")
-    return jnp.asarray(z, dtype=dtype)
+    return np.asarray(z, dtype=dtype)
 
 
 def _batch_size(chunk: int, n_models: int, n_lam: int, batch_size: int | None) -> int:
@@ -216,13 +238,14 @@ def _check_thresholds(thresholds, dtype) -> jax.Array:
         raise CascjaxError("the threshold list is empty")
     if np.isnan(theta).any():
         raise CascjaxError(f"thresholds must not be NaN (position {tuple(int(i) for i in np.argwhere(np.isnan(theta))[0])})")
-    return jnp.asarray(theta, dtype=dtype)
+    return np.asarray(theta, dtype=dtype)
 
 
 def _per_step(values: jax.Array, depth: int, name: str) -> jax.Array:
     """[L] (one value for every step) or [L, D] as [L, D]; any other shape is refused."""
+    values = np.asarray(values)
     if values.ndim == 1:
-        return jnp.repeat(values[:, None], depth, axis=1)
+        return np.repeat(values[:, None], depth, axis=1)
     if values.ndim != 2 or values.shape[1] != depth:
         raise CascjaxError(f"{name} must be [L] or [L, D] with D = max_depth = {depth}; got shape {values.shape}")
     return values

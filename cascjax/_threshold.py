@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _chunks
+from ._compile import count, masked_sum, ordered_cumsum
 from ._curve import Curve
 
 
@@ -28,24 +29,25 @@ def _stop(post: jax.Array, theta: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("return_choices", "batch_size", "plan"))
-def threshold_sweep(quality, cost, post, theta, *, return_choices, batch_size, plan):
-    """The threshold cascade at every row of ``theta`` [L, D]; a Curve with ``lam`` = ``theta``. Queries in
-    chunks over devices (``plan``, :mod:`cascjax._chunks`)."""
-    n, m = quality.shape
+def threshold_sweep(quality, cost, post, theta, n, *, return_choices, batch_size, plan):
+    """The threshold cascade at every row of ``theta`` [L, D]; a Curve with ``lam`` = ``theta``. The first ``n``
+    (traced) rows are real queries, the rest padding. Queries in chunks over devices (``plan``,
+    :mod:`cascjax._chunks`)."""
+    m = quality.shape[1]
     d = theta.shape[1]
 
     def one(args, theta):
         q_, c_, post_, w = args
-        spent = jnp.cumsum(c_[:, :d], axis=1)  # [chunk, D] cost of running models 0..j
+        spent = ordered_cumsum(c_[:, :d], axis=1)  # [chunk, D] cost of running models 0..j
         post_ = post_[:, :d]
 
         def at(theta_l):
             stop = jax.vmap(_stop, in_axes=(0, None))(post_, theta_l)
             got = jnp.take_along_axis(q_, stop[:, None], axis=1)[:, 0]
             paid = jnp.take_along_axis(spent, stop[:, None], axis=1)[:, 0]
-            answered = jnp.zeros(m, q_.dtype).at[stop].add(w)
-            ran = jnp.sum(w * (stop + 1).astype(q_.dtype))
-            return (jnp.sum(w * got), jnp.sum(w * paid), answered, ran), ((stop, paid) if return_choices else None)
+            ran = jnp.sum(jnp.where(w > 0, stop + 1, 0))  # integers: exact in any order
+            sums = (masked_sum(w, got), masked_sum(w, paid), count(w, stop, m, q_.dtype), ran)
+            return sums, ((stop, paid) if return_choices else None)
 
         sums, per_query = jax.lax.map(at, theta, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
@@ -53,4 +55,5 @@ def threshold_sweep(quality, cost, post, theta, *, return_choices, batch_size, p
     (q, c, answered, ran), per_query = _chunks.over_queries(one, (quality, cost, post), n, plan, (theta,))
     if per_query is not None:
         per_query = tuple(a.T for a in per_query)
-    return Curve(theta, c / n, q / n, answered / n, ran / n, *(per_query or (None, None)))
+    n = n.astype(q.dtype)
+    return Curve(theta, c / n, q / n, answered / n, ran.astype(q.dtype) / n, *(per_query or (None, None)))

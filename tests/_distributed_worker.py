@@ -47,15 +47,15 @@ def main(process_id: int, num_processes: int, port: int, outfile: str) -> None:
     est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
     lam = cascjax.lambda_grid(est, 8)
     runs = {s: (lambda s=s, kw=kw: cascjax.sweep(ds, est, cascjax.threshold_grid(est, 8, max_depth=3)
-                                                 if s == "threshold_cascade" else lam, s, chunk_size=CHUNK, **kw))
+                                                 if s == "threshold_cascade" else lam, s, **kw))
             for s, kw in SWEEPS.items()}
     # Per-query outputs [L, N] at N = 103 and at N = 128, a multiple of CHUNK x 4 devices (no cut at the end).
     for n in (N, 128):
         ds_n = cascjax.synthetic(1, n, M, binary=False)
         est_n = cascjax.noisy_estimates(ds_n, jax.random.key(1), "low")
         runs[f"choices{n}"] = (lambda ds_n=ds_n, est_n=est_n: cascjax.sweep(
-            ds_n, est_n, cascjax.lambda_grid(est_n, 8), "routing", return_choices=True, chunk_size=CHUNK))
-    runs["routing_path"] = lambda: cascjax.routing_path(ds, est, chunk_size=CHUNK)
+            ds_n, est_n, cascjax.lambda_grid(est_n, 8), "routing", return_choices=True))
+    runs["routing_path"] = lambda: cascjax.routing_path(ds, est)
     for name, run in runs.items():
         try:
             curve = run()

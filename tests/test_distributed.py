@@ -104,12 +104,6 @@ def test_sweeps_over_two_processes_equal_one_process(results, strategy):
     _assert_same(strategy, *results)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "per-query outputs (return_choices=True) are not replicated: _chunks.over_queries returns them sharded over "
-    "the mesh (P(None, 'q') when N is a multiple of chunk x devices; the working tree's bucket padding makes that "
-    "every N), so reading them in a process raises 'RuntimeError: Fetching value for `jax.Array` that spans "
-    "non-addressable (non process local) devices is not possible' (in the working tree inside sweep, at "
-    "_compile.cut's np.asarray). Fix: gather(per_query, p) before merge in _chunks.over_queries."))
 def test_per_query_outputs_over_two_processes_equal_one_process(results):
     """``return_choices=True``: every process receives the whole [L, N] choice and query cost, equal to the
     one-process ones, at N = 103 and at N = 128 (a multiple of the chunk size times the 4 devices)."""
@@ -117,12 +111,6 @@ def test_per_query_outputs_over_two_processes_equal_one_process(results):
         _assert_same(name, *results)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cascjax._routing._path moves the gathered events with jax.device_put(..., jax.local_devices()[0]), which "
-    "refuses an array whose devices span several processes: 'ValueError: When the second argument to "
-    "`device_put` is a Device, the first argument must be a fully addressable array or a non-addressable array "
-    "with a single device sharding'. The events are replicated, so each process's own copy "
-    "(x.addressable_data(0)) is the whole array; the same _path serves cascade_path and cascade_routing_path."))
 def test_routing_path_over_two_processes_equals_one_process(results):
     """The exact routing path: the same vertices (λ, cost, quality) as one process, to the bit."""
     _assert_same("routing_path", *results)

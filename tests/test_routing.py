@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, note, strategies as st
 
 import cascjax
+from cascjax._compile import programs
 from cascjax._routing import _FIRST_STEPS, routing_sweep
 
 from . import oracle
@@ -176,9 +177,9 @@ def test_estimated_cost_is_non_increasing_in_lambda(data):
 def test_a_budget_equal_to_the_cheapest_cost_computed_elsewhere_is_reachable():
     """Regression (found by the thorough profile): a one-vertex path whose cost is B up to summation order."""
     a, b = 1.8626451492309571e-10, 7.450580596923829e-10
-    cost = np.zeros((8, 3))
-    cost[5], cost[6], cost[7] = a, a, b
-    ds = cascjax.Dataset.from_arrays(np.zeros((8, 3)), cost, sort=False)
+    cost = np.zeros((6, 3))  # NumPy adds 6 rows in sequence, cascjax as a pairwise tree
+    cost[0], cost[2], cost[3] = a, a, b
+    ds = cascjax.Dataset.from_arrays(np.zeros((6, 3)), cost, sort=False)
     path = cascjax.routing_path(ds, cascjax.perfect_estimates(ds))
     lo = cost.min(axis=1).mean()
     assert path.lam.shape == (1,) and float(path.cost[0]) != lo  # differs in the last bits
@@ -223,13 +224,16 @@ def test_jit_equals_eager(tie):
 def test_a_new_lambda_batch_does_not_recompile():
     ds = cascjax.synthetic(seed=4, n_queries=50, n_models=3)
     est = cascjax.perfect_estimates(ds)
-    cascjax.sweep(ds, est, np.linspace(0, 1, 16))
-    size = routing_sweep._cache_size()
+    for _ in range(2):  # twice: the first call may end by clearing the caches (the bound on live programs)
+        cascjax.sweep(ds, est, np.linspace(0, 1, 16))
+    before = programs()["total"]
     again = cascjax.sweep(ds, est, np.linspace(2, 5, 16))
-    assert routing_sweep._cache_size() == size
+    assert programs()["total"] == before  # no new program of any kind
     assert again.lam.shape == (16,)
-    cascjax.sweep(ds, est, np.linspace(0, 1, 17))  # a new shape does compile: the counter is live
-    assert routing_sweep._cache_size() == size + 1
+    cascjax.sweep(ds, est, np.linspace(0, 1, 17))  # 17 λ share the bucket of 32 with 18..32: one new program
+    assert programs()["total"] == before + 1
+    cascjax.sweep(ds, est, np.linspace(0, 1, 29))
+    assert programs()["total"] == before + 1
 
 
 def test_float32_and_float64_agree():

@@ -309,8 +309,8 @@ def test_fit_budget_catches_a_selection_above_the_budget(broken):
 def test_transforms_catch_a_kernel_that_sorts_lambda(broken):
     """A batch-dependent kernel: it evaluates the λ in ascending order and forgets to put them back."""
     routing_sweep = _sweep.routing_sweep
-    broken(_sweep, "routing_sweep", lambda quality, cost, mu, c_hat, lam, **kw:
-           routing_sweep(quality, cost, mu, c_hat, jnp.sort(lam), **kw)._replace(lam=lam))
+    broken(_sweep, "routing_sweep", lambda quality, cost, mu, c_hat, lam, *args, **kw:
+           routing_sweep(quality, cost, mu, c_hat, jnp.sort(lam), *args, **kw)._replace(lam=lam))
     cases = st.tuples(ct.instances(n_queries=N, n_models=M), ct.lambdas(n=L))
     assert "one λ at a time" in _must_fail(lambda i, lam: ct.check_transforms(i, lam, eager=False), cases)
 
