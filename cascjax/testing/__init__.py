@@ -40,24 +40,32 @@ try:
 except ImportError as error:  # the strategies are hypothesis's
     raise ImportError("cascjax.testing needs hypothesis: pip install 'cascjax[testing]' (hypothesis, scipy)") from error
 
+from ._check_dp import (
+    check_optimal_policy as check_optimal_policy,
+    measure_dp_gap as measure_dp_gap,
+    minimal_counterexample as minimal_counterexample,
+)
+from ._check_pruning import (
+    check_depth_one as check_depth_one,
+    check_perfect as check_perfect,
+    check_prefix as check_prefix,
+    check_pruning as check_pruning,
+    check_submodular as check_submodular,
+)
+from ._check_theorem1 import (
+    check_fit_budget as check_fit_budget,
+    check_theorem1 as check_theorem1,
+)
+from ._check_transforms import (
+    check_sharded as check_sharded,
+    check_transforms as check_transforms,
+)
 from ._properties import (
     CHECKED as CHECKED,
     MEASURED as MEASURED,
     PROPERTIES as PROPERTIES,
     Property as Property,
     PropertyFailed as PropertyFailed,
-    check_depth_one as check_depth_one,
-    check_fit_budget as check_fit_budget,
-    check_optimal_policy as check_optimal_policy,
-    check_perfect as check_perfect,
-    check_prefix as check_prefix,
-    check_pruning as check_pruning,
-    check_sharded as check_sharded,
-    check_submodular as check_submodular,
-    check_theorem1 as check_theorem1,
-    check_transforms as check_transforms,
-    measure_dp_gap as measure_dp_gap,
-    minimal_counterexample as minimal_counterexample,
 )
 from ._reference import (
     Enumeration as Enumeration,

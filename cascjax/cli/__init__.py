@@ -1,0 +1,196 @@
+"""The ``cascjax`` command line: the parser, :func:`main` and its exit codes (each command in its own module).
+
+Exit codes: 0 success, 2 bad input (a file, column, model or option; one line on stderr naming it), 1 internal
+error (one line; ``CASCJAX_DEBUG=1`` shows the traceback), 130 interrupted. ``--json`` prints one JSON document
+on stdout instead of the tables; ``--quiet`` turns the progress bar off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from . import ablate, frontier, reproduce
+from ._common import CLI_STRATEGIES as CLI_STRATEGIES
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+ESTIMATE_CHOICES = ("perfect", "low", "medium", "high", "columns")
+
+EXAMPLES = """examples:
+  cascjax frontier                                  # the embedded MMLU-Pro example, low noise
+  cascjax frontier data.csv --estimates perfect --out results/
+  cascjax frontier routerbench_0shot.pkl --models gpt-4-1106-preview,mistralai/mistral-7b-chat
+  cascjax frontier --lambda-values 0,100,1000,10000 --seed 3 --budgets 0.0005,0.001
+  cascjax frontier results.csv --format long        # query_id,model,quality,cost rows
+  cascjax frontier gsm8k_responses.csv --prices prices.csv    # RouteLLM CSV: costs from tokens x prices
+  cascjax frontier data/classification/mmlu --split test      # the paper's JSON layout
+  cascjax frontier --strategy routing --json --quiet | jq .summary
+"""
+
+REPRODUCE_EXAMPLES = """examples:
+  cascjax reproduce routerbench_0shot.pkl                      # the paper's table: pools 3,5,all x low,medium,high
+  cascjax reproduce routerbench_0shot.pkl --pools 3 --noise low --seeds 5
+  cascjax reproduce routerbench_0shot.pkl --pools 9+4+5,gpt-4-1106-preview+claude-v2 --per-step search,gradient
+  cascjax reproduce                                            # the embedded example, all its models
+"""
+
+ABLATE_EXAMPLES = """examples:
+  cascjax ablate routerbench_0shot.pkl                         # noise grid on the paper's 5-model pool + Table 7
+  cascjax ablate routerbench_0shot.pkl --what noise --step 0.6 --seeds 3
+  cascjax ablate --what variants                               # Table 7 on the embedded example
+"""
+
+
+MAIN_EPILOG = """examples:
+  cascjax frontier                                  # frontiers on the embedded MMLU-Pro example
+  cascjax frontier my_results.csv --budgets 0.001,0.002 --out my-frontier/
+  cascjax reproduce routerbench_0shot.pkl           # the paper's RouterBench tables
+  cascjax ablate routerbench_0shot.pkl --what noise # the paper's noise ablation heatmaps
+  cascjax frontier --help                           # every option of a command
+
+data: wide CSV/Parquet/pickle (RouterBench's pickles as they are), long (query_id,model,quality,cost), the
+paper's JSON folders (qualities.json, costs.json), RouteLLM CSVs with --prices prices.csv.
+exit codes: 0 success, 2 bad input (one line naming the file, column, model or option), 1 internal error
+(CASCJAX_DEBUG=1 shows the traceback), 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cascjax", description="Routing, cascading and cascade routing for LLMs, in JAX (Dekoninck, "
+                                            "Baader & Vechev, ICML 2025).",
+                epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    f = sub.add_parser("frontier", help="trace the cost-quality frontier of strategies on a dataset",
+                       description="Sweep λ for each strategy, write curve.csv, summary.csv, frontier.png and "
+                                   "usage.png (budgets.csv with --budgets) and print an AUC table.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_options(f)
+    f.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
+                   help="comma-separated strategies (available: routing, cascade, cascade-routing, "
+                        "threshold-cascade; default: all)")
+    f.add_argument("--max-depth", type=int, default=None,
+                   help="cascades: at most this many models per query (default: all)")
+    f.add_argument("--samples", type=int, default=64,
+                   help="cascade, cascade-routing: shared normal points K for expected maxima (default: 64)")
+    f.add_argument("--force-order", action="store_true",
+                   help="cascade-routing: run models in ascending index order (mean cost when sorted)")
+    f.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
+                   help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
+                        "<model>|quality_ante... from DATA (default: low)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
+    f.add_argument("--covariance", action="store_true",
+                   help="cascade, cascade-routing: correlated uncertainty, a covariance per run-pattern fitted "
+                        "on all queries as the paper's fit_covariances, instead of independent σ (≤ 16 models)")
+    grid = f.add_mutually_exclusive_group()
+    grid.add_argument("--lambdas", type=int, default=256,
+                      help="size of the data-driven λ grid, and at most that many thresholds θ for the threshold "
+                           "cascade (default: 256)")
+    grid.add_argument("--lambda-values", help="explicit comma-separated λ values, e.g. 0,10,100 (the threshold "
+                                              "cascade keeps its θ grid)")
+    f.add_argument("--budgets", help="comma-separated budgets (mean cost per query): the best γ-mixture of each "
+                                     "strategy there, in budgets.csv and marked in frontier.png")
+    f.add_argument("--out", default="cascjax-out", help="output directory (default: ./cascjax-out)")
+    _output_options(f)
+
+    r = sub.add_parser("reproduce", help="the paper's RouterBench protocol: pools x noise levels x strategies",
+                       description="Fit every strategy to the paper's budgets on a 5%% fit split, evaluate on the "
+                                   "95%% test split, and write table.csv, table.md and one frontier figure per cell.",
+                       epilog=REPRODUCE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _protocol_options(r)
+    r.add_argument("--pools", default=None,
+                   help="comma-separated pools: 3, 5, all (the paper's RouterBench pools by index; all = every "
+                        "model) or models joined by + (names, or RouterBench indices 0..10); default: 3,5,all "
+                        "on RouterBench data, else all")
+    r.add_argument("--noise", default="low,medium,high", help="comma-separated noise levels (default: all three)")
+    r.add_argument("--seeds", type=int, default=1, help="noise seeds 0..K-1, AUCs averaged (default: 1)")
+    r.add_argument("--strategy", default="routing,threshold-cascade,cascade,cascade-routing",
+                   help="comma-separated strategies (default: all; the linear interpolation row is always there)")
+    r.add_argument("--bootstrap", type=int, default=1000,
+                   help="paired bootstrap resamples for the intervals (0: none; default: 1000)")
+    r.add_argument("--out", default="cascjax-reproduce", help="output directory (default: ./cascjax-reproduce)")
+
+    a = sub.add_parser("ablate", help="the paper's ablations: noise grid heatmaps and Table 7 (cascade-routing "
+                                      "variants)",
+                       description="Noise grid: σ_ante in 0..MAX, σ_post <= σ_ante, step STEP, x seeds; AUC of "
+                                   "routing, threshold cascade and cascade routing per cell. Variants: cascade "
+                                   "routing normal, greedy, no deviation, no pruning (AUC, time per decision).",
+                       epilog=ABLATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _protocol_options(a, per_step="none")
+    a.add_argument("--what", default="noise,variants", help="noise, variants or both (default: both)")
+    a.add_argument("--pool", default=None, help="one pool (as for reproduce; default: 5 on RouterBench data, "
+                                                "else all)")
+    a.add_argument("--step", type=float, default=0.2, help="noise grid step (default: 0.2)")
+    a.add_argument("--max", type=float, default=3.0, dest="top", help="largest σ_ante (default: 3.0)")
+    a.add_argument("--seeds", type=int, default=1, help="noise seeds per grid cell (default: 1)")
+    a.add_argument("--noise", default="low", help="variants: the noise level (default: low)")
+    a.add_argument("--out", default="cascjax-ablate", help="output directory (default: ./cascjax-ablate)")
+    return p
+
+
+def _data_options(p):
+    p.add_argument("data", nargs="?", help="a data file or folder (default: the embedded MMLU-Pro example): wide "
+                                           "CSV/Parquet/pickle (RouterBench's pickles), long, the paper's JSON "
+                                           "layout or a RouteLLM CSV")
+    p.add_argument("--format", default="auto", choices=("auto", "wide", "routerbench", "long", "paper", "routellm"),
+                   help="how DATA is laid out (default: auto, detected from the file): wide = <model>, "
+                        "<model>|total_cost columns; long = query_id,model,quality,cost rows; paper = a folder "
+                        "with qualities.json and costs.json; routellm = prompt + True/False column per model")
+    p.add_argument("--prices", help="price table CSV (model,input,output: USD per million tokens): costs = token "
+                                    "counts x prices, replacing any costs in DATA (needed for RouteLLM files)")
+    p.add_argument("--split", choices=("train", "test"), help="the paper's JSON layout: one split (default: both)")
+    p.add_argument("--models", help="comma-separated model names to use (default: all)")
+    p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
+
+
+def _output_options(p):
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the tables")
+
+
+def _protocol_options(p, per_step="search"):
+    _data_options(p)
+    p.add_argument("--fit-fraction", type=float, default=0.05, help="fit split fraction (default: 0.05)")
+    p.add_argument("--split-seed", type=int, default=42, help="split seed (default: 42, as the paper)")
+    p.add_argument("--max-depth", type=int, default=5, help="cascade routing: at most this many models (default: 5)")
+    p.add_argument("--samples", type=int, default=100, help="cascade, cascade routing: K (default: 100, as the "
+                                                            "paper)")
+    p.add_argument("--per-step", default=per_step,
+                   help="per-step λ (θ) methods besides constant λ: search, gradient, search,gradient or none "
+                        f"(default: {per_step})")
+    p.add_argument("--candidates", type=int, default=512, help="per-step search vectors (default: 512)")
+    _output_options(p)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from .._errors import CascjaxError
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = {"frontier": frontier.run, "reproduce": reproduce.run, "ablate": ablate.run}[args.command](args)
+        for w in caught:
+            print(f"cascjax: warning: {w.message}", file=sys.stderr)
+        return result
+    except CascjaxError as e:
+        print(f"cascjax: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("cascjax: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI never shows a traceback unless asked to
+        if os.environ.get("CASCJAX_DEBUG"):
+            raise
+        print(f"cascjax: internal error: {type(e).__name__}: {e} (set CASCJAX_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
