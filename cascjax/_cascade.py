@@ -234,7 +234,7 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
     from ._routing import _path
     from ._sweep import _strategy_inputs
 
-    e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
+    e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation, candidates=False)
     m, itemsize = ds.n_models, ds.quality.dtype.itemsize
     size = _compile.bucket(ds.n_queries)
     quality, cost, e = _compile.pad_rows((ds.quality, ds.cost, e), size)

@@ -15,8 +15,9 @@ stops a process at 65,530 maps. So:
   count). Counts (models answering, models run) are summed as integers.
 * **A bound on live programs.** Every backend compilation (or load from the persistent cache) is counted; when
   :func:`checkpoint`, called at the public entry points, finds more than ``max_programs`` since the last clear
-  (default 256, ``CASCJAX_MAX_PROGRAMS``), it calls ``jax.clear_caches()``, which frees the executables and
-  their memory maps. With the persistent cache a program evicted this way is reloaded in milliseconds.
+  (default 128, ``CASCJAX_MAX_PROGRAMS``) or more memory maps than 40 % of ``vm.max_map_count``, it calls
+  ``jax.clear_caches()``, which frees the executables and their memory maps. With the persistent cache a
+  program evicted this way is reloaded from disk instead of compiled again.
 * **Persistent compilation cache, on by default** (:func:`enable_cache`, on import of cascjax): compiled
   programs are kept in ``$CASCJAX_CACHE_DIR`` or else ``$XDG_CACHE_HOME/cascjax/jax`` (``~/.cache/cascjax/jax``),
   so a second process pays no compilation. ``CASCJAX_CACHE_DIR=off`` disables it; a cache folder the user set
@@ -39,12 +40,15 @@ MIN_QUERIES = 32
 #: Up to this many queries the buckets are powers of two; above, four sizes per octave.
 POW2_QUERIES = 1 << 13
 #: Default bound on the programs compiled (or loaded) since the last ``jax.clear_caches()``.
-MAX_PROGRAMS = 256
+MAX_PROGRAMS = 128
+#: Default bound on the process's memory maps, as a fraction of Linux's ``vm.max_map_count`` (a cascade-routing
+#: program holds ~190 maps; 65,530 maps is the default limit, past which LLVM cannot allocate code).
+MAPS_FRACTION = 0.4
 #: Bytes the persistent cache folder may hold (least recently used entries are deleted past it).
 CACHE_BYTES = 2 << 30
 
 _lock = threading.Lock()
-_state = {"programs": 0, "total": 0, "clears": 0, "enabled": True, "listening": False}
+_state = {"programs": 0, "total": 0, "clears": 0, "enabled": True, "listening": False, "seen": 0}
 
 
 # -- buckets --------------------------------------------------------------------------------------------------
@@ -89,15 +93,17 @@ class buckets:
         _state["enabled"] = self.previous
 
 
-def pad_rows(tree, size: int):
-    """Pads every [n, ...] leaf of ``tree`` (None leaves stay None) to [size, ...] with copies of its first row,
-    in NumPy (no program per shape). Leaves already of ``size`` rows are returned as they are."""
+def pad_rows(tree, size: int, last: bool = False):
+    """Pads every [n, ...] leaf of ``tree`` (None leaves stay None) to [size, ...] with copies of its first row
+    (``last``: of its last row), in NumPy (no program per shape). Leaves already of ``size`` rows are returned
+    as they are."""
 
     def pad(a):
         if a is None or a.shape[0] == size:
             return a
         a = np.asarray(a)
-        return np.concatenate([a, np.broadcast_to(a[:1], (size - a.shape[0],) + a.shape[1:])])
+        row = a[-1:] if last else a[:1]
+        return np.concatenate([a, np.broadcast_to(row, (size - a.shape[0],) + a.shape[1:])])
 
     return jax.tree.map(pad, tree, is_leaf=lambda a: a is None)
 
@@ -212,14 +218,39 @@ def max_programs() -> int:
     return value
 
 
+def max_maps() -> int | None:
+    """The bound on memory maps: :data:`MAPS_FRACTION` of ``/proc/sys/vm/max_map_count`` (None where there is
+    no such file: not Linux)."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(MAPS_FRACTION * int(f.read()))
+    except (OSError, ValueError):
+        return None
+
+
+def memory_maps() -> int | None:
+    """The process's memory maps (lines of ``/proc/self/maps``), or None where there is no such file."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return None
+
+
 def checkpoint() -> None:
-    """Called by the public entry points: once more than ``max_programs()`` programs were compiled (or loaded)
-    since the last clear, ``jax.clear_caches()`` frees them all (and their memory maps)."""
-    if _state["programs"] > max_programs():
+    """Called by the public entry points. If programs were compiled (or loaded) since the last call, and there
+    are now more than ``max_programs()`` since the last clear or the process holds more memory maps than
+    :func:`max_maps`, ``jax.clear_caches()`` frees every compiled program (and its maps). Calls that compiled
+    nothing cost nothing."""
+    if _state["programs"] == _state["seen"]:
+        return
+    limit = max_maps()
+    if _state["programs"] > max_programs() or (limit is not None and (memory_maps() or 0) > limit):
         jax.clear_caches()
         with _lock:
             _state["programs"] = 0
             _state["clears"] += 1
+    _state["seen"] = _state["programs"]
 
 
 def programs() -> dict:

@@ -119,17 +119,30 @@ def at_budget(curve: Curve, budgets) -> Mixture:
       >>> round(float(m.cost[0]), 6)
       0.0002
     """
-    b = jnp.atleast_1d(jnp.asarray(budgets, dtype=curve.cost.dtype))
+    b = np.atleast_1d(np.asarray(budgets, dtype=curve.cost.dtype))
     if b.ndim != 1:
         raise CascjaxError(f"budgets must be a 1-D array, got shape {b.shape}")
-    if not bool(jnp.all(jnp.isfinite(b))):
+    if not np.all(np.isfinite(b)):
         raise CascjaxError("budgets must be finite numbers")
-    return _at_budget(curve.lam, curve.cost, curve.quality, b, _tie_rtol(curve.cost.dtype))
+    from . import _compile
+
+    # Shape buckets (cascjax._compile): the points and the budgets are padded (copies of the last, masked out),
+    # so curves of any length and any number of budgets share a few programs.
+    k, n_b = curve.cost.shape[0], b.shape[0]
+    size = 1 if k == 1 else _compile.bucket(k)
+    lam, cost, quality = _compile.pad_rows((np.asarray(curve.lam), np.asarray(curve.cost),
+                                            np.asarray(curve.quality)), size, last=True)
+    budgets = _compile.pad_rows(np.asarray(b), _compile.small_bucket(n_b), last=True)
+    out = _at_budget(lam, cost, quality, budgets, np.int32(k), _tie_rtol(curve.cost.dtype))
+    out = Mixture(*(_compile.cut(a, n_b) for a in out))
+    _compile.checkpoint()
+    return out
 
 
 @partial(jax.jit, static_argnames="rtol")
-def _at_budget(lam, cost, quality, budgets, rtol):
+def _at_budget(lam, cost, quality, budgets, n_points, rtol):
     k = cost.shape[0]
+    real = jnp.arange(k) < n_points  # the rest is padding (copies of the last point)
     # Mean costs carry rounding error: a point within 32 ulps of the largest cost above B still counts as
     # affordable (its own cost is then reported), so that B = a point's cost computed elsewhere reaches it.
     slack = rtol * jnp.max(jnp.abs(cost))
@@ -138,10 +151,11 @@ def _at_budget(lam, cost, quality, budgets, rtol):
     hi_q, lo_q = quality[:-1], quality[1:]
 
     def one(budget):
-        vertex_ok = cost <= budget + slack
+        vertex_ok = (cost <= budget + slack) & real
         v_q = jnp.where(vertex_ok, quality, -jnp.inf)
         span = hi_c - lo_c
-        seg_ok = (jnp.minimum(hi_c, lo_c) <= budget) & (budget <= jnp.maximum(hi_c, lo_c)) & (span != 0)
+        seg_ok = ((jnp.minimum(hi_c, lo_c) <= budget) & (budget <= jnp.maximum(hi_c, lo_c)) & (span != 0)
+                  & real[1:])
         t = jnp.where(seg_ok, (budget - lo_c) / jnp.where(span != 0, span, 1.0), 0.0)
         s_q = jnp.where(seg_ok, lo_q + t * (hi_q - lo_q), -jnp.inf)
         # Segments first so that a tie in quality (up to rounding) spends exactly the budget: the first
@@ -159,7 +173,7 @@ def _at_budget(lam, cost, quality, budgets, rtol):
         c = jnp.where(is_seg, budget, cost[vert])
         q = scores[best]
         nan = jnp.asarray(jnp.nan, cost.dtype)
-        cheapest = jnp.argmin(cost)  # infeasible: no mixture; lo = hi = the cheapest point, λ and costs NaN
+        cheapest = jnp.argmin(jnp.where(real, cost, jnp.inf))  # infeasible: lo = hi = the cheapest point, NaNs
         lo, hi = jnp.where(feasible, lo, cheapest), jnp.where(feasible, hi, cheapest)
         return (jnp.where(feasible, lam[lo], nan), lo.astype(jnp.int32), hi.astype(jnp.int32),
                 jnp.where(feasible, gamma, 0.0), jnp.where(feasible, c, nan), jnp.where(feasible, q, nan), feasible)

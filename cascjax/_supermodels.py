@@ -51,12 +51,16 @@ def n_candidates(n_models: int, max_depth: int) -> int:
     return sum(math.comb(n_models, d) for d in range(1, max_depth + 1))
 
 
-def check_depth(n_models: int, max_depth: int | None) -> int:
-    """Validates ``max_depth`` (default M) and the table size; returns the depth."""
+def check_depth(n_models: int, max_depth: int | None, candidates: bool = True) -> int:
+    """Validates ``max_depth`` (default M) and, with ``candidates`` (strategies that enumerate supermodels:
+    cascade routing), the table size; returns the depth. The cascade and the threshold cascade only ever
+    consider the M prefixes, so they pass ``candidates=False`` and take any pool."""
     if max_depth is None:
         max_depth = n_models
     if not isinstance(max_depth, (int, np.integer)) or not 1 <= max_depth <= n_models:
         raise CascjaxError(f"max_depth must be an integer in 1..{n_models} (the number of models), got {max_depth!r}")
+    if not candidates:
+        return int(max_depth)
     size = n_candidates(n_models, int(max_depth))
     if size > MAX_CANDIDATES:
         fits = max(d for d in range(1, n_models + 1) if n_candidates(n_models, d) <= MAX_CANDIDATES)

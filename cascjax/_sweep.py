@@ -120,7 +120,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     else:
         from ._supermodels import check_depth
 
-        depth = check_depth(ds.n_models, max_depth)
+        depth = check_depth(ds.n_models, max_depth, candidates=strategy == "cascade_routing")
         if strategy in ("cascade", "cascade_routing"):
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
@@ -134,7 +134,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     count = np.int32(n)
     rtol = _tie_rtol(dtype, tie_rtol)
     if strategy in ("cascade", "cascade_routing"):
-        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True)
+        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True,
+                                           candidates=strategy == "cascade_routing")
         e = _compile.pad_rows(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
@@ -184,15 +185,16 @@ def _cut(curve: Curve, n_lam: int, n: int) -> Curve:
     return curve
 
 
-def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False):
+def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False, candidates=True):
     """What the cascade kernels take: the estimates as a tuple in the dataset's dtype (σ = 0 for
     ``no_deviation``), the shared points z [K, M], the covariance factors [2^M, M, M] or None, the depth.
-    ``samples`` is K (the seeded :func:`normal_points`) or a [K, M] array of points given by the caller."""
+    ``samples`` is K (the seeded :func:`normal_points`) or a [K, M] array of points given by the caller.
+    ``candidates``: the strategy enumerates supermodels (cascade routing), so the table size is checked."""
     from ._supermodels import check_depth, normal_points
 
     if not checked:
         check_estimates(ds, est)
-    depth = check_depth(ds.n_models, max_depth)
+    depth = check_depth(ds.n_models, max_depth, candidates)
     dtype = ds.quality.dtype
     if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
         z = normal_points(samples, ds.n_models, dtype=dtype)
@@ -319,7 +321,7 @@ def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None
     post = np.asarray(est.quality_post, dtype=np.float64)
     from ._supermodels import check_depth
 
-    depth = check_depth(post.shape[1], max_depth)
+    depth = check_depth(post.shape[1], max_depth, candidates=False)
     vals = post[:, :max(depth - 1, 1)].ravel()
     inner = np.unique(np.quantile(vals, np.linspace(0.0, 1.0, n - 2)))
     return np.concatenate([[-np.inf], inner, [np.inf]])
