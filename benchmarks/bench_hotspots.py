@@ -32,8 +32,8 @@ import numpy as np
 import cascjax
 from cascjax import _cascade_routing as cr
 from cascjax import _chunks
+from cascjax._checks import _per_step, _strategy_inputs
 from cascjax._decide import tie_rtol
-from cascjax._sweep import _per_step, _strategy_inputs
 
 
 def main():

@@ -24,8 +24,8 @@ from ._estimates import (
     noisy_estimates as noisy_estimates,
     perfect_estimates as perfect_estimates,
 )
-from ._io import example_path as example_path, load_example as load_example, read as read
-from ._io import read_estimates as read_estimates
+from .io import example_path as example_path, load_example as load_example, read as read
+from .io import read_estimates as read_estimates
 from ._metrics import (
     aiq as aiq,
     auc as auc,

@@ -18,9 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks, _compile
+from ._checks import _strategy_inputs
 from ._compile import count, masked_sum, ordered_cumsum
 from ._curve import Curve
 from ._decide import _magnitudes, select
+from ._events import _path
 
 
 def _prefix_values(mu, sd, c_hat, z, factor=None):
@@ -231,9 +233,6 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
       >>> float(path.ran[0]), float(path.ran[-1])   # all six models at λ = 0, only the cheapest at large λ
       (6.0, 1.0)
     """
-    from ._routing import _path
-    from ._sweep import _strategy_inputs
-
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation, candidates=False)
     m, itemsize = ds.n_models, ds.quality.dtype.itemsize
     size = _compile.bucket(ds.n_queries)

@@ -23,10 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks, _compile
+from ._checks import _strategy_inputs
 from ._compile import masked_sum
 from ._curve import Curve
 from ._cascade_routing import realised
 from ._decide import select
+from ._events import _path
 from ._supermodels import _table, allowed, candidate_cost, expected_max
 
 #: Events recorded per query in the first walk; a query with more makes the walk run again with twice as many.
@@ -147,8 +149,6 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
     from ._cascade_routing import MAX_MODELS
     from ._decide import tie_rtol as _tie_rtol
     from ._errors import CascjaxError
-    from ._routing import _path
-    from ._sweep import _strategy_inputs
 
     if ds.n_models > MAX_MODELS:
         raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}")

@@ -134,7 +134,7 @@ class Dataset:
           >>> cascjax.Dataset.from_frame(df)
           Dataset(2 queries x 2 models ['small', 'big'])
         """
-        from ._io import frame_to_dataset
+        from .io._wide import frame_to_dataset  # the reader stands above the data type: imported on use
 
         return frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=source)[0]
 

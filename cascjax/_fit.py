@@ -28,11 +28,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import _strategy_inputs, check_estimates
 from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._metrics import model_hull
-from ._sweep import STRATEGIES, _strategy_inputs, check_estimates, lambda_grid, sweep, threshold_grid
+from ._sweep import STRATEGIES, lambda_grid, sweep, threshold_grid
 
 METHODS = ("constant", "search", "gradient")
 #: The fewest fit queries a fit accepts.

@@ -1,4 +1,4 @@
-"""The public sweep: one strategy at many λ values at once."""
+"""The public dispatcher: :func:`sweep` (one strategy at many λ values at once) and the λ and threshold grids."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks, _compile
+from ._checks import _check_thresholds, _per_step, _strategy_inputs, check_estimates
 from ._curve import Curve, check_lambdas
 from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
-from ._estimates import Estimates, check_covariance, covariance_factors
+from ._estimates import Estimates
 from ._routing import routing_sweep
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
@@ -21,20 +22,6 @@ MEMORY_BUDGET = _chunks.MEMORY_BUDGET
 #: batches stay in cache and run faster (measured: 30k x 11 x 1,000 λ, 1.4x faster at 2^20 than at 2^24).
 BATCH_ELEMENTS = 1 << 24
 CPU_BATCH_ELEMENTS = 1 << 20
-
-
-def check_estimates(ds: Dataset, est: Estimates) -> None:
-    """Raises unless ``est`` has one [N, M] array per field matching ``ds`` (and a valid covariance table)."""
-    if not isinstance(est, Estimates):
-        raise CascjaxError(f"estimates must be a cascjax.Estimates, got {type(est).__name__}")
-    for name, arr in est._asdict().items():
-        if name == "covariance":
-            if arr is not None:
-                check_covariance(arr, ds.models)
-            continue
-        if getattr(arr, "shape", None) != ds.quality.shape:
-            raise CascjaxError(f"estimates field {name} has shape {getattr(arr, 'shape', None)} but the dataset "
-                               f"is {ds.quality.shape} [N queries, M models]")
 
 
 def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: str = "min", *,
@@ -185,43 +172,6 @@ def _cut(curve: Curve, n_lam: int, n: int) -> Curve:
     return curve
 
 
-def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False, candidates=True):
-    """What the cascade kernels take: the estimates as a tuple in the dataset's dtype (σ = 0 for
-    ``no_deviation``), the shared points z [K, M], the covariance factors [2^M, M, M] or None, the depth.
-    ``samples`` is K (the seeded :func:`normal_points`) or a [K, M] array of points given by the caller.
-    ``candidates``: the strategy enumerates supermodels (cascade routing), so the table size is checked."""
-    from ._supermodels import check_depth, normal_points
-
-    if not checked:
-        check_estimates(ds, est)
-    depth = check_depth(ds.n_models, max_depth, candidates)
-    dtype = ds.quality.dtype
-    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
-        z = normal_points(samples, ds.n_models, dtype=dtype)
-    else:
-        z = _check_points(samples, ds.n_models, dtype)
-    # Cast in NumPy: an eager jnp cast would compile a program per shape.
-    e = tuple(np.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
-                                             est.cost_ante, est.cost_post))
-    if no_deviation:
-        e = e[:2] + (np.zeros_like(e[2]), np.zeros_like(e[3])) + e[4:]
-    # Correlated uncertainty: a square root of each run-pattern's Σ(R), computed once per call.
-    factor = None if no_deviation or est.covariance is None else covariance_factors(
-        np.asarray(est.covariance, dtype))
-    return e, z, factor, depth
-
-
-def _check_points(points, n_models: int, dtype) -> jax.Array:
-    """Validates caller-given standard points: a finite [K, M] array, K ≥ 1."""
-    z = np.asarray(points, dtype=np.float64)  # a bool or a scalar is 0-d: refused below
-    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] != n_models:
-        raise CascjaxError(f"samples must be an integer K >= 1 or a [K, M] array of points with M = {n_models}; "
-                           f"got {points if np.ndim(points) == 0 else f'shape {z.shape}'}")
-    if not np.isfinite(z).all():
-        raise CascjaxError("the points given as samples must be finite")
-    return np.asarray(z, dtype=dtype)
-
-
 def _batch_size(chunk: int, n_models: int, n_lam: int, batch_size: int | None) -> int:
     if batch_size is None:
         budget = CPU_BATCH_ELEMENTS if jax.default_backend() == "cpu" else BATCH_ELEMENTS
@@ -229,28 +179,6 @@ def _batch_size(chunk: int, n_models: int, n_lam: int, batch_size: int | None) -
     elif not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
         raise CascjaxError(f"batch_size must be a positive integer, got {batch_size!r}")
     return int(min(batch_size, n_lam))
-
-
-def _check_thresholds(thresholds, dtype) -> jax.Array:
-    """Validates thresholds θ eagerly: any real or ±inf, not NaN, not empty."""
-    theta = np.asarray(thresholds, dtype=np.float64)
-    if theta.ndim == 0:
-        theta = theta[None]
-    if theta.size == 0:
-        raise CascjaxError("the threshold list is empty")
-    if np.isnan(theta).any():
-        raise CascjaxError(f"thresholds must not be NaN (position {tuple(int(i) for i in np.argwhere(np.isnan(theta))[0])})")
-    return np.asarray(theta, dtype=dtype)
-
-
-def _per_step(values: jax.Array, depth: int, name: str) -> jax.Array:
-    """[L] (one value for every step) or [L, D] as [L, D]; any other shape is refused."""
-    values = np.asarray(values)
-    if values.ndim == 1:
-        return np.repeat(values[:, None], depth, axis=1)
-    if values.ndim != 2 or values.shape[1] != depth:
-        raise CascjaxError(f"{name} must be [L] or [L, D] with D = max_depth = {depth}; got shape {values.shape}")
-    return values
 
 
 def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> np.ndarray:

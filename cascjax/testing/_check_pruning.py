@@ -9,7 +9,7 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _curve, _decide, _estimates, _fit, _supermodels, _sweep
+from .. import _checks, _curve, _decide, _estimates, _fit, _supermodels, _sweep
 from .._data import Dataset
 from . import _reference
 from ._properties import CHECKED, RTOL, _count, _expected_maxima, _fail, _needs_x64, _scale
@@ -137,9 +137,9 @@ def check_prefix(instance: Instance, lambdas, *, tie: str = "min", max_depth: in
     from .._decide import tie_rtol
 
     ds, est = instance
-    lam = _sweep._per_step(_curve.check_lambdas(lambdas, ds.quality.dtype),
-                           _supermodels.check_depth(ds.n_models, max_depth), "λ")
-    e, z, factor, depth = _sweep._strategy_inputs(ds, est, max_depth, samples, False)
+    lam = _checks._per_step(_curve.check_lambdas(lambdas, ds.quality.dtype),
+                            _supermodels.check_depth(ds.n_models, max_depth), "λ")
+    e, z, factor, depth = _checks._strategy_inputs(ds, est, max_depth, samples, False)
     a = cascade_routing_sweep(ds.quality, ds.cost, e, lam, z, factor, depth=depth,
                               rtol=tie_rtol(ds.quality.dtype), tie_max=tie == "max", force_order=False,
                               greedy=False, prune=True, return_choices=True, plan=ds.n_queries, prefix=True)

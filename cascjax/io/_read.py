@@ -1,23 +1,22 @@
-"""Reading the wide interchange format (DESIGN section 1). pandas is imported here only, lazily."""
+"""Reading a dataset or its estimates from any supported file: :func:`read`, :func:`read_estimates`, the example.
+
+Every format is first turned into the wide frame (:func:`cascjax.io._formats.to_wide`), then validated by the
+one wide reader (:func:`cascjax.io._wide.frame_to_dataset`), so every format gets the same checks and messages.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
 
-from ._data import Dataset
-from ._errors import CascjaxError
-from ._estimates import Estimates
+from .._data import Dataset
+from .._errors import CascjaxError
+from .._estimates import Estimates
+from ._formats import to_wide
+from ._wide import ESTIMATE_SUFFIXES, _numeric_column, frame_to_dataset
 
-COST_SUFFIX = "|total_cost"
-ESTIMATE_SUFFIXES = ("quality_ante", "quality_post", "quality_sd_ante", "quality_sd_post", "cost_ante",
-                     "cost_post")
-_MODEL_SUFFIXES = (COST_SUFFIX, "|model_response", "|input_tokens", "|output_tokens") + tuple(
-    "|" + s for s in ESTIMATE_SUFFIXES)
-_GROUP_COLUMNS = ("eval_name", "category", "group")
 EXAMPLE = "mmlu_pro_6models.csv.gz"
 
 
@@ -66,8 +65,6 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
       >>> ds.models, ds.quality.shape
       (('small', 'big'), (2, 2))
     """
-    from ._formats import to_wide
-
     df, _ = to_wide(path, format=format, prices=prices, split=split)
     return frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
 
@@ -128,8 +125,6 @@ def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, spli
     """
     import warnings
 
-    from ._formats import to_wide
-
     with warnings.catch_warnings():  # reading the dataset already reported what converting the file reports
         warnings.simplefilter("ignore", UserWarning)
         df, _ = to_wide(path, format=format, prices=prices, split=split)
@@ -164,139 +159,3 @@ def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, spli
     import jax.numpy as jnp
 
     return Estimates(*(jnp.asarray(fields[s], dtype=ds.quality.dtype) for s in ESTIMATE_SUFFIXES))
-
-
-# -- internals ------------------------------------------------------------------------------------------------
-
-def _read_frame(path):
-    import pandas as pd
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CascjaxError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise CascjaxError(f"{path}: is a directory, not a data file")
-    lower = path.lower()
-    for ext in (".gz", ".bz2", ".zip", ".xz", ".zst"):
-        if lower.endswith(ext):
-            lower = lower[: -len(ext)]
-    try:
-        if lower.endswith(".csv"):
-            df = pd.read_csv(path)
-            # pandas renames a repeated header name 'a' to 'a.1'; catch it from the raw header row.
-            header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
-            _check_unique_columns(header, path)
-        elif lower.endswith((".parquet", ".pq")):
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise CascjaxError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
-            df = pd.read_parquet(path)
-        elif lower.endswith((".pkl", ".pickle")):
-            df = pd.read_pickle(path)
-        else:
-            raise CascjaxError(f"{path}: unknown file type; use .csv, .parquet or .pkl")
-    except pd.errors.EmptyDataError:
-        raise CascjaxError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as e:
-        raise CascjaxError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
-    if not isinstance(df, pd.DataFrame):
-        raise CascjaxError(f"{path}: holds a {type(df).__name__}, not a pandas DataFrame")
-    if len(df) == 0:
-        raise CascjaxError(f"{path}: has no rows")
-    _check_unique_columns([str(c) for c in df.columns], path)
-    return df
-
-
-def _check_unique_columns(columns, source):
-    seen = set()
-    for col in columns:
-        if col in seen:
-            raise CascjaxError(f"{source}: column {col!r} appears twice (duplicate model name?)")
-        seen.add(col)
-
-
-def _model_columns(df) -> list[str]:
-    found = []
-    for col in map(str, df.columns):
-        for suffix in _MODEL_SUFFIXES:
-            if col.endswith(suffix):
-                model = col[: -len(suffix)]
-                if model not in found:
-                    found.append(model)
-    return found
-
-
-def _numeric_column(df, name: str, source: str) -> np.ndarray:
-    import pandas as pd
-
-    col = df[name]
-    if col.dtype == bool:
-        return col.to_numpy(dtype=np.float64)
-    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
-    non_numeric = np.isnan(values) & col.notna().to_numpy()
-    if non_numeric.any():
-        first = int(np.nonzero(non_numeric)[0][0])
-        raise CascjaxError(f"{source}: column {name!r} has a non-numeric value {col.iloc[first]!r} at row {first}")
-    return values
-
-
-def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, source="data frame"):
-    """Dataset from a wide frame, plus the [rows] boolean mask of the rows kept."""
-    import warnings
-
-    if len(df) == 0:
-        raise CascjaxError(f"{source}: has no rows")
-    _check_unique_columns([str(c) for c in df.columns], source)
-    df = df.rename(columns=str)
-    if models is None:
-        models = _model_columns(df)
-        if not models:
-            raise CascjaxError(f"{source}: no model columns found; expected '<model>' and "
-                               f"'<model>{COST_SUFFIX}' for every model")
-    models = [str(m) for m in models]
-    if len(models) == 1:
-        others = [c for c in df.columns if c not in models and not c.startswith(models[0] + "|")]
-        hint = f"; is the cost column missing for one of {others[:5]}?" if others else ""
-        raise CascjaxError(f"{source}: at least two models are needed, found only {models[0]!r} (a model needs "
-                           f"columns '<model>' and '<model>{COST_SUFFIX}'){hint}")
-    for model in models:
-        if model not in df.columns:
-            raise CascjaxError(f"{source}: missing quality column {model!r} for model {model!r}")
-        if model + COST_SUFFIX not in df.columns:
-            tokens = any(f"{model}|{t}_tokens" in df.columns for t in ("input", "output"))
-            hint = ("; the file has token counts: give a price table (prices=..., CLI: --prices prices.csv)"
-                    if tokens else "")
-            raise CascjaxError(f"{source}: missing cost column {model + COST_SUFFIX!r} for model {model!r}{hint}")
-    quality = np.stack([_numeric_column(df, m, source) for m in models], axis=1)
-    cost = np.stack([_numeric_column(df, m + COST_SUFFIX, source) for m in models], axis=1)
-    finite = np.isfinite(quality).all(axis=1) & np.isfinite(cost).all(axis=1)
-    if not finite.all():
-        bad = ~np.isfinite(np.concatenate([quality, cost], axis=1))
-        rows, cols = np.nonzero(bad)
-        names = models + [m + COST_SUFFIX for m in models]
-        where = f"column {names[cols[0]]!r} at row {rows[0]}"
-        if not dropna:
-            raise CascjaxError(f"{source}: {int((~finite).sum())} rows have missing or infinite values (first: "
-                               f"{where}); pass dropna=True (CLI: --dropna) to drop them")
-        warnings.warn(f"{source}: dropped {int((~finite).sum())} of {len(finite)} rows with missing or infinite "
-                      f"values (first: {where})", stacklevel=3)
-        if not finite.any():
-            raise CascjaxError(f"{source}: every row has a missing or infinite value")
-    negative = (cost < 0) & finite[:, None]
-    if negative.any():
-        rows, cols = np.nonzero(negative)
-        raise CascjaxError(f"{source}: column {models[cols[0]] + COST_SUFFIX!r} has a negative cost "
-                           f"({cost[rows[0], cols[0]]}) at row {rows[0]}")
-    if group == "auto":
-        group = next((g for g in _GROUP_COLUMNS if g in df.columns), None)
-    labels = None
-    if group is not None:
-        if group not in df.columns:
-            raise CascjaxError(f"{source}: no group column {group!r}")
-        labels = df[group].astype(str).to_numpy()[finite]
-    try:
-        ds = Dataset.from_arrays(quality[finite], cost[finite], models=models, group=labels, sort=sort)
-    except CascjaxError as e:
-        raise CascjaxError(f"{source}: {e}") from None
-    return ds, finite

@@ -30,8 +30,8 @@ import warnings
 
 import numpy as np
 
-from ._errors import CascjaxError
-from ._io import _GROUP_COLUMNS, ESTIMATE_SUFFIXES, _numeric_column, _read_frame
+from .._errors import CascjaxError
+from ._wide import _GROUP_COLUMNS, ESTIMATE_SUFFIXES, _numeric_column, _read_frame
 
 FORMATS = ("auto", "wide", "routerbench", "long", "paper", "routellm")
 LONG_REQUIRED = ("query_id", "model", "quality")
