@@ -48,7 +48,7 @@ MAPS_FRACTION = 0.4
 CACHE_BYTES = 2 << 30
 
 _lock = threading.Lock()
-_state = {"programs": 0, "total": 0, "clears": 0, "enabled": True, "listening": False, "seen": 0}
+_state = {"programs": 0, "total": 0, "loaded": 0, "clears": 0, "enabled": True, "listening": False, "seen": 0}
 
 
 # -- buckets --------------------------------------------------------------------------------------------------
@@ -189,10 +189,15 @@ def count(weight: jax.Array, index: jax.Array, size: int, dtype) -> jax.Array:
 
 
 def _on_compile(event: str, *args, **kwargs) -> None:
-    if event in ("/jax/core/compile/backend_compile_duration", "/jax/compilation_cache/cache_hits"):
+    # Every executable JAX builds reports a backend-compile duration, whether XLA compiled it or it came from
+    # the persistent cache; the latter also reports a cache hit.
+    if event == "/jax/core/compile/backend_compile_duration":
         with _lock:
             _state["programs"] += 1
             _state["total"] += 1
+    elif event == "/jax/compilation_cache/cache_hits":
+        with _lock:
+            _state["loaded"] += 1
 
 
 def _listen() -> None:
@@ -254,8 +259,10 @@ def checkpoint() -> None:
 
 
 def programs() -> dict:
-    """Counters of this process: ``live`` (compiled or loaded since the last clear), ``total``, ``clears``."""
-    return {"live": _state["programs"], "total": _state["total"], "clears": _state["clears"]}
+    """Counters of this process: ``live`` (programs compiled or loaded since the last clear), ``total`` (all
+    since the start), of which ``compiled`` by XLA and ``loaded`` from the persistent cache, and ``clears``."""
+    return {"live": _state["programs"], "total": _state["total"], "compiled": _state["total"] - _state["loaded"],
+            "loaded": _state["loaded"], "clears": _state["clears"]}
 
 
 # -- the persistent compilation cache ---------------------------------------------------------------------------

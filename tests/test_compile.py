@@ -1,0 +1,214 @@
+"""Compile once: shape buckets are bit-identical to unpadded problems, any N of a bucket reuses its programs,
+the bound on live programs holds, the persistent cache is on by default (and off or elsewhere on request), and
+a long run of random shapes keeps memory maps and resident memory flat."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import cascjax
+from cascjax import _compile
+from cascjax._compile import buckets, programs
+
+#: Small, fast-compiling options per strategy.
+OPTIONS = {"routing": {}, "cascade": dict(max_depth=2, samples=4), "cascade_routing": dict(max_depth=2, samples=4),
+           "threshold_cascade": dict(max_depth=2)}
+M = 3
+
+
+def _problem(n, seed, dtype=np.float64, m=M):
+    rng = np.random.default_rng(seed)
+    quality = rng.integers(0, 3, (n, m)).astype(dtype) / 2  # ties on purpose
+    cost = (np.sort(rng.integers(1, 6, (n, m)), axis=1) / 8).astype(dtype)
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    noise = rng.normal(0, 0.3, (2, n, m)).astype(dtype)
+    est = cascjax.Estimates(quality + noise[0], quality + noise[1], np.full((n, m), 0.25, dtype),
+                            np.zeros((n, m), dtype), cost, cost)
+    return ds, est
+
+
+def _values(strategy, est, n_lam):
+    grid = cascjax.threshold_grid(est, 8, max_depth=2) if strategy == "threshold_cascade" else cascjax.lambda_grid(
+        est, 8)
+    return grid[np.linspace(0, len(grid) - 1, n_lam).astype(int)]
+
+
+def _equal(a, b):
+    for field, x, y in zip(cascjax.Curve._fields, a, b):
+        if x is None or y is None:
+            assert x is None and y is None, field
+            continue
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape and x.dtype == y.dtype, field
+        np.testing.assert_array_equal(x, y, err_msg=field)  # bit for bit (NaN = NaN)
+
+
+def test_bucket_sizes():
+    for n in range(1, 70_000, 37):
+        b = _compile.bucket(n)
+        assert b >= max(n, _compile.MIN_QUERIES)
+        if n <= _compile.POW2_QUERIES:
+            assert b & (b - 1) == 0 and (b == _compile.MIN_QUERIES or b < 2 * n)
+        else:
+            assert b <= 1.25 * n
+    assert len({_compile.bucket(n) for n in range(3, 201)}) == 4  # 32, 64, 128, 256
+    assert [_compile.small_bucket(n) for n in (1, 2, 3, 5, 17)] == [1, 2, 4, 8, 32]
+    with buckets(False):
+        assert _compile.bucket(57) == 57 and _compile.small_bucket(5) == 5
+
+
+def test_tree_sum_is_unchanged_by_padding_and_chunks():
+    rng = np.random.default_rng(0)
+    for n in (1, 5, 8, 13, 100):
+        x = jnp.asarray(rng.standard_normal((n, 3)).astype(np.float32))
+        whole = np.asarray(_compile.tree_sum(x))
+        padded = np.asarray(_compile.tree_sum(jnp.concatenate([x, jnp.zeros((77, 3), x.dtype)])))
+        np.testing.assert_array_equal(whole, padded)
+        p = _compile.pow2(n)
+        chunks = jnp.concatenate([x, jnp.zeros((p - n, 3), x.dtype)]).reshape(-1, min(4, p), 3)
+        two_level = np.asarray(_compile.tree_sum(jax.vmap(_compile.tree_sum)(chunks)))
+        np.testing.assert_array_equal(whole, two_level)
+
+
+@pytest.mark.parametrize("strategy", list(OPTIONS))
+@settings(max_examples=4)
+@given(n=st.integers(3, 70), seed=st.integers(0, 2**16), n_lam=st.integers(1, 5), tie=st.sampled_from(["min", "max"]),
+       single=st.booleans())
+def test_padded_sweeps_are_bit_identical_to_unpadded(strategy, n, seed, n_lam, tie, single):
+    """The query axis padded to its bucket and the λ axis to a power of two, rows of weight 0: every field of
+    the curve, per-query outputs included, is the unpadded problem's to the bit, in float32 and float64."""
+    ds, est = _problem(n, seed, np.float32 if single else np.float64)
+    lam = _values(strategy, est, n_lam)
+    run = lambda: cascjax.sweep(ds, est, lam, strategy, tie, return_choices=True, **OPTIONS[strategy])  # noqa: E731
+    padded = run()
+    with buckets(False):
+        plain = run()
+    assert padded.choice.shape == (n_lam, n)
+    _equal(padded, plain)
+
+
+@settings(max_examples=3)
+@given(n=st.integers(3, 70), seed=st.integers(0, 2**16))
+def test_padded_paths_and_budgets_are_bit_identical_to_unpadded(n, seed):
+    ds, est = _problem(n, seed)
+    runs = [lambda: cascjax.routing_path(ds, est), lambda: cascjax.cascade_path(ds, est, max_depth=2, samples=4)]
+    for run in runs:
+        padded = run()
+        with buckets(False):
+            plain = run()
+        _equal(padded, plain)
+        budgets = np.linspace(float(padded.cost.min()) * 0.9, float(padded.cost.max()), 3)
+        mix = cascjax.at_budget(padded, budgets)
+        with buckets(False):
+            plain_mix = cascjax.at_budget(plain, budgets)
+        for field, x, y in zip(cascjax.Mixture._fields, mix, plain_mix):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=field)
+
+
+def test_any_n_of_a_bucket_reuses_the_programs():
+    """N = 33..64 share the bucket of 64 and L = 3, 4 the bucket of 4: after the first problem, no program of
+    any kind is compiled for the others (the tie rule is data too)."""
+    def every_strategy(n, n_lam, tie):
+        ds, est = _problem(n, n)
+        for strategy, options in OPTIONS.items():
+            cascjax.sweep(ds, est, _values(strategy, est, n_lam), strategy, tie, **options)
+        cascjax.routing_path(ds, est)
+
+    for _ in range(2):  # twice: a first call may end by clearing the caches (the bound on live programs)
+        every_strategy(33, 3, "min")
+    before = programs()["total"]
+    for n, n_lam, tie in [(40, 4, "max"), (57, 3, "min"), (64, 4, "max")]:
+        every_strategy(n, n_lam, tie)
+    assert programs()["total"] == before
+
+
+def test_the_bound_on_live_programs_clears_the_caches(monkeypatch):
+    monkeypatch.setenv("CASCJAX_MAX_PROGRAMS", "2")
+    clears = programs()["clears"]
+    for n in (10, 50, 100, 200):  # four buckets: a new routing program each
+        ds, est = _problem(n, 1)
+        cascjax.sweep(ds, est, [0.0, 0.5, 1.0])
+        assert programs()["live"] <= 2 + 1  # cleared as soon as it exceeds the bound
+    assert programs()["clears"] > clears
+    monkeypatch.setenv("CASCJAX_MAX_PROGRAMS", "many")
+    with pytest.raises(cascjax.CascjaxError, match="CASCJAX_MAX_PROGRAMS"):
+        _compile.max_programs()
+
+
+def _python(code, env, timeout=300):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CASCJAX_", "JAX_", "XDG_"))}, **env}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                         timeout=timeout)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_REPORT = """
+    import json, jax, cascjax
+    from cascjax import _compile
+    ds = cascjax.synthetic(0, 50, 3)
+    cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.0, 1.0], "cascade", max_depth=2, samples=4)
+    print(json.dumps(dict(dir=cascjax.CACHE_DIR, jax=jax.config.jax_compilation_cache_dir, **_compile.programs())))
+"""
+
+
+def test_the_persistent_cache_is_on_by_default_and_a_second_process_compiles_nothing(tmp_path):
+    home = tmp_path / "home"
+    first = _python(_REPORT, {"XDG_CACHE_HOME": str(home)})
+    expected = str(home / "cascjax" / "jax")
+    assert first["dir"] == first["jax"] == expected and os.listdir(expected)
+    assert first["compiled"] > 0
+    second = _python(_REPORT, {"XDG_CACHE_HOME": str(home)})
+    assert second["compiled"] == 0 and second["loaded"] == second["total"] > 0
+
+
+def test_the_cache_folder_can_be_chosen_turned_off_or_left_to_jax(tmp_path):
+    chosen = _python(_REPORT, {"CASCJAX_CACHE_DIR": str(tmp_path / "mine")})
+    assert chosen["dir"] == chosen["jax"] == str(tmp_path / "mine") and os.listdir(tmp_path / "mine")
+    off = _python(_REPORT, {"CASCJAX_CACHE_DIR": "off", "XDG_CACHE_HOME": str(tmp_path / "unused")})
+    assert off["dir"] is None and off["jax"] is None and not (tmp_path / "unused").exists()
+    users = _python(_REPORT, {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax"), "CASCJAX_CACHE_DIR": str(tmp_path / "no")})
+    assert users["dir"] == users["jax"] == str(tmp_path / "jax") and not (tmp_path / "no").exists()
+
+
+LONG_RUN = """
+    import json, sys
+    sys.path.insert(0, {benchmarks!r})
+    import numpy as np, cascjax
+    from cascjax import _compile
+    import bench_programs as B
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range({instances}):
+        B.run_one(rng, cascjax)
+        if (i + 1) % {every} == 0:
+            rows.append(dict(maps=B.maps(), rss=B.rss_mb(), **_compile.programs()))
+    print(json.dumps(rows))
+"""
+
+
+@pytest.mark.slow
+def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
+    """Random problems (N 3-200, M 2-6, every strategy and tie rule, 1-5 λ) in one process with a small bound
+    on live programs: the caches are cleared again and again, and memory maps and resident memory after the
+    warm-up stay within the range they reached in it (``benchmarks/bench_programs.py`` runs 2,000)."""
+    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    rows = _python(LONG_RUN.format(benchmarks=benchmarks, instances=150, every=5),
+                   {"CASCJAX_MAX_PROGRAMS": "24", "CASCJAX_CACHE_DIR": str(tmp_path / "cache")}, timeout=1200)
+    assert rows[-1]["clears"] >= 5
+    maps = [r["maps"] for r in rows]
+    warm, late = rows[: len(rows) // 2], rows[len(rows) // 2:]
+    # A sawtooth: maps climb with each new program and fall back at each clear. Its ceiling comes from the
+    # bound (25 programs, measured ≤ ~190 maps each), not from the number of problems run ...
+    assert max(maps) <= min(maps) + 25 * 200
+    # ... every clear returns to the same floor, and resident memory stops growing after the warm-up.
+    assert min(r["maps"] for r in late) <= min(r["maps"] for r in warm) + 100
+    assert max(r["rss"] for r in late) <= max(r["rss"] for r in warm) * 1.25
