@@ -206,10 +206,17 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     if prefix:  # the optimal cascade's candidates, for testing: R ∪ U = {0..i}
         valid &= (jnp.asarray(rel.highest) == size - 1) & (state == (1 << step) - 1)
     qmag, cmag = _magnitudes(q, c, valid)
-    mask = state | jnp.sum(jnp.where(members, bit[comp][None], 0), axis=1, dtype=jnp.int32)
-    rank = sorted_rank[jnp.clip(jnp.searchsorted(sorted_masks, mask), 0, sorted_masks.shape[0] - 1)]
     lowest = jnp.asarray(rel.lowest)
     nxt = jnp.where(lowest < free, comp[jnp.minimum(lowest, free - 1)], -1).astype(jnp.int32)
+    if sorted_masks is None:
+        # Greedy: the candidates are R and R ∪ {m}. Their lexicographic order (of sorted model indices) needs no
+        # global table: R ∪ {m} before R ∪ {m'} iff m < m', and R itself between the m below max(R) and those
+        # above (a prefix comes first). So the tie ranks are 2m and 2·max(R) + 1, for pools of any size.
+        top = jnp.max(jnp.where(ran, jnp.arange(n_models), -1))
+        rank = jnp.where(size == 0, 2 * top + 1, 2 * nxt).astype(jnp.int32)
+    else:
+        mask = state | jnp.sum(jnp.where(members, bit[comp][None], 0), axis=1, dtype=jnp.int32)
+        rank = sorted_rank[jnp.clip(jnp.searchsorted(sorted_masks, mask), 0, sorted_masks.shape[0] - 1)]
     # λ = 0: every candidate of the best quality ties (many, when added models cannot beat a run one), so the
     # rule runs on all candidates, once per state. Positive λ use the shortlist for λ ≥ lam_lo.
     at_zero = nxt[select(q, c, jnp.zeros((), q.dtype), rtol, tie_max, valid, (qmag, cmag), rank)]
@@ -316,10 +323,13 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
     run) and overflow flags (shortlist, width, buffer)."""
     n, m = quality.shape
     n_lam = lam.shape[0]
-    table = _table(m, depth)
-    by_mask = np.argsort(table.mask)
-    sorted_masks = jnp.asarray(table.mask[by_mask], jnp.int32)
-    sorted_rank = jnp.asarray(by_mask, jnp.int32)
+    if greedy:  # tie ranks computed per state (see _state): no global table, any pool size
+        sorted_masks = sorted_rank = None
+    else:
+        table = _table(m, depth)
+        by_mask = np.argsort(table.mask)
+        sorted_masks = jnp.asarray(table.mask[by_mask], jnp.int32)
+        sorted_rank = jnp.asarray(by_mask, jnp.int32)
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
     states_fn = partial(_states, sorted_masks=sorted_masks, sorted_rank=sorted_rank, z=z, factor=factor, n_models=m,
                         depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order, prune=prune,
@@ -448,7 +458,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
     if room is None:
         width = min(64, n_lam)
         room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 32))
-    limits = _Room(n_lam, chunk * n_lam, _table(m, depth).n_candidates + 1)
+    limits = _Room(n_lam, chunk * n_lam, (m + 1 if greedy else _table(m, depth).n_candidates) + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
         total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max),
@@ -468,13 +478,14 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
                  total["ran"].astype(dtype) / n, *(per_query or (None, None)))
 
 
-def chunk_bytes(n_models: int, depth: int, samples: int, n_lam: int, itemsize: int) -> tuple[int, int]:
+def chunk_bytes(n_models: int, depth: int, samples: int, n_lam: int, itemsize: int,
+                greedy: bool = False) -> tuple[int, int]:
     """Bytes one query chunk holds, an estimate: (per query, fixed).
 
     Per query: the per-λ decisions gather a shortlist of 32 candidates (6 arrays) per λ, the outcome holds
     [L, M] masks and costs, and ≤ 8 states per step hold their candidates' values; fixed: per block of 64
-    states the Monte-Carlo maxima hold [S, 64, K] samples.
+    states the Monte-Carlo maxima hold [S, 64, K] samples (S ≤ M + 1 when ``greedy``).
     """
-    rows = _table(n_models, depth).n_candidates
+    rows = n_models + 1 if greedy else _table(n_models, depth).n_candidates
     per_query = n_lam * (6 * 32 * itemsize + n_models * (1 + 2 * itemsize) + 32) + 8 * rows * 10 * itemsize
     return per_query, 3 * rows * 64 * samples * itemsize

@@ -175,7 +175,7 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
     else:
         from ._supermodels import check_depth
 
-        depth = check_depth(ds.n_models, max_depth, candidates=strategy == "cascade_routing")
+        depth = check_depth(ds.n_models, max_depth, candidates=strategy == "cascade_routing" and not greedy)
     # The sweep options each strategy takes.
     options = {"routing": {}, "threshold_cascade": dict(max_depth=max_depth),
                "cascade": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation),
@@ -441,7 +441,7 @@ def _gradient(ds, est, strategy, options, depth, values, budgets, start, slope, 
         f = _soft.threshold_soft(ds.quality, ds.cost, jnp.asarray(est.quality_post, dtype), depth)
     else:
         e, z, factor, _ = _strategy_inputs(ds, est, depth, options["samples"], options["no_deviation"],
-                                           candidates=strategy == "cascade_routing")
+                                           candidates=strategy == "cascade_routing" and not options["greedy"])
         if strategy == "cascade":
             f = _soft.cascade_soft(ds.quality, ds.cost, e, z, factor, depth)
         else:

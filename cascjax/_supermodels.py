@@ -66,7 +66,8 @@ def check_depth(n_models: int, max_depth: int | None, candidates: bool = True) -
         fits = max(d for d in range(1, n_models + 1) if n_candidates(n_models, d) <= MAX_CANDIDATES)
         raise CascjaxError(f"{n_models} models with max_depth={max_depth} give {size:,} candidate supermodels, "
                            f"more than the {MAX_CANDIDATES:,} supported; set max_depth (at most {fits} for "
-                           f"{n_models} models: {n_candidates(n_models, fits):,} candidates)")
+                           f"{n_models} models: {n_candidates(n_models, fits):,} candidates), or use greedy=True "
+                           f"(one new model per step, any pool and depth)")
     return int(max_depth)
 
 

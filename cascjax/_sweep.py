@@ -107,7 +107,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     else:
         from ._supermodels import check_depth
 
-        depth = check_depth(ds.n_models, max_depth, candidates=strategy == "cascade_routing")
+        # Only cascade routing enumerates supermodels (and greedy only R ∪ {m}): the table limit is its own.
+        table = strategy == "cascade_routing" and not greedy
+        depth = check_depth(ds.n_models, max_depth, candidates=table)
         if strategy in ("cascade", "cascade_routing"):
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
@@ -121,8 +123,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     count = np.int32(n)
     rtol = _tie_rtol(dtype, tie_rtol)
     if strategy in ("cascade", "cascade_routing"):
-        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True,
-                                           candidates=strategy == "cascade_routing")
+        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True, candidates=table)
         e = _compile.pad_rows(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
@@ -130,7 +131,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         if ds.n_models > MAX_MODELS:
             raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                                "select fewer models")
-        per_query, fixed = chunk_bytes(ds.n_models, depth, z.shape[0], lam.shape[0], ds.quality.dtype.itemsize)
+        per_query, fixed = chunk_bytes(ds.n_models, depth, z.shape[0], lam.shape[0], ds.quality.dtype.itemsize,
+                                       bool(greedy))
         plan = _chunks.plan(size, chunk_size, memory, per_query, fixed, devices)
         curve = cascade_routing_sweep(quality, cost, e, lam, z, factor=factor, n=count, depth=depth, rtol=rtol,
                                       tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),

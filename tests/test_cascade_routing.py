@@ -243,3 +243,50 @@ def test_exact_path_bad_input():
                             (dict(samples=0), "samples"), (dict(chunk_size=0), "chunk_size")]:
         with pytest.raises(cascjax.CascjaxError, match=message):
             cascjax.cascade_routing_path(ds, est, **kwargs)
+
+
+def _greedy_loop(est, z, lam, tie, rtol):
+    """Greedy cascade routing for one query at one constant λ, straight from DESIGN section 4: at state R the
+    candidates are R and R ∪ {m}, in lexicographic order of their sorted model indices; the rule of
+    ``oracle.select``; the lowest new model runs. Returns (the answering model, the realised cost's models)."""
+    m = len(est["mu_ante"])
+    run = []
+    for _ in range(m):
+        state = set(run)
+        mu = [est["mu_post"][i] if i in state else est["mu_ante"][i] for i in range(m)]
+        sd = [est["sd_post"][i] if i in state else est["sd_ante"][i] for i in range(m)]
+        ch = [est["c_post"][i] if i in state else est["c_ante"][i] for i in range(m)]
+        cands = sorted(([tuple(sorted(state))] if state else []) +
+                       [tuple(sorted(state | {i})) for i in range(m) if i not in state])
+        qs = [oracle.reference_expected_max(mu, sd, z, t) for t in cands]
+        cs = [sum(ch[i] for i in t) for t in cands]
+        new = set(cands[oracle.select(qs, cs, lam, rtol, tie == "max")]) - state
+        if not new:
+            break
+        run.append(min(new))
+    post = [est["mu_post"][i] for i in run]
+    return run[int(np.argmax(post))], run
+
+
+@pytest.mark.parametrize("tie", ["min", "max"])
+def test_greedy_runs_on_a_pool_of_24_models(tie):
+    """Greedy cascade routing needs no global candidate table (its tie order is computed per state), so it takes
+    a 24-model pool at full depth (16,777,215 supermodels), and matches a loop over the definition. Without
+    greedy the table limit is named in the error, with greedy as the way out."""
+    ds = cascjax.synthetic(seed=3, n_queries=6, n_models=24, binary=False)
+    est = cascjax.noisy_estimates(ds, jax.random.key(3), "low")
+    lam = np.array([0.0, 30.0, 300.0, 3000.0])
+    curve = cascjax.sweep(ds, est, lam, "cascade_routing", tie, greedy=True, samples=8, return_choices=True)
+    z = np.asarray(normal_points(8, 24, dtype=ds.quality.dtype), np.float64)
+    e = {k: np.asarray(v, np.float64) for k, v in dict(mu_ante=est.quality_ante, mu_post=est.quality_post,
+                                                         sd_ante=est.sd_ante, sd_post=est.sd_post,
+                                                         c_ante=est.cost_ante, c_post=est.cost_post).items()}
+    cost = np.asarray(ds.cost, np.float64)
+    for n in range(ds.n_queries):
+        for i, l in enumerate(lam):
+            answer, run = _greedy_loop({k: v[n] for k, v in e.items()}, z, l, tie, tie_rtol(ds.quality.dtype))
+            assert int(curve.choice[i, n]) == answer, (n, l)
+            np.testing.assert_allclose(float(curve.query_cost[i, n]), cost[n, run].sum(), rtol=1e-12)
+    assert float(curve.ran[0]) > 1 and float(curve.ran[-1]) < float(curve.ran[0])
+    with pytest.raises(cascjax.CascjaxError, match="greedy=True"):
+        cascjax.sweep(ds, est, lam, "cascade_routing", tie)
