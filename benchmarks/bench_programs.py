@@ -73,8 +73,6 @@ def main(argv=None):
     parser.add_argument("--no-buckets", action="store_true", help="no shape buckets: a program per shape")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    import jax
-
     import cascjax
     from cascjax import _compile
 

@@ -8,7 +8,6 @@ name the field, the model or the shape. :func:`cascjax.sweep` and the kernels' p
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from ._data import Dataset
@@ -66,7 +65,7 @@ def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviati
     return e, z, factor, depth
 
 
-def _check_points(points, n_models: int, dtype) -> jax.Array:
+def _check_points(points, n_models: int, dtype) -> np.ndarray:
     """Validates caller-given standard points: a finite [K, M] array, K ≥ 1."""
     z = np.asarray(points, dtype=np.float64)  # a bool or a scalar is 0-d: refused below
     if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] != n_models:
@@ -77,7 +76,7 @@ def _check_points(points, n_models: int, dtype) -> jax.Array:
     return np.asarray(z, dtype=dtype)
 
 
-def _check_thresholds(thresholds, dtype) -> jax.Array:
+def _check_thresholds(thresholds, dtype) -> np.ndarray:
     """Validates thresholds θ eagerly: any real or ±inf, not NaN, not empty."""
     theta = np.asarray(thresholds, dtype=np.float64)
     if theta.ndim == 0:
@@ -90,7 +89,7 @@ def _check_thresholds(thresholds, dtype) -> jax.Array:
     return np.asarray(theta, dtype=dtype)
 
 
-def _per_step(values: jax.Array, depth: int, name: str) -> jax.Array:
+def _per_step(values: np.ndarray, depth: int, name: str) -> np.ndarray:
     """[L] (one value for every step) or [L, D] as [L, D]; any other shape is refused."""
     values = np.asarray(values)
     if values.ndim == 1:

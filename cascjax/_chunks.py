@@ -3,13 +3,14 @@
 Every kernel is a function of one chunk of queries that returns (a) sums over the chunk's queries (per λ)
 and (b) optional per-query outputs. :func:`over_queries` runs it on all queries:
 
-* **Chunks** bound memory: the queries are padded (copies of query 0 with weight 0) to whole chunks of
-  ``chunk`` queries and ``lax.map`` runs one chunk at a time, so peak memory is that of one chunk whatever N.
+* **Chunks** bound memory: the queries (already padded to their bucket by the caller, see
+  :mod:`cascjax._compile`) are padded again (copies of row 0, weight 0) to whole chunks of ``chunk`` queries, a
+  power of two, and ``lax.map`` runs one chunk at a time, so peak memory is that of one chunk whatever N.
 * **Devices**: with a mesh of several devices the chunks are sharded over them with ``jax.shard_map`` (one
   mesh axis ``"q"``, the query axis, laid out with ``NamedSharding``): device d runs chunks d·k .. (d+1)·k − 1.
-  The chunk boundaries do not depend on the number of devices, so each chunk's sums are the same numbers on
-  1 or 4 devices; the per-chunk sums are gathered (replicated by XLA) and added in chunk order, so the totals
-  are the same too, to the bit. Padding chunks (added so that every device gets as many) weigh 0.
+  The per-chunk sums are gathered (replicated by XLA) and added as a pairwise tree in chunk order; with chunks
+  of a power-of-two size that is the same tree as over all queries at once, so the totals are the same bits for
+  every chunk size and device count (padding adds exact zeros).
 
 A plan (:class:`Plan`) is static: the chunk size and the mesh are part of the compiled program.
 """

@@ -227,16 +227,19 @@ def path_at(path: Curve, lam, tie: str = "min", *, tie_rtol: float | None = None
     lam = check_lambdas(lam, path.lam.dtype)
     if lam.ndim != 1:
         raise CascjaxError(f"path_at takes λ of shape [L], got shape {lam.shape}")
-    # MIN: every breakpoint <= λ has been passed; MAX: only those < λ (vertex 0 is MAX at λ = 0).
+    # MIN: every breakpoint <= λ has been passed; MAX: only those < λ (vertex 0 is MAX at λ = 0). In NumPy: the
+    # path's length varies from problem to problem, and eager jnp ops would compile a program per length.
+    breaks = np.asarray(path.lam)
     if tie_max:
-        idx = jnp.searchsorted(path.lam, lam * (1 - rtol), side="left") - 1
+        idx = np.searchsorted(breaks, lam * (1 - rtol), side="left") - 1
     else:
-        idx = jnp.searchsorted(path.lam, lam * (1 + rtol), side="right") - 1
-    idx = jnp.clip(idx, 0, path.lam.shape[0] - 1)
-    return Curve(lam, path.cost[idx], path.quality[idx], ran=None if path.ran is None else path.ran[idx])
+        idx = np.searchsorted(breaks, lam * (1 + rtol), side="right") - 1
+    idx = np.clip(idx, 0, breaks.shape[0] - 1)
+    at = lambda a: None if a is None else jax.device_put(np.asarray(a)[idx])  # noqa: E731
+    return Curve(jax.device_put(lam), at(path.cost), at(path.quality), ran=at(path.ran))
 
 
-def check_lambdas(lambdas, dtype) -> jax.Array:
+def check_lambdas(lambdas, dtype) -> np.ndarray:
     """Validates a λ array eagerly: finite, non-negative, 1-D or 2-D."""
     lam = np.asarray(lambdas, dtype=np.float64)
     if lam.ndim == 0:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks, _compile
@@ -69,8 +68,10 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       batch_size: λ values per batch within a query chunk; default keeps a batch under 2^20
         queries·models·λ elements on CPU, 2^24 on accelerators. (Not used by cascade routing, which takes every
         λ of a query at once.)
-      chunk_size: queries per chunk (``lax.map`` over chunks), bounding peak memory whatever N; any size,
-        dividing N or not (the last chunk is padded with weight-0 queries). Results do not depend on it.
+      chunk_size: queries per chunk (``lax.map`` over chunks), bounding peak memory whatever N; rounded up to
+        a power of two (the last chunk is padded with weight-0 queries). Results do not depend on it, to the bit.
+        (The query axis is first padded to a shape bucket, so any N reuses a compiled program; see the README's
+        "Compile once".)
       memory: bytes one chunk may hold when ``chunk_size`` is not given (default ``MEMORY_BUDGET`` = 1 GiB);
         the chunk size is derived from it (an estimate of each strategy's per-query working set).
       devices: the devices the query axis is sharded over (``jax.sharding``: a 1-d ``Mesh``, chunks placed
