@@ -75,23 +75,28 @@ def plan(n_queries: int, chunk_size, memory, per_query_bytes: float, fixed_bytes
          devices=None) -> Plan:
     """Validates ``chunk_size``/``memory`` and returns the plan: ``chunk_size`` queries per chunk when given,
     else as many as fit in ``memory`` bytes (default :data:`MEMORY_BUDGET`) at ``per_query_bytes`` each
-    after ``fixed_bytes``; never more than a device's share of the queries. The chunk is a power of two
-    (``chunk_size`` rounded up, a memory-derived size rounded down), so that the pairwise sums of
-    :func:`cascjax._compile.tree_sum` — and so the results, to the bit — do not depend on it."""
+    after ``fixed_bytes``. Several chunks have a power-of-two size (``chunk_size`` rounded up, a memory-derived
+    size rounded down), so that the pairwise sums of :func:`cascjax._compile.tree_sum` — and so the results,
+    to the bit — do not depend on it; on one device, queries that fit in one chunk are one chunk of exactly
+    ``n_queries`` (no padding work: the pairwise sum pads with zeros only itself)."""
     mesh = mesh_for(devices)
     n_dev = 1 if mesh is None else mesh.size
     share = pow2(-(-n_queries // n_dev))
     if chunk_size is not None:
         if not (isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool) and chunk_size >= 1):
             raise CascjaxError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        return Plan(int(min(pow2(chunk_size), share)), mesh)
-    if memory is None:
-        memory = MEMORY_BUDGET
-    if not (isinstance(memory, (int, float, np.integer, np.floating)) and not isinstance(memory, bool)
-            and np.isfinite(memory) and memory > 0):
-        raise CascjaxError(f"memory must be a positive number of bytes, got {memory!r}")
-    chunk = int(max(1, min((memory - fixed_bytes) // max(per_query_bytes, 1.0), share)))
-    return Plan(1 << (chunk.bit_length() - 1), mesh)
+        chunk = pow2(chunk_size)
+    else:
+        if memory is None:
+            memory = MEMORY_BUDGET
+        if not (isinstance(memory, (int, float, np.integer, np.floating)) and not isinstance(memory, bool)
+                and np.isfinite(memory) and memory > 0):
+            raise CascjaxError(f"memory must be a positive number of bytes, got {memory!r}")
+        fits = int(max(1, (memory - fixed_bytes) // max(per_query_bytes, 1.0)))
+        chunk = 1 << (fits.bit_length() - 1)
+    if n_dev == 1 and chunk >= n_queries:
+        return Plan(int(n_queries), mesh)
+    return Plan(int(min(chunk, share)), mesh)
 
 
 def n_chunks(n: int, p: Plan) -> int:

@@ -5,8 +5,8 @@ Users run thousands of problems of different sizes in one process (hypothesis, p
 new array shape would be a new XLA program: seconds of compilation and ~30-100 memory maps each, and Linux
 stops a process at 65,530 maps. So:
 
-* **Buckets.** The public entry points pad the query axis to :func:`bucket` sizes (powers of two up to 8,192,
-  then four sizes per octave, ≤ 25 % padding) and the λ, budget and seed axes to powers of two, with rows of
+* **Buckets.** The public entry points pad the query axis to :func:`bucket` sizes (powers of two up to 1,024,
+  then eight sizes per octave, ≤ 12.5 % padding) and the λ, budget and seed axes to powers of two, with rows of
   weight 0, all in NumPy before the one jitted call (an eager ``jnp`` op on a new shape would itself be a new
   program). One compiled program then serves every N of a bucket.
 * **Padding-proof sums.** A sum over queries is a pairwise tree in query order over a power-of-two length
@@ -37,8 +37,9 @@ from ._errors import CascjaxError
 
 #: Smallest query bucket; below it compilation, not the padding, is the cost.
 MIN_QUERIES = 32
-#: Up to this many queries the buckets are powers of two; above, four sizes per octave.
-POW2_QUERIES = 1 << 13
+#: Up to this many queries the buckets are powers of two; above, eight sizes per octave (≤ 12.5 % padding: a
+#: padded query costs as much as a real one, and at this size run time outweighs compile time).
+POW2_QUERIES = 1 << 10
 #: Default bound on the programs compiled (or loaded) since the last ``jax.clear_caches()``.
 MAX_PROGRAMS = 128
 #: Default bound on the process's memory maps, as a fraction of Linux's ``vm.max_map_count`` (a cascade-routing
@@ -61,14 +62,14 @@ def pow2(n: int) -> int:
 
 def bucket(n: int) -> int:
     """The padded size of a query axis of ``n``: powers of two from :data:`MIN_QUERIES` up to
-    :data:`POW2_QUERIES`, then four sizes per octave (≤ 25 % padding), so any N reuses one of few programs.
+    :data:`POW2_QUERIES`, then eight sizes per octave (≤ 12.5 % padding), so any N reuses one of few programs.
     With buckets off (:func:`buckets`), ``n`` itself."""
     n = int(n)
     if not _state["enabled"]:
         return n
     if n <= POW2_QUERIES:
         return max(MIN_QUERIES, pow2(n))
-    step = 1 << (n.bit_length() - 3)
+    step = 1 << (n.bit_length() - 4)
     return -(-n // step) * step
 
 

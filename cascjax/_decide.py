@@ -73,10 +73,11 @@ def select(quality: jax.Array, cost: jax.Array, lam: jax.Array, rtol: float, tie
         else:
             target = jnp.min(jnp.where(tied, cost, jnp.inf))
             pick = tied & (cost <= target + ctol)
-    else:  # traced: one program serves both rules (the sweeps pass the rule as data)
-        most = jnp.max(jnp.where(tied, cost, -jnp.inf))
-        least = jnp.min(jnp.where(tied, cost, jnp.inf))
-        pick = tied & jnp.where(tie_max, cost >= most - ctol, cost <= least + ctol)
+    else:  # traced: one program serves both rules (the sweeps pass the rule as data). MIN on −cost is MAX on
+        # cost, exactly (negation is exact and rounds symmetrically): one reduction, as in the static case.
+        signed = jnp.where(tie_max, cost, -cost)
+        target = jnp.max(jnp.where(tied, signed, -jnp.inf))
+        pick = tied & (signed >= target - ctol)
     if rank is not None:
         return jnp.argmin(jnp.where(pick, rank, jnp.iinfo(rank.dtype).max)).astype(jnp.int32)
     return jnp.argmax(pick).astype(jnp.int32)

@@ -58,7 +58,7 @@ def test_bucket_sizes():
         if n <= _compile.POW2_QUERIES:
             assert b & (b - 1) == 0 and (b == _compile.MIN_QUERIES or b < 2 * n)
         else:
-            assert b <= 1.25 * n
+            assert b <= 1.125 * n
     assert len({_compile.bucket(n) for n in range(3, 201)}) == 4  # 32, 64, 128, 256
     assert [_compile.small_bucket(n) for n in (1, 2, 3, 5, 17)] == [1, 2, 4, 8, 32]
     with buckets(False):

@@ -62,8 +62,8 @@ def test_chunked_sweeps_equal_the_unchunked_sweep(strategy, seed):
 
 def test_chunk_from_a_memory_budget():
     """``memory`` sets the chunk size: a tiny budget gives one query per chunk and still the same curve; the
-    plan divides a budget by the per-query estimate, takes the largest power of two under it and never exceeds
-    N rounded up to a power of two."""
+    plan divides a budget by the per-query estimate and takes the largest power of two under it, or all N
+    queries in one chunk when they fit."""
     ds, est = _instance(3)
     lam = _values("cascade", est)
     small = cascjax.sweep(ds, est, lam, "cascade", return_choices=True, memory=1, **OPTIONS["cascade"])
@@ -72,7 +72,7 @@ def test_chunk_from_a_memory_budget():
     chunk = _chunks.plan(10_000_000, None, 2**30, 704, devices=1).chunk
     assert chunk <= most < 2 * chunk and chunk & (chunk - 1) == 0
     assert _chunks.plan(2_000, None, 1835, 1, devices=1).chunk == 1_024
-    assert _chunks.plan(100, None, 2**40, 704, devices=1).chunk == 128  # the share, padded to a power of two
+    assert _chunks.plan(100, None, 2**40, 704, devices=1).chunk == 100  # all in one chunk: no padding
     assert _chunks.plan(100, 7, None, 704, devices=1).chunk == 8  # chunk_size rounded up to a power of two
     per_query, fixed = chunk_bytes(11, 5, 64, 256, 4)
     chunk = _chunks.plan(1_000_000, None, 2**30, per_query, fixed, devices=1).chunk
