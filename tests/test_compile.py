@@ -185,12 +185,13 @@ LONG_RUN = """
     import numpy as np, cascjax
     from cascjax import _compile
     import bench_programs as B
-    rng = np.random.default_rng(0)
     rows = []
-    for i in range({instances}):
-        B.run_one(rng, cascjax)
-        if (i + 1) % {every} == 0:
-            rows.append(dict(maps=B.maps(), rss=B.rss_mb(), **_compile.programs()))
+    for run in range(2):  # the same problems twice: the second pass meets no shape the first did not
+        rng = np.random.default_rng(0)
+        for i in range({instances}):
+            B.run_one(rng, cascjax)
+            if (i + 1) % {every} == 0:
+                rows.append(dict(run=run, maps=B.maps(), rss=B.rss_mb(), **_compile.programs()))
     print(json.dumps(rows))
 """
 
@@ -198,17 +199,19 @@ LONG_RUN = """
 @pytest.mark.slow
 def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     """Random problems (N 3-200, M 2-6, every strategy and tie rule, 1-5 λ) in one process with a small bound
-    on live programs: the caches are cleared again and again, and memory maps and resident memory after the
-    warm-up stay within the range they reached in it (``benchmarks/bench_programs.py`` runs 2,000)."""
+    on live programs, run twice: the caches are cleared again and again; memory maps stay under a ceiling set by
+    the bound, not by the number of problems, and the second pass (warm: every shape met before, programs
+    compiled again or loaded from the disk cache after the clears) holds no more memory than the first
+    (``benchmarks/bench_programs.py`` runs 2,000 problems)."""
     benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-    rows = _python(LONG_RUN.format(benchmarks=benchmarks, instances=80, every=4),
+    rows = _python(LONG_RUN.format(benchmarks=benchmarks, instances=40, every=4),
                    {"CASCJAX_MAX_PROGRAMS": "16", "CASCJAX_CACHE_DIR": str(tmp_path / "cache")}, timeout=1200)
     assert rows[-1]["clears"] >= 4
     maps = [r["maps"] for r in rows]
-    warm, late = rows[: len(rows) // 2], rows[len(rows) // 2:]
+    first, second = [r for r in rows if r["run"] == 0], [r for r in rows if r["run"] == 1]
     # A sawtooth: maps climb with each new program and fall back at each clear. Its ceiling comes from the
     # bound (17 programs, measured ≤ ~190 maps each), not from the number of problems run ...
     assert max(maps) <= min(maps) + 17 * 200
-    # ... every clear returns to the same floor, and resident memory stops growing after the warm-up.
-    assert min(r["maps"] for r in late) <= min(r["maps"] for r in warm) + 100
-    assert max(r["rss"] for r in late) <= max(r["rss"] for r in warm) * 1.25
+    # ... every clear returns to the same floor, and the warm pass needs no more memory than the first.
+    assert min(r["maps"] for r in second) <= min(r["maps"] for r in first) + 100
+    assert max(r["rss"] for r in second) <= max(r["rss"] for r in first) * 1.10
