@@ -115,12 +115,13 @@ def test_padded_paths_and_budgets_are_bit_identical_to_unpadded(n, seed):
 
 def test_any_n_of_a_bucket_reuses_the_programs():
     """N = 33..64 share the bucket of 64 and L = 3, 4 the bucket of 4: after the first problem, no program of
-    any kind is compiled for the others (the tie rule is data too)."""
+    any kind is compiled for the others (the tie rule is data too; ``path_at`` works in NumPy)."""
     def every_strategy(n, n_lam, tie):
         ds, est = _problem(n, n)
         for strategy, options in OPTIONS.items():
             cascjax.sweep(ds, est, _values(strategy, est, n_lam), strategy, tie, **options)
-        cascjax.routing_path(ds, est)
+        path = cascjax.routing_path(ds, est)
+        cascjax.path_at(path, np.linspace(0, 1, n_lam), tie)
 
     for _ in range(2):  # twice: a first call may end by clearing the caches (the bound on live programs)
         every_strategy(33, 3, "min")
@@ -141,6 +142,20 @@ def test_the_bound_on_live_programs_clears_the_caches(monkeypatch):
     monkeypatch.setenv("CASCJAX_MAX_PROGRAMS", "many")
     with pytest.raises(cascjax.CascjaxError, match="CASCJAX_MAX_PROGRAMS"):
         _compile.max_programs()
+
+
+def test_the_bound_on_memory_maps_clears_the_caches(monkeypatch):
+    """Past the maps bound (here 0 maps) the next call that compiled something clears the caches, whatever the
+    program count; a call that compiled nothing reads no maps and clears nothing."""
+    monkeypatch.setenv("CASCJAX_MAX_PROGRAMS", "100000")
+    ds, est = _problem(300, 2, m=7)  # a shape no other test here uses: its program is new
+    cascjax.sweep(ds, est, [0.0, 1.0])
+    monkeypatch.setattr(_compile, "MAPS_FRACTION", 0.0)
+    clears = programs()["clears"]
+    cascjax.sweep(ds, est, [0.5, 2.0])  # compiles nothing: no clear
+    assert programs()["clears"] == clears
+    cascjax.sweep(ds, est, [0.0, 1.0, 2.0])  # a new λ bucket compiles: maps are over the bound
+    assert programs()["clears"] == clears + 1 and programs()["live"] == 0
 
 
 def _python(code, env, timeout=300):
