@@ -11,7 +11,8 @@ Two rows, each side by side with NumPy in the same run:
   them. Throughput in estimates (cells x queries x models) per second. (a) the NumPy loop of the tests
   (``tests/test_estimates.py`` ``_oracle_noisy``: per model ``np.polyfit``) on a few cells, one cell at a time;
   (b) ``numpy_baselines.noise_grid``, every cell at once (closed-form least squares over [cells, N, M], in
-  batches of cells), timed with its own normal draws (NumPy's generator: the same number of draws as JAX);
+  batches of cells), timed with its own normal draws (NumPy's generator; one seed: one draw shared by every
+  cell, as `ablate` draws);
   its deviation is checked on JAX's draws of the loop's cells.
 * ``ablate``: ``cascjax._protocol.ablate`` on a reduced grid (``--step 1.0 --top 2.0``: 6 cells, one seed,
   constant λ as the CLI's default) — per cell, routing, the threshold cascade and cascade routing fitted to the
@@ -43,11 +44,12 @@ def noise_part(args, dtype):
     ds = cascjax.synthetic(seed=0, n_queries=args.noise_queries, n_models=args.models)
     grid = ablation_grid(args.noise_step, 3.0)
     g, n, m = grid.shape[0], ds.n_queries, ds.n_models
-    keys = jax.random.split(jax.random.key(0), 1)[np.zeros(g, int)]  # one seed, as ablate with seeds=1
+    key = jax.random.key(0)  # one seed, as ablate with seeds=1
+    keys = [key] * g
 
-    def go():
-        return jax.vmap(lambda k, ante, post: cascjax.noisy_estimates(ds, k, "low", quality_noise=(ante, post)))(
-            keys, grid[:, 0], grid[:, 1])
+    def go():  # as ablate: the cells vmap with the key unbatched, so the normal draws happen once
+        return jax.vmap(lambda ante, post: cascjax.noisy_estimates(ds, key, "low", quality_noise=(ante, post)))(
+            grid[:, 0], grid[:, 1])
 
     first, run = H.timed(go, args.repeat)
     mem = H.peak_memory()
@@ -81,7 +83,8 @@ def noise_part(args, dtype):
              loop_deviation=max(dev_to_jax(i, o["quality", 0], o["quality", 1], o["cost", 0], o["cost", 1])
                                 for i, o in zip(cells, loop)))
 
-    # (b) NumPy, every cell at once (in batches of cells), with its own normal draws
+    # (b) NumPy, every cell at once (in batches of cells), with its own normal draws: one seed, so one draw
+    # shared by every cell, as a user would write it (and as ablate draws)
     quality, cost = np.asarray(ds.quality), np.asarray(ds.cost)
     q_levels = grid.astype(dtype)
     c_levels = np.broadcast_to(c_noise.astype(dtype), (g, 2))
@@ -89,10 +92,10 @@ def noise_part(args, dtype):
 
     def numpy_grid():
         out = []
+        eps_q = rng.standard_normal((1, 2, n, m), dtype=dtype)
+        eps_c = rng.standard_normal((1, 2, n, m), dtype=dtype)
         for s in range(0, g, args.cell_batch):
             b = min(args.cell_batch, g - s)
-            eps_q = rng.standard_normal((b, 2, n, m), dtype=dtype)
-            eps_c = rng.standard_normal((b, 2, n, m), dtype=dtype)
             out.append(nb.noise_grid(quality, cost, eps_q, eps_c, q_levels[s:s + b], c_levels[s:s + b]))
         return out
 

@@ -114,16 +114,6 @@ def _sample_means(rel: _Relative, ran: jax.Array, y: jax.Array, comp: jax.Array,
     return jnp.concatenate(means, axis=0)[rel.order].T
 
 
-def _levels(rel: _Relative, base: jax.Array, values: jax.Array, combine) -> jax.Array:
-    """combine-reduction of ``base`` [K] with ``values`` [K, F] over every row's members: [K, S]."""
-    level = base[:, None]
-    outs = [level]
-    for parents, added in rel.plan:
-        level = combine(level[:, parents], values[:, added])
-        outs.append(level)
-    return jnp.concatenate(outs, axis=1)[:, rel.order]
-
-
 class _Shortlist(NamedTuple):
     quality: jax.Array  # [P]
     cost: jax.Array  # [P]
@@ -136,7 +126,7 @@ class _Shortlist(NamedTuple):
     count: jax.Array  # candidates kept (> P: overflow)
 
 
-def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est, z, factor=None, *, n_models, depth,
+def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est, z, factor=None, *, n_models, depth,
             rtol, tie_max, force_order, prune, shortlist, prefix=False, live=None, levels=None,
             block=64) -> _Shortlist:
     """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states. Deviations are
@@ -151,7 +141,7 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est
     free = rel.members.shape[1]
 
     def one_block(args):
-        s, lo, e = args
+        s, r, e = args
         ran = (s[:, None] & bit[None]) != 0
         mu = _visible(ran, e[1], e[0])
         if factor is None:
@@ -164,10 +154,10 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est
         mc = _sample_means(rel, ran, mu[:, None, :] + dev, comp, levels)
         one = partial(_state, rel, sorted_masks, sorted_rank, step=step, n_models=n_models, depth=depth, rtol=rtol,
                       tie_max=tie_max, force_order=force_order, prune=prune, shortlist=shortlist, prefix=prefix)
-        return jax.vmap(lambda s_, lo_, e_, mc_, d_: one(state=s_, lam_lo=lo_, est=e_, mc=mc_, deviates=d_))(
-            s, lo, e, mc, deviates)
+        return jax.vmap(lambda s_, r_, e_, mc_, d_: one(state=s_, reach=r_, est=e_, mc=mc_, deviates=d_))(
+            s, r, e, mc, deviates)
 
-    blocks = (pad(states), pad(lam_lo), tuple(pad(a) for a in est))
+    blocks = (pad(states), tuple(pad(a) for a in reach), tuple(pad(a) for a in est))
     if live is None:
         out = jax.lax.map(one_block, blocks)
     else:
@@ -180,7 +170,7 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, lam_lo, est
     return jax.tree.map(lambda a: a.reshape((size,) + a.shape[2:])[:n], out)
 
 
-def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, mc, deviates, *, n_models, depth,
+def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, mc, deviates, *, n_models, depth,
            rtol, tie_max, force_order, prune, shortlist, prefix=False, hull=64) -> _Shortlist:
     """Q and C of every candidate at one state; the decision at λ = 0, and the shortlist of the candidates
     that can be chosen at some λ ≥ ``lam_lo`` (the smallest positive λ reaching the state). ``mc`` [S] the
@@ -192,11 +182,11 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     mu, ch = _visible(ran, mu_p, mu_a), _visible(ran, c_p, c_a)
     comp = jnp.argsort(ran, stable=True)[:free]  # models not run, ascending (then padding: run models)
     neg = jnp.asarray(-jnp.inf, mu.dtype)
-    exact = _levels(rel, jnp.max(jnp.where(ran, mu, neg))[None], mu[comp][None], jnp.maximum)[0]
-    spread = _levels(rel, jnp.any(ran & deviates)[None], deviates[comp][None], jnp.logical_or)[0]
+    members = jnp.asarray(rel.members)
+    exact = jnp.maximum(jnp.max(jnp.where(ran, mu, neg)), jnp.max(jnp.where(members, mu[comp][None], neg), axis=1))
+    spread = jnp.any(ran & deviates) | jnp.any(members & deviates[comp][None], axis=1)
     size = jnp.asarray(rel.size)
     q = jnp.where((size + step == 1) | ~spread, exact, mc)
-    members = jnp.asarray(rel.members)
     c = jnp.sum(jnp.where(ran, ch, 0)) + jnp.sum(jnp.where(members, ch[comp][None], 0), axis=1)
 
     valid = (jnp.asarray(rel.highest) < n_models - step) & (size <= depth - step) & (size + step >= 1)
@@ -208,7 +198,9 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     qmag, cmag = _magnitudes(q, c, valid)
     lowest = jnp.asarray(rel.lowest)
     nxt = jnp.where(lowest < free, comp[jnp.minimum(lowest, free - 1)], -1).astype(jnp.int32)
-    if sorted_masks is None:
+    if sorted_masks is not None and isinstance(step, int) and step == 0:
+        rank = jnp.arange(-1, members.shape[0] - 1, dtype=jnp.int32)  # R = ∅: the rows are the table's, in order
+    elif sorted_masks is None:
         # Greedy: the candidates are R and R ∪ {m}. Their lexicographic order (of sorted model indices) needs no
         # global table: R ∪ {m} before R ∪ {m'} iff m < m', and R itself between the m below max(R) and those
         # above (a prefix comes first). So the tie ranks are 2m and 2·max(R) + 1, for pools of any size.
@@ -220,6 +212,7 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
     # λ = 0: every candidate of the best quality ties (many, when added models cannot beat a run one), so the
     # rule runs on all candidates, once per state. Positive λ use the shortlist for λ ≥ lam_lo.
     at_zero = nxt[select(q, c, jnp.zeros((), q.dtype), rtol, tie_max, valid, (qmag, cmag), rank)]
+    lam_lo, lam_hi = reach
     lo = jnp.where(jnp.isfinite(lam_lo), lam_lo, 0)
     eps = jnp.finfo(mu.dtype).eps
     margin = 2 * rtol + 8 * eps  # twice the tie band, and room for rounding when rtol = 0
@@ -230,8 +223,11 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, lam_lo, est, 
         worse = _dominated(q[:, None] - q[parent], c[:, None] - c[parent], lo, margin * (qmag + lo * cmag),
                            margin * cmag)
         keep &= ~jnp.any((drop >= 0) & valid[parent] & worse, axis=1)
-    # Scores at λ = lo + t, t ≥ 0, are (Q − lo·C) − t·C: the hull test on shifted qualities.
-    keep &= _near_hull(q - lo * c, c, keep, margin * (qmag + lo * cmag), margin * cmag, hull)
+    # Scores at λ = lo + t, 0 ≤ t ≤ hi − lo, are (Q − lo·C) − t·C: the hull test on shifted qualities. The span
+    # is widened by a few ulps so that rounding of hi − lo never cuts off hi; with one λ it is ~0 and the hull
+    # walk stops at its first vertex.
+    span = jnp.where(jnp.isfinite(lam_lo), (lam_hi - lo) * (1 + 64 * eps), 0)
+    keep &= _near_hull(q - lo * c, c, keep, margin * (qmag + lo * cmag), margin * cmag, hull, span)
 
     count = jnp.sum(keep, dtype=jnp.int32)
     at = jnp.where(keep, jnp.cumsum(keep) - 1, shortlist)
@@ -252,41 +248,46 @@ def _dominated(dq, dc, lam_lo, q_band, c_band):
     return (dq - lam_lo * dc + q_band < 0) & (dc >= c_band)
 
 
-def _near_hull(q, c, cand, q_slack, c_slack, hull):
-    """Candidates that can be tied with the best at some λ ≥ 0: a superset, never missing one.
+def _near_hull(q, c, cand, q_slack, c_slack, hull, span=jnp.inf):
+    """Candidates that can be tied with the best at some λ in [0, ``span``]: a superset, never missing one.
 
     Candidate i can be tied only if its point moved by the tie band, (c_i − c_slack, q_i + q_slack), is not
     strictly below H(c) = max{Σ w_v Q_v : Σ w_v C_v ≤ c}, the upper-left hull of the candidates (for every
     λ ≥ 0 a convex combination beating it means some candidate beats it). H is bounded from below by the
     polyline through ≤ ``hull`` vertices found by gift wrapping from the best-quality candidate towards the
     cheapest: any vertices (even too few, or rounded) give a lower bound, so the filter stays a superset.
+    The walk stops at the vertex best at λ = ``span`` (the next one overtakes only beyond it); a candidate
+    cheaper than the last vertex v can only tie at λ ≤ span if its point is not below the line of slope span
+    through v (its score gains on v's as λ grows, so λ = span is its best chance).
     """
     neg = jnp.asarray(-jnp.inf, q.dtype)
     qk, ck = jnp.where(cand, q, neg), jnp.where(cand, c, jnp.inf)
     top = jnp.argmin(jnp.where(qk == jnp.max(qk), ck, jnp.inf)).astype(jnp.int32)
 
     def more(carry):
-        k, cur, _ = carry
-        return (k < hull) & jnp.any(ck < ck[cur])
+        k, cur, _, go = carry
+        return go & (k < hull) & jnp.any(ck < ck[cur])
 
     def wrap(carry):
-        k, cur, verts = carry
+        k, cur, verts, _ = carry
         cheaper = ck < ck[cur]
         overtake = jnp.where(cheaper, (q[cur] - q) / jnp.where(cheaper, c[cur] - c, 1), jnp.inf)
         first = jnp.min(overtake)
+        go = first <= span  # beyond the span: cur is the best at λ = span, the walk ends there
         nxt = jnp.argmin(jnp.where(overtake == first, ck, jnp.inf)).astype(jnp.int32)
-        return k + 1, nxt, verts.at[k].set(nxt)
+        return k + go, jnp.where(go, nxt, cur), jnp.where(go, verts.at[k].set(nxt), verts), go
 
     verts = jnp.zeros(hull, jnp.int32).at[0].set(top)
-    found, last, verts = jax.lax.while_loop(more, wrap, (jnp.int32(1), top, verts))
+    found, last, verts, _ = jax.lax.while_loop(more, wrap, (jnp.int32(1), top, verts, jnp.bool_(True)))
     verts = jnp.where(jnp.arange(hull) < found, verts, last)  # unused slots repeat the last vertex found
     vc, vq = c[verts][::-1], q[verts][::-1]  # ascending cost
     cs, qs = c - c_slack, q + q_slack
     k = jnp.searchsorted(vc, cs, side="right")
     lo, hi = jnp.maximum(k - 1, 0), jnp.minimum(k, hull - 1)
-    span = jnp.where(vc[hi] > vc[lo], vc[hi] - vc[lo], 1)
-    inside = vq[lo] + (vq[hi] - vq[lo]) * ((cs - vc[lo]) / span)
-    bound = jnp.where(k == 0, neg, jnp.where(k >= hull, vq[-1], inside))
+    width = jnp.where(vc[hi] > vc[lo], vc[hi] - vc[lo], 1)
+    inside = vq[lo] + (vq[hi] - vq[lo]) * ((cs - vc[lo]) / width)
+    below = jnp.where(jnp.isfinite(span), vq[0] - span * (vc[0] - cs), neg)  # cs < vc[0] here: the line
+    bound = jnp.where(k == 0, below, jnp.where(k >= hull, vq[-1], inside))
     return qs >= bound
 
 
@@ -299,16 +300,18 @@ def _decide(short: _Shortlist, lam, rtol, tie_max):
 def _slots(key, lam_next, width, n_keys):
     """Distinct keys of one query's λ (−1: stopped) as slots 0..count−1 in key order.
 
-    Returns (slot per λ, key per slot, count, smallest positive next-step λ per slot)."""
+    Returns (slot per λ, key per slot, count, (smallest, largest) positive next-step λ per slot)."""
     live = key >= 0
     hit = jnp.zeros(n_keys, jnp.int32).at[jnp.where(live, key, n_keys)].max(1, mode="drop")
     slot_of = jnp.cumsum(hit) - 1
     slot = jnp.where(live, slot_of[jnp.maximum(key, 0)], -1)
     target = jnp.where(live, slot, width)
     keys = jnp.zeros(width, jnp.int32).at[target].set(key, mode="drop")
-    lo = jnp.full(width, jnp.inf, lam_next.dtype).at[target].min(jnp.where(lam_next > 0, lam_next, jnp.inf),
-                                                                  mode="drop")
-    return slot, keys, jnp.sum(hit), lo
+    positive = lam_next > 0
+    lo = jnp.full(width, jnp.inf, lam_next.dtype).at[target].min(jnp.where(positive, lam_next, jnp.inf), mode="drop")
+    hi = jnp.full(width, -jnp.inf, lam_next.dtype).at[target].max(jnp.where(positive, lam_next, -jnp.inf),
+                                                                   mode="drop")
+    return slot, keys, jnp.sum(hit), (lo, hi)
 
 
 class _Room(NamedTuple):
@@ -338,8 +341,10 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
 
     # Step 0: R = ∅ for every query and λ.
     first = _relative(m, 1 if greedy else depth)
-    lo0 = jnp.broadcast_to(jnp.min(jnp.where(lam[:, 0] > 0, lam[:, 0], jnp.inf)), (n,))
-    short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, lam_lo=lo0, est=est)
+    positive = lam[:, 0] > 0
+    reach0 = (jnp.broadcast_to(jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), (n,)),
+              jnp.broadcast_to(jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), (n,)))
+    short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, reach=reach0, est=est)
     nxt = decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
     over_short = jnp.max(short.count) > room.shortlist
     cur = bit[nxt]
@@ -369,10 +374,11 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
         owner = jnp.zeros(room.buffer, jnp.int32).at[where].set(
             jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None], where.shape), mode="drop")
         buf_state = jnp.zeros(room.buffer, jnp.int32).at[where].set(states, mode="drop")
-        buf_lo = jnp.full(room.buffer, jnp.inf, lam.dtype).at[where].set(lo, mode="drop")
+        buf_reach = (jnp.full(room.buffer, jnp.inf, lam.dtype).at[where].set(lo[0], mode="drop"),
+                     jnp.full(room.buffer, -jnp.inf, lam.dtype).at[where].set(lo[1], mode="drop"))
         real = jnp.zeros(room.buffer, bool).at[where].set(True, mode="drop")  # the rest is padding
         e = tuple(a[owner] for a in est)
-        short = states_fn(rel, states=buf_state, step=j, lam_lo=buf_lo, est=e,
+        short = states_fn(rel, states=buf_state, step=j, reach=buf_reach, est=e,
                           live=jnp.sum(count) if skip_padding else None, levels=1 if greedy else depth - j)
         flags = flags | jnp.stack([jnp.max(jnp.where(real, short.count, 0)) > room.shortlist, False, False])
         pos = jnp.clip(offset[:, None] + slot, 0, room.buffer - 1)  # [n, L]

@@ -515,11 +515,14 @@ def ablate(ds: Dataset, pool: str = "5", *, grid=None, seeds: int = 1, fit_fract
         raise CascjaxError(f"the split leaves {fit_rows.size} fit queries; at least {MIN_FIT_QUERIES} are needed")
     fit_ds, test_ds = data.take(fit_rows), data.take(test_rows)
     budgets = paper_budgets(test_ds, per_segment)
-    # One vmapped call of the noise model: estimates for every (cell, seed), cell-major.
-    keys = jax.random.split(jax.random.key(0), seeds)[np.tile(np.arange(seeds), grid.shape[0])]
-    q_noise = np.repeat(grid, seeds, axis=0)
-    batch = jax.vmap(lambda k, ante, post: noisy_estimates(data, k, cost_noise, quality_noise=(ante, post)))(
-        keys, q_noise[:, 0], q_noise[:, 1])
+    # One vmapped call of the noise model: estimates for every (cell, seed), cell-major. The cells vmap outside
+    # the seeds with the keys unbatched, so the normal draws (threefry: most of the time) happen once per seed,
+    # not once per cell: the draws depend on the key only, the noise levels scale them.
+    keys = jax.random.split(jax.random.key(0), seeds)
+    per_seed = jax.vmap(lambda k, ante, post: noisy_estimates(data, k, cost_noise, quality_noise=(ante, post)),
+                        in_axes=(0, None, None))
+    batch = jax.vmap(per_seed, in_axes=(None, 0, 0))(keys, grid[:, 0], grid[:, 1])
+    batch = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), batch)
     out = []
     strategies = (("routing", {}), ("threshold_cascade", {}),
                   ("cascade_routing", dict(max_depth=min(max_depth, data.n_models), samples=samples)))
