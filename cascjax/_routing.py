@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -77,6 +79,38 @@ def _walk_one(q, c, a, lam0, steps):
     return verts, lams
 
 
+def _candidates(mu, c_hat, width, bins):
+    """Per query, a superset of every model the hull walk can reach, found in O(M) without sorting the costs.
+
+    The models go to B bins by log cost (every cost ≤ 0 to the first). A model is dropped when the best μ of
+    the bins below its own is higher and every model there is strictly cheaper (the bins' largest cost, so
+    the binning's rounding cannot drop a model wrongly): it is beaten by a strictly cheaper model, so the walk
+    never takes it (its slope from any vertex is at least that model's, and on a tie the walk takes the
+    cheaper one). Dropping it changes no vertex and no breakpoint, to the bit. With the paper's noise levels
+    ~20-40 of 1,000 models remain.
+
+    Returns their indices [n, width] (ascending: the walk's lowest-index tie rule holds on them; −1 pads) and
+    their count [n] (above ``width``: the caller runs again with more room).
+    """
+    n, m = mu.shape
+    positive = c_hat > 0
+    logc = jnp.log(jnp.where(positive, c_hat, 1))
+    lo = jnp.min(jnp.where(positive, logc, jnp.inf), axis=1, keepdims=True)
+    hi = jnp.max(jnp.where(positive, logc, -jnp.inf), axis=1, keepdims=True)
+    scale = jnp.where(hi > lo, bins / jnp.where(hi > lo, hi - lo, 1), 0)
+    b = jnp.where(positive, jnp.clip(((logc - lo) * scale).astype(jnp.int32), 0, bins - 1), 0)
+    rows = jnp.arange(n)[:, None]
+    # Per bin the best μ and the largest cost (one scatter of pairs), then their maxima over the bins below.
+    top = jnp.full((n, bins, 2), -jnp.inf, mu.dtype).at[rows, b].max(jnp.stack([mu, c_hat], axis=2))
+    below = jnp.concatenate([jnp.full((n, 1, 2), -jnp.inf, mu.dtype), jax.lax.cummax(top, axis=1)[:, :-1]], axis=1)
+    below = jnp.take_along_axis(below, b[:, :, None], axis=1)  # [n, M, 2]
+    # Dropped: the best model of the bins below is better and (every model there being cheaper) cheaper.
+    keep = ~((below[..., 0] > mu) & (below[..., 1] < c_hat))
+    # The kept models' indices, ascending: the top ``width`` of −index (faster than a scatter on CPU).
+    key, idx = jax.lax.top_k(jnp.where(keep, -jnp.arange(m, dtype=jnp.float32), -jnp.inf), width)
+    return jnp.where(key > -jnp.inf, idx, -1).astype(jnp.int32), jnp.sum(keep, axis=1, dtype=jnp.int32)
+
+
 def _events(quality, cost, mu, c_hat, start, lam0, steps):
     """Hull-walk events of a batch of n queries: λ, Δquality, Δcost [n, steps]; the last vertex and its λ [n];
     the realised quality and cost at the start [n]."""
@@ -92,44 +126,94 @@ def _events(quality, cost, mu, c_hat, start, lam0, steps):
 #: pass (with the paper's noise levels 80-99 % of queries have at most this many breakpoints).
 _FIRST_STEPS = 4
 
+#: Pools of more models than this are first reduced per query by :func:`_candidates`; smaller ones walk all.
+_FILTER_ABOVE = 64
 
-def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool):
+#: The candidates' first room per query (more on overflow; the tests set it small to exercise the filter).
+_FIRST_WIDTH = 64
+
+
+#: The last sufficient candidate room per pool size (repeated calls start there: no overflow, no recompile).
+_WIDTHS: dict = {}
+
+
+class _Hull(NamedTuple):
+    """Static room of the walk: ``width`` models per query after :func:`_candidates` (M: no filter), and its
+    number of cost ``bins``."""
+
+    width: int
+    bins: int
+
+
+def _hull_room(m: int, width: int | None = None) -> _Hull:
+    if m <= _FILTER_ABOVE:
+        return _Hull(m, 0)
+    if m <= 16:  # small pools (only the tests filter them): a few bins
+        return _Hull(min(m, width or _FIRST_WIDTH), 4)
+    bins = int(min(256, max(16, 1 << round(math.log2(math.sqrt(m)) + 1))))  # ~2·√M: ~√M/2 + ln B remain
+    return _Hull(min(m, width or _FIRST_WIDTH), bins)
+
+
+def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool, hull: _Hull, cand=None):
     """The hull walk of n queries in chunks over devices: per-query events [n, steps] (λ = +inf for none),
-    the last vertex, its λ, and whether a cheaper point is left [n]; the start's summed quality and cost."""
+    the last vertex, its λ, whether a cheaper point is left, and the candidates walked (``cand`` [n, width]
+    from :func:`_candidates`, found here when not given; None without a filter); the start's summed quality
+    and cost; the largest candidate count (> ``hull.width``: overflow)."""
+    m = data[0].shape[1]
+    filtered = hull.width < m
 
     def one(args):
-        q_, c_, mu_, ch_, a, l0, w = args
+        (q_, c_, mu_, ch_, a, l0, idx), w = args[:-1], args[-1]
+        if filtered:  # walk the candidates only: [n, width], padding never cheaper nor better
+            if idx is None:
+                idx, found = _candidates(mu_, ch_, hull.width, hull.bins)
+            else:
+                found = jnp.sum(idx >= 0, axis=1, dtype=jnp.int32)
+            ok = idx >= 0
+            at = jnp.maximum(idx, 0)
+            mu_ = jnp.where(ok, jnp.take_along_axis(mu_, at, axis=1), -jnp.inf)
+            ch_ = jnp.where(ok, jnp.take_along_axis(ch_, at, axis=1), jnp.inf)
+            q_, c_ = jnp.take_along_axis(q_, at, axis=1), jnp.take_along_axis(c_, at, axis=1)
+        else:
+            found, ok = jnp.full(mu_.shape[0], m, jnp.int32), jnp.ones(mu_.shape, bool)
         if first:  # the decision at λ = 0 (MAX ties)
-            a = jax.vmap(select, in_axes=(0, 0, None, None, None))(mu_, ch_, jnp.zeros((), mu_.dtype), 0.0, True)
+            a = jax.vmap(select, in_axes=(0, 0, None, None, None, 0))(mu_, ch_, jnp.zeros((), mu_.dtype), 0.0, True, ok)
+        elif filtered:  # the start's place among the candidates (a vertex: always one of them)
+            a = jnp.argmax(idx == a[:, None], axis=1).astype(jnp.int32)
         lam, dq, dc, last, last_lam, q0, c0 = _events(q_, c_, mu_, ch_, a, l0, steps)
         real = w > 0  # padding queries add no events
         lam = jnp.where(real[:, None], lam, jnp.inf)
         more = real & jnp.any(ch_ < jnp.take_along_axis(ch_, last[:, None], axis=1), axis=1)
-        return (masked_sum(w, q0), masked_sum(w, c0)), (lam, dq, dc, last, last_lam, more)
+        if filtered:
+            last = jnp.take_along_axis(idx, last[:, None], axis=1)[:, 0]
+        found = jnp.where(real, found, 0)
+        return (masked_sum(w, q0), masked_sum(w, c0)), (lam, dq, dc, last, last_lam, more, found, idx)
 
-    sums, per_query = _chunks.over_queries(one, data + (start, lam0), n, p, dtype=data[2].dtype)
-    return per_query, sums
+    sums, (*per_query, found, cand) = _chunks.over_queries(one, data + (start, lam0, cand), n, p,
+                                                           dtype=data[2].dtype)
+    return tuple(per_query) + (cand,), sums, jnp.max(found)
 
 
-@partial(jax.jit, static_argnames=("steps", "plan"))
-def _walk_first(quality, cost, mu, c_hat, n, steps, plan):
+@partial(jax.jit, static_argnames=("steps", "plan", "hull"))
+def _walk_first(quality, cost, mu, c_hat, n, steps, plan, hull):
     """The first ``steps`` steps of every query's walk; the first ``n`` (traced) rows are real queries."""
     size = mu.shape[0]
     zeros = jnp.zeros(size, jnp.int32)
-    (lam, dq, dc, last, last_lam, more), (q0, c0) = _walk((quality, cost, mu, c_hat), zeros,
-                                                          jnp.zeros(size, mu.dtype), n, steps, plan, True)
+    (lam, dq, dc, last, last_lam, more, cand), (q0, c0), found = _walk(
+        (quality, cost, mu, c_hat), zeros, jnp.zeros(size, mu.dtype), n, steps, plan, True, hull)
     lam, dq, dc = _chunks.gather((lam.ravel(), dq.ravel(), dc.ravel()), plan)
-    return lam, dq, dc, q0, c0, last, last_lam, more, jnp.sum(more, dtype=jnp.int32), _finite(lam)
+    return lam, dq, dc, q0, c0, last, last_lam, more, cand, jnp.sum(more, dtype=jnp.int32), _finite(lam), found
 
 
-@partial(jax.jit, static_argnames=("steps", "size", "plan"))
-def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, steps, size, plan):
+@partial(jax.jit, static_argnames=("steps", "size", "plan", "hull"))
+def _walk_rest(quality, cost, mu, c_hat, last, last_lam, more, cand, steps, size, plan, hull):
     """The rest of the walk for the ``size`` (padded) queries flagged in ``more``; padding adds no events."""
     (rows,) = jnp.nonzero(more, size=size, fill_value=0)
     n_more = jnp.sum(more)
     real = jnp.arange(size) < n_more
     data = tuple(a[rows] for a in (quality, cost, mu, c_hat))
-    (lam, dq, dc, *_), _ = _walk(data, last[rows], last_lam[rows], n_more, steps, plan, False)
+    (lam, dq, dc, *_), _, _ = _walk(data, last[rows], last_lam[rows], n_more, steps, plan, False, hull,
+                                    None if cand is None else cand[rows])
     lam = jnp.where(real[:, None], lam, jnp.inf)
     events = (lam.ravel(), jnp.where(real[:, None], dq, 0.0).ravel(), jnp.where(real[:, None], dc, 0.0).ravel())
     return *_chunks.gather(events, plan), _finite(lam)
@@ -173,13 +257,22 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
                               np.asarray(est.cost_ante, dtype)), size)
     # The walk's working set per query: the inputs and a few [M] temporaries per step.
     p = _chunks.plan(size, chunk_size, memory, 16 * m * dtype.itemsize, 0, devices)
-    first = min(_FIRST_STEPS, m - 1)
-    lam, dq, dc, q0, c0, last, last_lam, more, n_more, count = _walk_first(*data, np.int32(n), steps=first, plan=p)
+    hull = _hull_room(m, _WIDTHS.get(m))
+    while True:  # large pools: the candidates of every query must fit the room (rarely more than 64)
+        # Hulls of large pools are longer (~10 vertices for 1,000 models) and a step on the candidates is cheap.
+        first = min(_FIRST_STEPS if hull.width == m else 4 * _FIRST_STEPS, hull.width - 1)
+        lam, dq, dc, q0, c0, last, last_lam, more, cand, n_more, count, found = _walk_first(
+            *data, np.int32(n), steps=first, plan=p, hull=hull)
+        if int(found) <= hull.width:
+            break
+        hull = _hull_room(m, 1 << (int(found) - 1).bit_length())
+    _WIDTHS[m] = hull.width
     n_more, count = int(n_more), int(count)
-    if n_more and first < m - 1:
+    if n_more and first < hull.width - 1:
         rest = _bucket(n_more)
         rest_plan = _chunks.plan(rest, chunk_size, memory, 16 * m * dtype.itemsize, 0, devices)
-        *rest, rest_count = _walk_rest(*data, last, last_lam, more, steps=m - 1 - first, size=rest, plan=rest_plan)
+        *rest, rest_count = _walk_rest(*data, last, last_lam, more, cand, steps=hull.width - 1 - first, size=rest,
+                                       plan=rest_plan, hull=hull)
         lam, dq, dc = (jnp.concatenate(pair) for pair in zip((lam, dq, dc), rest))
         count += int(rest_count)
     curve = _path(lam, jnp.stack([dc, dq], axis=1), jnp.stack([c0, q0]), n, count)

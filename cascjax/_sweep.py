@@ -12,7 +12,7 @@ from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
 from ._estimates import Estimates
-from ._routing import routing_sweep
+from ._routing import _FILTER_ABOVE, _candidates, _hull_room, routing_sweep
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
 #: Bytes one query chunk of a sweep may hold (sets the default ``chunk_size``): 1 GiB.
@@ -189,8 +189,10 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
 
     The natural range of λ comes from the pairwise breakpoints (μ_i − μ_j)/(ĉ_i − ĉ_j) of the ex-ante
     estimates (where model i is both better and more expensive than j): the grid spans their 0.5% to 99.5%
-    quantiles (over at most ``max_queries`` evenly spaced queries), widened by a factor 2 at both ends (the
-    top to at least 4 times the lower quantile, so the grid spans a factor ≥ 8).
+    quantiles (over at most ``max_queries`` evenly spaced queries, and at most 2^24 pairs in all), widened by
+    a factor 2 at both ends (the top to at least 4 times the lower quantile, so the grid spans a factor ≥ 8).
+    Pools of more than 64 models take the pairs among the models routing can reach (no strictly cheaper
+    model has a higher μ; every hull vertex is one), so 1,000 or 10,000 models need no [N, M, M] arrays.
 
     Args:
       est: the estimates; ``quality_ante`` and ``cost_ante`` [N, M] are used.
@@ -208,13 +210,17 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
     """
     if not (isinstance(n, (int, np.integer)) and n >= 2):
         raise CascjaxError(f"a λ grid needs at least 2 points, got {n!r}")
-    mu = np.asarray(est.quality_ante, dtype=np.float64)
-    c = np.asarray(est.cost_ante, dtype=np.float64)
-    step = max(1, mu.shape[0] // max_queries)
-    mu, c = mu[::step], c[::step]
+    queries, m = np.shape(est.quality_ante)
+    if m > _FILTER_ABOVE:  # large pools: pairs among the models routing can reach, on fewer queries
+        mu, c = _reachable(est, max(1, min(max_queries, PAIRS // (64 * 64))))
+    else:
+        # Queries evenly spaced, at most ``max_queries`` and at most PAIRS pairs in all (bounded memory).
+        step = max(1, queries // max_queries, -(-queries * m * m // PAIRS))
+        mu = np.asarray(est.quality_ante, dtype=np.float64)[::step]
+        c = np.asarray(est.cost_ante, dtype=np.float64)[::step]
     dq = mu[:, :, None] - mu[:, None, :]
     dc = c[:, :, None] - c[:, None, :]
-    ok = (dq > 0) & (dc > 0)
+    ok = (dq > 0) & (dc > 0)  # NaN (padding of ``_reachable``) never passes
     slopes = dq[ok] / dc[ok]
     slopes = slopes[np.isfinite(slopes) & (slopes > 0)]
     if slopes.size == 0:  # no trade-off anywhere: any λ gives the same decisions
@@ -223,6 +229,32 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
         lo, hi = np.quantile(slopes, [0.005, 0.995])
         lo, hi = lo / 2.0, max(hi * 2.0, lo * 4.0)
     return np.concatenate([[0.0], np.geomspace(lo, hi, n - 1)])
+
+
+#: The most (query, model, model) pairs :func:`lambda_grid` forms (~1 GiB of float64 temporaries).
+PAIRS = 1 << 24
+
+
+def _reachable(est: Estimates, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """μ and ĉ [r, W] (float64, NaN-padded) of ``rows`` evenly spaced queries, restricted to the models no
+    strictly cheaper model beats (:func:`cascjax._routing._candidates`: every hull vertex is among them)."""
+    n, m = np.shape(est.quality_ante)
+    pick = np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64))
+    mu, c = (_compile.put(np.asarray(a)[pick]) for a in (est.quality_ante, est.cost_ante))
+    hull = _hull_room(m)
+    while True:
+        idx, count = _candidate_table(mu, c, hull.width, hull.bins)
+        found = int(np.max(np.asarray(count)))
+        if found <= hull.width:
+            break
+        hull = _hull_room(m, 1 << (found - 1).bit_length())
+    idx = np.asarray(idx)
+    at = np.maximum(idx, 0)
+    take = lambda a: np.where(idx >= 0, np.take_along_axis(np.asarray(a, np.float64), at, axis=1), np.nan)  # noqa: E731
+    return take(mu), take(c)
+
+
+_candidate_table = jax.jit(_candidates, static_argnums=(2, 3))
 
 
 def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ from hypothesis import given, note, strategies as st
 
 import cascjax
 from cascjax._compile import programs
-from cascjax._routing import _FIRST_STEPS, routing_sweep
+from cascjax._routing import _FIRST_STEPS
 
 from . import oracle
 
@@ -139,6 +139,108 @@ def test_exact_path_with_long_hulls(data):
         ref_c, ref_q, _ = oracle.reference_routing(ds.quality, ds.cost, mu, c_hat, lam, tie)
         _close(at.cost, ref_c, scale)
         _close(at.quality, ref_q, 1.0)
+
+
+@given(data=st.data())
+def test_the_candidate_filter_of_large_pools_changes_nothing(data):
+    """Large pools walk only the models no strictly cheaper model beats (found with cost bins): forced onto
+    small pools (ties, zero and negative costs, a room that overflows and grows), the path is the unfiltered
+    one to the bit."""
+    from cascjax import _routing
+
+    ds, est = data.draw(instances(max_n=6, max_m=12, min_m=3))
+    c_hat = np.asarray(est.cost_ante)
+    if data.draw(st.booleans()):  # cost estimates around zero: the first bin takes every cost ≤ 0
+        c_hat = c_hat - float(np.median(c_hat))
+    est = _estimates(est.quality_ante, c_hat)
+    plain = cascjax.routing_path(ds, est)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_routing, "_FILTER_ABOVE", 1)
+        mp.setattr(_routing, "_FIRST_WIDTH", data.draw(st.sampled_from([2, 3, 4])))
+        mp.setattr(_routing, "_WIDTHS", {})
+        filtered = cascjax.routing_path(ds, est)
+        assert _routing._WIDTHS[ds.n_models] <= ds.n_models
+    for a, b in ((plain.lam, filtered.lam), (plain.cost, filtered.cost), (plain.quality, filtered.quality)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _numpy_routing(quality, cost, mu, c_hat, lam, tie):
+    """The decision rule by a NumPy loop over λ and queries, vectorised over the models (float64)."""
+    rtol = oracle.TIE_ULPS * np.finfo(np.float64).eps
+    out_c, out_q, clear = [], [], []
+    for x in lam:
+        tot_c = tot_q = 0.0
+        ok = True
+        for i in range(mu.shape[0]):
+            score = mu[i] - x * c_hat[i]
+            best = score.max()
+            tol = rtol * (np.abs(mu[i]).max() + x * np.abs(c_hat[i]).max())
+            tied = score >= best - tol
+            ctol = rtol * np.abs(c_hat[i]).max()
+            if tie == "min":
+                pick = tied & (c_hat[i] <= c_hat[i][tied].min() + ctol)
+            else:
+                pick = tied & (c_hat[i] >= c_hat[i][tied].max() - ctol)
+            k = int(np.argmax(pick))
+            tot_c, tot_q = tot_c + cost[i, k], tot_q + quality[i, k]
+            # Clear of near-ties (where the tolerant rule and the exact path may differ): every other score
+            # is far below the best, or is the best's own point (a duplicate model).
+            top = (mu[i] == mu[i, k]) & (c_hat[i] == c_hat[i, k])
+            ok &= bool(np.all(top | (score < best - 1e3 * tol)))
+        out_c.append(tot_c / mu.shape[0])
+        out_q.append(tot_q / mu.shape[0])
+        clear.append(ok)
+    return np.array(out_c), np.array(out_q), np.array(clear)
+
+
+@pytest.mark.parametrize("m", [300, 2000])
+def test_large_pools_equal_the_numpy_loop_in_float64(m):
+    """Pools of hundreds to thousands of models (the candidate filter on): the path between its vertices and
+    beyond them equals a NumPy loop over λ and queries, for both tie rules, with ties on purpose."""
+    from cascjax import _routing
+
+    rng = np.random.default_rng(m)
+    n = 5
+    quality = rng.integers(0, 2, (n, m)).astype(float)
+    cost = rng.uniform(1e-5, 1e-2, (n, m))
+    mu = np.clip(quality + rng.normal(0, 0.6, (n, m)), -1, 2)
+    c_hat = cost * np.exp(rng.normal(0, 0.3, (n, m)))
+    mu[0], c_hat[0] = np.round(mu[0], 1), np.round(c_hat[0], 3)  # ties: rounded estimates, equal costs
+    mu[1, 1::2], c_hat[1, 1::2] = mu[1, ::2], c_hat[1, ::2]  # duplicate models
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    est = _estimates(mu, c_hat)
+    path = cascjax.routing_path(ds, est)
+    assert _routing._WIDTHS[m] < m  # the filter ran
+    vertices = np.unique(np.asarray(path.lam))
+    lam = np.concatenate([[0.0], (vertices[1:] + vertices[:-1]) / 2, [vertices[-1] * 2 + 1]])
+    for tie in ("min", "max"):
+        ref_c, ref_q, clear = _numpy_routing(quality, cost, mu, c_hat, lam, tie)
+        assert clear.sum() >= len(lam) - 2
+        at = cascjax.path_at(path, lam[clear], tie)
+        _close(at.cost, ref_c[clear], float(np.max(cost)))
+        _close(at.quality, ref_q[clear], 1.0)
+
+
+def test_lambda_grid_on_a_pool_of_thousands_of_models():
+    """No [N, M, M] arrays (5 GB here before): pairs among the models routing can reach; the grid spans the
+    path's breakpoints; a small pool's grid is unchanged by the pair bound."""
+    rng = np.random.default_rng(1)
+    n, m = 64, 3000
+    quality = rng.integers(0, 2, (n, m)).astype(float)
+    cost = rng.uniform(1e-5, 1e-2, (n, m))
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    est = _estimates(np.clip(quality + rng.normal(0, 0.6, (n, m)), -1, 2), cost)
+    grid = cascjax.lambda_grid(est, 16)
+    assert grid.shape == (16,) and grid[0] == 0 and np.all(np.diff(grid) > 0)
+    breaks = np.asarray(cascjax.routing_path(ds, est).lam)[1:]
+    lo, hi = np.quantile(breaks[breaks > 0], [0.05, 0.5])
+    assert grid[1] <= lo and hi <= grid[-1]
+    small = _estimates(est.quality_ante[:, :11], est.cost_ante[:, :11])
+    mu, c = np.asarray(small.quality_ante), np.asarray(small.cost_ante)
+    dq, dc = mu[:, :, None] - mu[:, None, :], c[:, :, None] - c[:, None, :]
+    slopes = (dq / np.where(dc > 0, dc, 1))[(dq > 0) & (dc > 0)]
+    q_lo, q_hi = np.quantile(slopes, [0.005, 0.995])
+    np.testing.assert_allclose(cascjax.lambda_grid(small, 16)[[1, -1]], [q_lo / 2, max(2 * q_hi, 4 * q_lo)])
 
 
 @given(data=st.data())
