@@ -13,8 +13,12 @@ from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._routing import _FILTER_ABOVE, _candidates, _hull_room, routing_sweep
+from ._routing_events import bytes_per_query, sweep_events
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
+#: Routing sweeps of at least this many λ go through each query's hull breakpoints
+#: (:mod:`cascjax._routing_events`); fewer λ apply the rule to every (query, λ) pair directly.
+EVENT_LAMBDAS = 16
 #: Bytes one query chunk of a sweep may hold (sets the default ``chunk_size``): 1 GiB.
 MEMORY_BUDGET = _chunks.MEMORY_BUDGET
 #: Elements (queries x models x λ) one batch of a sweep may hold; bounds peak memory. On CPU smaller
@@ -161,8 +165,16 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
                                 batch_size=batch_size, plan=plan)
     else:
         mu, c_hat = _compile.pad_rows((np.asarray(est.quality_ante, dtype), np.asarray(est.cost_ante, dtype)), size)
-        curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
-                              return_choices=return_choices, batch_size=batch_size, plan=plan)
+        if lam.shape[0] >= EVENT_LAMBDAS:  # through the hull breakpoints: the same choices, the same bits
+            def plan_for(width):
+                return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, lam.shape[0], width, itemsize), 0,
+                                    devices)
+
+            curve = sweep_events(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
+                                 return_choices=return_choices, plan_for=plan_for)
+        else:
+            curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
+                                  return_choices=return_choices, batch_size=batch_size, plan=plan)
     return _cut(curve, n_lam, n)
 
 

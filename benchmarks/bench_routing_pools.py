@@ -1,0 +1,98 @@
+"""Routing over pools of 11 to 10,000 models: the exact path, and the λ-grid sweep through hull breakpoints.
+
+    python benchmarks/bench_routing_pools.py                  # N 20,000; M 11, 33, 100, 1,000 (and 10,000 at N 2,000)
+    python benchmarks/bench_routing_pools.py --quick          # N 2,000; M 11, 100, 1,000
+
+Per pool size M (``cascjax.synthetic`` data, "low" noisy estimates, float32, 1,024 λ from ``lambda_grid``),
+side by side in one process: ``routing_path``; ``sweep`` (the event route: each λ's hull vertex, the rule
+itself at the pairs near a breakpoint or a near-tie); the direct grid (the rule at every (query, λ) pair, as
+before issue 23) on every 64th λ, scaled ×64, and checked equal to the sweep bit for bit on those λ; and a
+plain NumPy loop over λ (argmax of μ − λ·ĉ per query, realised means: what a user would write, without ties)
+on every 64th λ, scaled ×64. Times are medians of ``--repeat`` runs after a warm-up call.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import _harness as H
+
+
+def main(argv=None):
+    parser = H.parser(__doc__)
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--models", default="11,33,100,1000")
+    parser.add_argument("--huge", type=int, default=10_000, help="one more pool at N/10 queries (0: none)")
+    parser.add_argument("--lambdas", type=int, default=1_024)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.queries, args.models, args.huge = 2_000, "11,100,1000", 0
+    import jax
+
+    import cascjax
+    from cascjax import _sweep
+
+    dtype = H.set_precision(args.float64)
+    print(H.environment(dtype.name))
+    sizes = [(args.queries, int(m)) for m in args.models.split(",")]
+    if args.huge:
+        sizes.append((args.queries // 10, args.huge))
+    print(f"{'N':>7} {'M':>6} {'path s':>8} {'sweep s':>8} {'direct s':>9} {'NumPy s':>8} "
+          f"{'vs direct':>9} {'vs NumPy':>9} identical")
+    rows = []
+    for n, m in sizes:
+        ds = cascjax.synthetic(0, n, m)
+        est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+        lam = cascjax.lambda_grid(est, args.lambdas)
+        every = lam[::64]
+
+        def median(fn):
+            fn()
+            runs = []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                jax.block_until_ready(fn())
+                runs.append(time.perf_counter() - t)
+            return float(np.median(runs))
+
+        path_s = median(lambda: cascjax.routing_path(ds, est).cost)
+        events = cascjax.sweep(ds, est, lam)
+        sweep_s = median(lambda: cascjax.sweep(ds, est, lam).cost)
+        threshold, _sweep.EVENT_LAMBDAS = _sweep.EVENT_LAMBDAS, 1 << 30
+        try:
+            direct = cascjax.sweep(ds, est, every)
+            direct_s = median(lambda: cascjax.sweep(ds, est, every).cost) * len(lam) / len(every)
+        finally:
+            _sweep.EVENT_LAMBDAS = threshold
+        same = all(np.array_equal(np.asarray(getattr(events, f))[::64], np.asarray(getattr(direct, f)))
+                   for f in ("cost", "quality", "answered"))
+        q, c = np.asarray(ds.quality), np.asarray(ds.cost)
+        mu, ch = np.asarray(est.quality_ante), np.asarray(est.cost_ante)
+        rows_ = np.arange(n)
+
+        def numpy_loop():
+            out = []
+            for x in every:
+                k = np.argmax(mu - x * ch, axis=1)
+                out.append((c[rows_, k].mean(), q[rows_, k].mean()))
+            return np.array(out)
+
+        numpy_s = H.timed_numpy(numpy_loop, args.repeat)[0] * len(lam) / len(every)
+        print(f"{n:>7,} {m:>6,} {path_s:>8.3f} {sweep_s:>8.3f} {direct_s:>9.2f} {numpy_s:>8.2f} "
+              f"{direct_s / sweep_s:>8.1f}x {numpy_s / sweep_s:>8.1f}x {same}", flush=True)
+        for option, seconds in (("routing_path", path_s), ("sweep", sweep_s)):
+            r = H.row("routing_pools", option, N=n, M=m, L=1 if option == "routing_path" else len(lam),
+                      dtype=dtype.name, run_s=seconds, decisions=float(n * (1 if option == "routing_path" else len(lam))),
+                      unit="queries" if option == "routing_path" else "decisions",
+                      note=f"direct grid {direct_s:.2f} s (x64 from every 64th λ, identical: {same}); NumPy loop "
+                           f"{numpy_s:.2f} s (x64)")
+            if option == "sweep":
+                r.update(numpy_vec_ratio=numpy_s / seconds, numpy_s=numpy_s, numpy_sizes="every 64th λ, x64")
+            rows.append(r)
+    H.emit(rows, args.json, dtype, show=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Routing on a λ grid through each query's hull breakpoints: the direct grid's decisions, in O(M·H + L log H).
+
+The direct grid (:func:`cascjax._routing.routing_sweep`) applies the decision rule to every (query, λ) pair:
+O(N·M·L). But one query's choice only changes at the breakpoints of the upper-left hull of its points (ĉ_m, μ_m):
+with H hull vertices, a λ's vertex is found by binary search among H breakpoints. The rule has a tie tolerance,
+the hull none; so, per query and vertex v, this route also computes the λ interval in which v is *clearly* the
+rule's choice — every other model's score lies below v's by more than twice the tie band plus rounding room:
+
+    (μ_v − μ_j) − λ (ĉ_v − ĉ_j) > τ (max|μ| + λ max|ĉ|),   τ = 2·rtol + 16·eps,
+
+one linear inequality in λ per model j (an interval, O(M) per vertex). There the rule, whatever the tie rule
+(MIN or MAX) and however its sums round, picks v. The few (query, λ) pairs outside their vertex's interval —
+near a breakpoint, or near-ties — are decided by the rule itself, exactly as the direct grid does. So the choices
+are the direct grid's, pair by pair, and the sums over queries (the same pairwise trees) the same bits.
+
+A model tied with v on both μ and ĉ (a duplicate) with a higher index never changes the rule's choice (the
+lowest index wins) and is left out of v's interval; a duplicate with a lower index empties it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _chunks
+from ._compile import masked_sum
+from ._curve import Curve
+from ._decide import _magnitudes, select
+from ._routing import _candidates, _Hull, _walk_one
+
+
+def _vertices(mu, c_hat, hull: _Hull):
+    """Every query's hull walk from the λ = 0 decision (MAX ties) to the cheapest point: vertices [n, W]
+    (model indices; the last repeats once the walk ends) and the breakpoints [n, W − 1] (+inf: none), and the
+    candidate counts [n] (> ``hull.width``: overflow)."""
+    n, m = mu.shape
+    if hull.width < m:
+        idx, found = _candidates(mu, c_hat, hull.width, hull.bins)
+        ok = idx >= 0
+        at = jnp.maximum(idx, 0)
+        mu_s = jnp.where(ok, jnp.take_along_axis(mu, at, axis=1), -jnp.inf)
+        c_s = jnp.where(ok, jnp.take_along_axis(c_hat, at, axis=1), jnp.inf)
+    else:
+        at, found, ok, mu_s, c_s = None, jnp.full(n, m, jnp.int32), jnp.ones(mu.shape, bool), mu, c_hat
+    start = jax.vmap(select, in_axes=(0, 0, None, None, None, 0))(mu_s, c_s, jnp.zeros((), mu.dtype), 0.0, True, ok)
+    verts, lams = jax.vmap(_walk_one, in_axes=(0, 0, 0, None, None))(mu_s, c_s, start, jnp.zeros((), mu.dtype),
+                                                                    hull.width - 1)
+    verts = jnp.concatenate([start[:, None], verts], axis=1)
+    if at is not None:
+        verts = jnp.take_along_axis(at, verts, axis=1)
+    return verts, lams, found  # once the walk ends its breakpoints are +inf
+
+
+def _clear(mu, c_hat, v, tau, qmag, cmag):
+    """The open λ interval (lo, hi) in which model v [n] is clearly the rule's choice for each query (see the
+    module docstring); lo ≥ hi when there is none."""
+    m = mu.shape[1]
+    mu_v = jnp.take_along_axis(mu, v[:, None], axis=1)
+    c_v = jnp.take_along_axis(c_hat, v[:, None], axis=1)
+    dmu, dc = mu_v - mu, c_v - c_hat
+    a = dc + (tau * cmag)[:, None]
+    b = dmu - (tau * qmag)[:, None]
+    index = jnp.arange(m)[None]
+    skip = (index == v[:, None]) | ((dmu == 0) & (dc == 0) & (index > v[:, None]))
+    ratio = b / jnp.where(a != 0, a, 1)
+    lo = jnp.max(jnp.where(~skip & (a < 0), ratio, -jnp.inf), axis=1)
+    hi = jnp.min(jnp.where(~skip & (a > 0), ratio, jnp.inf), axis=1)
+    never = jnp.any(~skip & (a == 0) & (b <= 0), axis=1)
+    return lo, jnp.where(never, -jnp.inf, hi)
+
+
+def _choices(mu, c_hat, lam, rtol, tie_max, hull: _Hull, room: int):
+    """The rule's choice [n, L] for one chunk of queries at the ascending λ [L]; the number of pairs the rule
+    decided itself (> ``room``: overflow) and the candidate counts [n]."""
+    n, m = mu.shape
+    verts, breaks, found = _vertices(mu, c_hat, hull)
+    qmag, cmag = jax.vmap(_magnitudes)(mu, c_hat)
+    eps = jnp.finfo(mu.dtype).eps
+    tau = 2 * rtol + 16 * eps
+    # Intervals for the vertices some query of the chunk reaches (columns past the longest walk are repeats).
+    longest = jnp.max(jnp.sum(jnp.isfinite(breaks), axis=1))
+    none = (jnp.full(n, jnp.inf, mu.dtype), jnp.full(n, -jnp.inf, mu.dtype))
+    lo, hi = jax.lax.map(lambda a: jax.lax.cond(a[0] <= longest, lambda v: _clear(mu, c_hat, v, tau, qmag, cmag),
+                                                lambda v: none, a[1]),
+                         (jnp.arange(verts.shape[1]), verts.T))  # [W, n] each
+    # [n, L]: the breakpoints ≤ λ (few per query: comparing with all of them beats a binary search on CPU)
+    method = "compare_all" if breaks.shape[1] <= 32 else "scan"
+    k = jax.vmap(lambda b: jnp.searchsorted(b, lam, side="right", method=method))(breaks)
+    pick = jnp.take_along_axis(verts, k, axis=1)
+    rows = jnp.arange(n)[:, None]
+    clear = (lam[None] > lo.T[rows, k]) & (lam[None] < hi.T[rows, k])
+    # The rest: the rule itself, on at most ``room`` pairs (the caller runs again with more room if needed).
+    # Their flat positions: a running count and a binary search per slot (a nonzero over [n, L] is 4x slower).
+    running = jnp.cumsum((~clear).ravel(), dtype=jnp.int32)
+    unclear = running[-1]
+    flat = jnp.minimum(jnp.searchsorted(running, jnp.arange(1, room + 1, dtype=jnp.int32)), running.size - 1)
+    q_at, l_at = flat // lam.shape[0], flat % lam.shape[0]
+    decide = jax.vmap(select, in_axes=(0, 0, 0, None, None))
+    ruled = decide(mu[q_at], c_hat[q_at], lam[l_at], rtol, tie_max)
+    live = jnp.arange(room) < unclear
+    pick = pick.at[jnp.where(live, q_at, n), l_at].set(ruled, mode="drop")
+    return pick, unclear, found
+
+
+@partial(jax.jit, static_argnames=("rtol", "return_choices", "plan", "hull", "room"))
+def routing_events(quality, cost, mu, c_hat, lam, back, n, tie_max, *, rtol, return_choices, plan, hull, room):
+    """Routing at every λ of the ascending ``lam`` [L] through the hull breakpoints: the sums of
+    :func:`cascjax._routing.routing_sweep` (the same choices, the same bits), in the order ``lam[back]``; the
+    largest number of pairs a chunk decided by the rule and the largest candidate count (either above its
+    room: run again)."""
+    m = quality.shape[1]
+
+    def one(args, lam):
+        q_, c_, mu_, ch_, w = args
+        choice, unclear, found = _choices(mu_, ch_, lam, rtol, tie_max, hull, room)
+        got = jnp.take_along_axis(q_, choice, axis=1)
+        spent = jnp.take_along_axis(c_, choice, axis=1)
+        real = (w > 0).astype(jnp.int32)[:, None]
+        hits = jnp.zeros((lam.shape[0], m), jnp.int32).at[jnp.arange(lam.shape[0])[None], choice].add(real)
+        sums = (masked_sum(w, got), masked_sum(w, spent), hits)
+        rooms = (jnp.full(w.shape, unclear), jnp.where(w > 0, found, 0))  # per chunk, as per-query outputs
+        return sums, (rooms, (choice, spent) if return_choices else None)
+
+    (q, c, answered), ((unclear, found), per_query) = _chunks.over_queries(
+        one, (quality, cost, mu, c_hat), n, plan, (lam,))
+    n = n.astype(q.dtype)
+    per_lam = lambda a: a[back]  # noqa: E731
+    curve = Curve(lam[back], per_lam(c / n), per_lam(q / n), per_lam(answered.astype(q.dtype) / n),
+                  jnp.ones_like(lam), *((None, None) if per_query is None else tuple(a.T[back] for a in per_query)))
+    return curve, jnp.max(unclear), jnp.max(found)
+
+
+def bytes_per_query(n_models: int, n_lam: int, width: int, itemsize: int) -> int:
+    """The working set of one query in :func:`routing_events`: its [M] inputs and the walk's temporaries, and
+    per λ its vertex, interval test and choice."""
+    return n_models * itemsize * (16 + 2 * width // 8) + n_lam * (6 * 4 + 2 * itemsize)
+
+
+def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choices, plan_for) -> Curve:
+    """:func:`routing_events` for any λ order, with enough room: λ sorted in NumPy (and the results put back
+    in the given order), runs again with more room until nothing overflows. ``plan_for(width)`` gives the
+    chunk plan for a candidate room."""
+    from ._routing import _WIDTHS, _hull_room
+
+    m = quality.shape[1]
+    lam = np.asarray(lam)
+    order = np.argsort(lam, kind="stable")
+    back = np.argsort(order, kind="stable").astype(np.int32)
+    hull = _hull_room(m, _WIDTHS.get(m))
+    room = _ROOMS.get((quality.shape, lam.shape), 1024)
+    while True:
+        plan = plan_for(hull.width)
+        curve, unclear, found = routing_events(quality, cost, mu, c_hat, lam[order], back, n, tie_max, rtol=rtol,
+                                               return_choices=return_choices, plan=plan, hull=hull, room=room)
+        unclear, found = int(unclear), int(found)
+        if found > hull.width:
+            hull = _hull_room(m, 1 << (found - 1).bit_length())
+        elif unclear > room:
+            room = 1 << (unclear - 1).bit_length()
+        else:
+            break
+    _WIDTHS[m] = hull.width
+    _ROOMS[(quality.shape, lam.shape)] = room
+    return curve
+
+
+#: The last sufficient room for the pairs decided by the rule, per (queries, λ) shape.
+_ROOMS: dict = {}
