@@ -59,24 +59,29 @@ def _walk_one(q, c, a, lam0, steps):
     """
 
     def step(carry, _):
-        a, prev = carry
-        cheaper = c < c[a]
-        slope = (q[a] - q) / jnp.where(cheaper, c[a] - c, 1.0)
-        slope = jnp.where(cheaper, jnp.maximum(slope, 0.0), jnp.inf)
-        # The decision rule with exact ties: smallest slope; on equal slopes the cheapest point (the far end
-        # of a collinear edge), then the lowest index. Written out rather than via ``select`` (whose
-        # tolerance machinery is dead weight at rtol = 0): this loop is the path's hot spot.
-        best = jnp.min(slope)
-        tied = cheaper & (slope == best)
-        target = jnp.min(jnp.where(tied, c, jnp.inf))
-        done = best == jnp.inf  # no cheaper point left
-        nxt = jnp.where(done, a, jnp.argmax(tied & (c == target)).astype(jnp.int32))
-        # Rounding may make a breakpoint a few ulps smaller than the previous one; keep them ordered.
-        lam = jnp.maximum(best, prev)
+        nxt, lam = _step(q, c, *carry)
         return (nxt, lam), (nxt, lam)
 
     _, (verts, lams) = jax.lax.scan(step, (a, lam0), None, length=steps)
     return verts, lams
+
+
+def _step(q, c, a, prev):
+    """One step of the hull walk of one query from vertex ``a`` (reached at λ = ``prev``): the next vertex and
+    the λ at which it is reached (+inf and ``a`` once no cheaper point is left)."""
+    cheaper = c < c[a]
+    slope = (q[a] - q) / jnp.where(cheaper, c[a] - c, 1.0)
+    slope = jnp.where(cheaper, jnp.maximum(slope, 0.0), jnp.inf)
+    # The decision rule with exact ties: smallest slope; on equal slopes the cheapest point (the far end
+    # of a collinear edge), then the lowest index. Written out rather than via ``select`` (whose
+    # tolerance machinery is dead weight at rtol = 0): this loop is the path's hot spot.
+    best = jnp.min(slope)
+    tied = cheaper & (slope == best)
+    target = jnp.min(jnp.where(tied, c, jnp.inf))
+    done = best == jnp.inf  # no cheaper point left
+    nxt = jnp.where(done, a, jnp.argmax(tied & (c == target)).astype(jnp.int32))
+    # Rounding may make a breakpoint a few ulps smaller than the previous one; keep them ordered.
+    return nxt, jnp.maximum(best, prev)
 
 
 def _candidates(mu, c_hat, width, bins):

@@ -29,7 +29,7 @@ from . import _chunks
 from ._compile import masked_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
-from ._routing import _candidates, _Hull, _walk_one
+from ._routing import _candidates, _Hull, _step
 
 
 def _vertices(mu, c_hat, hull: _Hull):
@@ -46,8 +46,24 @@ def _vertices(mu, c_hat, hull: _Hull):
     else:
         at, found, ok, mu_s, c_s = None, jnp.full(n, m, jnp.int32), jnp.ones(mu.shape, bool), mu, c_hat
     start = jax.vmap(select, in_axes=(0, 0, None, None, None, 0))(mu_s, c_s, jnp.zeros((), mu.dtype), 0.0, True, ok)
-    verts, lams = jax.vmap(_walk_one, in_axes=(0, 0, 0, None, None))(mu_s, c_s, start, jnp.zeros((), mu.dtype),
-                                                                    hull.width - 1)
+    # The walk stops when every query of the chunk has reached its cheapest point (hulls are short: ~10
+    # vertices for 1,000 models), not after W − 1 steps.
+    steps = hull.width - 1
+    step = jax.vmap(_step)
+
+    def more(carry):
+        j, a, prev, _, _ = carry
+        return (j < steps) & jnp.any(jnp.isfinite(prev) | (j == 0))
+
+    def walk(carry):
+        j, a, prev, verts, lams = carry
+        a, prev = step(mu_s, c_s, a, prev)
+        return j + 1, a, prev, verts.at[:, j].set(a), lams.at[:, j].set(prev)
+
+    zero = jnp.zeros(n, mu.dtype)
+    _, last, _, verts, lams = jax.lax.while_loop(
+        more, walk, (0, start, zero, jnp.zeros((n, steps), jnp.int32), jnp.full((n, steps), jnp.inf, mu.dtype)))
+    verts = jnp.where(jnp.isfinite(lams), verts, last[:, None])
     verts = jnp.concatenate([start[:, None], verts], axis=1)
     if at is not None:
         verts = jnp.take_along_axis(at, verts, axis=1)
