@@ -42,7 +42,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       lambdas: routing: [L] trade-off values λ ≥ 0. Cascade: [L] (one λ for every step) or [L, D] (λ_j for
         step j; D = ``max_depth``). Threshold cascade: thresholds θ, [L] (one for every step) or [L, D] (θ_j for
         the decision after model j), any finite value or ±inf.
-      strategy: ``"routing"``: one model per query, argmax_m μ_m − λ ĉ_m on the ex-ante estimates.
+      strategy: ``"routing"``: one model per query, argmax_m μ_m − λ ĉ_m on the ex-ante estimates (from 16 λ,
+        32 on pools over 64 models, through each query's hull breakpoints, :mod:`cascjax._routing_events`: the
+        same choices and sums to the bit, without the O(M) work per λ).
         ``"cascade"``: the paper's optimal cascade — models in the dataset's order; at step j (models 0..j−1
         run) the candidates are the prefixes {0..i}, i ≥ max(j − 1, 0), |{0..i}| ≤ D, scored Q − λ_j C with
         Q the expected maximum quality (post-hoc estimates for run models, ex-ante with their σ otherwise) and
