@@ -153,10 +153,34 @@ class _Hull(NamedTuple):
 def _hull_room(m: int, width: int | None = None) -> _Hull:
     if m <= _FILTER_ABOVE:
         return _Hull(m, 0)
-    if m <= 16:  # small pools (only the tests filter them): a few bins
-        return _Hull(min(m, width or _FIRST_WIDTH), 4)
     bins = int(min(256, max(16, 1 << round(math.log2(math.sqrt(m)) + 1))))  # ~2·√M: ~√M/2 + ln B remain
     return _Hull(min(m, width or _FIRST_WIDTH), bins)
+
+
+def _grown(m: int, found: int) -> _Hull:
+    """The room after an overflow: ``found`` candidates rounded up to a power of two (few programs), at most M."""
+    return _hull_room(m, 1 << (found - 1).bit_length())
+
+
+def _restrict(mu, c_hat, hull: _Hull, idx=None):
+    """What the walk of each query sees: the candidates' indices [n, width] (``idx`` if given, else
+    :func:`_candidates`; None without a filter, when all M are walked), their counts [n], which slots are
+    real, and μ and ĉ on them (padding slots: μ = −inf, ĉ = +inf, never cheaper nor better)."""
+    n, m = mu.shape
+    if hull.width >= m:
+        return None, jnp.full(n, m, jnp.int32), jnp.ones(mu.shape, bool), mu, c_hat
+    if idx is None:
+        idx, found = _candidates(mu, c_hat, hull.width, hull.bins)
+    else:
+        found = jnp.sum(idx >= 0, axis=1, dtype=jnp.int32)
+    ok, at = idx >= 0, jnp.maximum(idx, 0)
+    return (idx, found, ok, jnp.where(ok, jnp.take_along_axis(mu, at, axis=1), -jnp.inf),
+            jnp.where(ok, jnp.take_along_axis(c_hat, at, axis=1), jnp.inf))
+
+
+def _at_zero(mu, c_hat, ok):
+    """Each query's decision at λ = 0 with MAX ties and no tolerance (the walk's start) among its ``ok`` slots."""
+    return jax.vmap(select, in_axes=(0, 0, None, None, None, 0))(mu, c_hat, jnp.zeros((), mu.dtype), 0.0, True, ok)
 
 
 def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool, hull: _Hull, cand=None):
@@ -164,32 +188,22 @@ def _walk(data, start, lam0, n, steps, p: _chunks.Plan, first: bool, hull: _Hull
     the last vertex, its λ, whether a cheaper point is left, and the candidates walked (``cand`` [n, width]
     from :func:`_candidates`, found here when not given; None without a filter); the start's summed quality
     and cost; the largest candidate count (> ``hull.width``: overflow)."""
-    m = data[0].shape[1]
-    filtered = hull.width < m
 
     def one(args):
         (q_, c_, mu_, ch_, a, l0, idx), w = args[:-1], args[-1]
-        if filtered:  # walk the candidates only: [n, width], padding never cheaper nor better
-            if idx is None:
-                idx, found = _candidates(mu_, ch_, hull.width, hull.bins)
-            else:
-                found = jnp.sum(idx >= 0, axis=1, dtype=jnp.int32)
-            ok = idx >= 0
+        idx, found, ok, mu_, ch_ = _restrict(mu_, ch_, hull, idx)  # large pools: walk the candidates only
+        if idx is not None:
             at = jnp.maximum(idx, 0)
-            mu_ = jnp.where(ok, jnp.take_along_axis(mu_, at, axis=1), -jnp.inf)
-            ch_ = jnp.where(ok, jnp.take_along_axis(ch_, at, axis=1), jnp.inf)
             q_, c_ = jnp.take_along_axis(q_, at, axis=1), jnp.take_along_axis(c_, at, axis=1)
-        else:
-            found, ok = jnp.full(mu_.shape[0], m, jnp.int32), jnp.ones(mu_.shape, bool)
-        if first:  # the decision at λ = 0 (MAX ties)
-            a = jax.vmap(select, in_axes=(0, 0, None, None, None, 0))(mu_, ch_, jnp.zeros((), mu_.dtype), 0.0, True, ok)
-        elif filtered:  # the start's place among the candidates (a vertex: always one of them)
+        if first:
+            a = _at_zero(mu_, ch_, ok)
+        elif idx is not None:  # the start's place among the candidates (a vertex: always one of them)
             a = jnp.argmax(idx == a[:, None], axis=1).astype(jnp.int32)
         lam, dq, dc, last, last_lam, q0, c0 = _events(q_, c_, mu_, ch_, a, l0, steps)
         real = w > 0  # padding queries add no events
         lam = jnp.where(real[:, None], lam, jnp.inf)
         more = real & jnp.any(ch_ < jnp.take_along_axis(ch_, last[:, None], axis=1), axis=1)
-        if filtered:
+        if idx is not None:
             last = jnp.take_along_axis(idx, last[:, None], axis=1)[:, 0]
         found = jnp.where(real, found, 0)
         return (masked_sum(w, q0), masked_sum(w, c0)), (lam, dq, dc, last, last_lam, more, found, idx)
@@ -270,7 +284,7 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
             *data, np.int32(n), steps=first, plan=p, hull=hull)
         if int(found) <= hull.width:
             break
-        hull = _hull_room(m, 1 << (int(found) - 1).bit_length())
+        hull = _grown(m, int(found))
     _WIDTHS[m] = hull.width
     n_more, count = int(n_more), int(count)
     if n_more and first < hull.width - 1:

@@ -29,23 +29,16 @@ from . import _chunks
 from ._compile import masked_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
-from ._routing import _candidates, _Hull, _step
+from ._routing import _WIDTHS, _at_zero, _grown, _Hull, _hull_room, _restrict, _step
 
 
 def _vertices(mu, c_hat, hull: _Hull):
     """Every query's hull walk from the λ = 0 decision (MAX ties) to the cheapest point: vertices [n, W]
     (model indices; the last repeats once the walk ends) and the breakpoints [n, W − 1] (+inf: none), and the
     candidate counts [n] (> ``hull.width``: overflow)."""
-    n, m = mu.shape
-    if hull.width < m:
-        idx, found = _candidates(mu, c_hat, hull.width, hull.bins)
-        ok = idx >= 0
-        at = jnp.maximum(idx, 0)
-        mu_s = jnp.where(ok, jnp.take_along_axis(mu, at, axis=1), -jnp.inf)
-        c_s = jnp.where(ok, jnp.take_along_axis(c_hat, at, axis=1), jnp.inf)
-    else:
-        at, found, ok, mu_s, c_s = None, jnp.full(n, m, jnp.int32), jnp.ones(mu.shape, bool), mu, c_hat
-    start = jax.vmap(select, in_axes=(0, 0, None, None, None, 0))(mu_s, c_s, jnp.zeros((), mu.dtype), 0.0, True, ok)
+    n = mu.shape[0]
+    idx, found, ok, mu_s, c_s = _restrict(mu, c_hat, hull)
+    start = _at_zero(mu_s, c_s, ok)
     # The walk stops when every query of the chunk has reached its cheapest point (hulls are short: ~10
     # vertices for 1,000 models), not after W − 1 steps.
     steps = hull.width - 1
@@ -65,8 +58,8 @@ def _vertices(mu, c_hat, hull: _Hull):
         more, walk, (0, start, zero, jnp.zeros((n, steps), jnp.int32), jnp.full((n, steps), jnp.inf, mu.dtype)))
     verts = jnp.where(jnp.isfinite(lams), verts, last[:, None])
     verts = jnp.concatenate([start[:, None], verts], axis=1)
-    if at is not None:
-        verts = jnp.take_along_axis(at, verts, axis=1)
+    if idx is not None:  # slots → model indices (the walk only visits real slots)
+        verts = jnp.take_along_axis(idx, verts, axis=1)
     return verts, lams, found  # once the walk ends its breakpoints are +inf
 
 
@@ -193,8 +186,6 @@ def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choi
     """:func:`routing_events` for any λ order, with enough room: λ sorted in NumPy (and the results put back
     in the given order), runs again with more room until nothing overflows. ``plan_for(width)`` gives the
     chunk plan for a candidate room."""
-    from ._routing import _WIDTHS, _hull_room
-
     m = quality.shape[1]
     lam = np.asarray(lam)
     order = np.argsort(lam, kind="stable")
@@ -207,7 +198,7 @@ def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choi
                                                return_choices=return_choices, plan=plan, hull=hull, room=room)
         unclear, found = int(unclear), int(found)
         if found > hull.width:
-            hull = _hull_room(m, 1 << (found - 1).bit_length())
+            hull = _grown(m, found)
         elif unclear > room:
             room = 1 << (unclear - 1).bit_length()
         else:

@@ -12,7 +12,7 @@ from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
 from ._estimates import Estimates
-from ._routing import _FILTER_ABOVE, _candidates, _hull_room, routing_sweep
+from ._routing import _FILTER_ABOVE, _candidates, _grown, _hull_room, routing_sweep
 from ._routing_events import bytes_per_query, sweep_events
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
@@ -256,18 +256,19 @@ def _reachable(est: Estimates, rows: int) -> tuple[np.ndarray, np.ndarray]:
     strictly cheaper model beats (:func:`cascjax._routing._candidates`: every hull vertex is among them)."""
     n, m = np.shape(est.quality_ante)
     pick = np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64))
-    mu, c = (_compile.put(np.asarray(a)[pick]) for a in (est.quality_ante, est.cost_ante))
+    picked = tuple(np.asarray(a)[pick] for a in (est.quality_ante, est.cost_ante))
+    mu, c = (_compile.put(a) for a in picked)
     hull = _hull_room(m)
     while True:
         idx, count = _candidate_table(mu, c, hull.width, hull.bins)
-        found = int(np.max(np.asarray(count)))
+        found = int(np.max(np.asarray(count)[:pick.size]))
         if found <= hull.width:
             break
-        hull = _hull_room(m, 1 << (found - 1).bit_length())
-    idx = np.asarray(idx)
+        hull = _grown(m, found)
+    idx = np.asarray(idx)[:pick.size]
     at = np.maximum(idx, 0)
     take = lambda a: np.where(idx >= 0, np.take_along_axis(np.asarray(a, np.float64), at, axis=1), np.nan)  # noqa: E731
-    return take(mu), take(c)
+    return take(picked[0]), take(picked[1])
 
 
 _candidate_table = jax.jit(_candidates, static_argnums=(2, 3))
