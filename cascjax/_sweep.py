@@ -257,7 +257,8 @@ def _reachable(est: Estimates, rows: int) -> tuple[np.ndarray, np.ndarray]:
     n, m = np.shape(est.quality_ante)
     pick = np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64))
     picked = tuple(np.asarray(a)[pick] for a in (est.quality_ante, est.cost_ante))
-    mu, c = (_compile.put(a) for a in picked)
+    # Padded to a shape bucket: one program per bucket, not per number of queries (padding rows are cut below).
+    mu, c = (_compile.put(a) for a in _compile.pad_rows(picked, _compile.bucket(pick.size)))
     hull = _hull_room(m)
     while True:
         idx, count = _candidate_table(mu, c, hull.width, hull.bins)

@@ -113,6 +113,24 @@ def test_padded_paths_and_budgets_are_bit_identical_to_unpadded(n, seed):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=field)
 
 
+def test_routing_over_breakpoints_and_large_pool_grids_reuse_the_programs():
+    """The routing sweep through hull breakpoints (≥ 32 λ) and ``lambda_grid`` on a pool of more than 64
+    models (its candidate filter): any N of a bucket compiles nothing new after the first."""
+    rng = np.random.default_rng(0)
+
+    def both(n):
+        ds = cascjax.Dataset.from_arrays(rng.random((n, 80)), rng.uniform(1e-4, 1e-2, (n, 80)), sort=False)
+        est = cascjax.perfect_estimates(ds)
+        cascjax.sweep(ds, est, cascjax.lambda_grid(est, 64))
+
+    for _ in range(2):  # twice: a first call may end by clearing the caches (the bound on live programs)
+        both(33)
+    before = programs()["total"]
+    for n in (40, 57, 64):
+        both(n)
+    assert programs()["total"] == before
+
+
 def test_any_n_of_a_bucket_reuses_the_programs():
     """N = 33..64 share the bucket of 64 and L = 3, 4 the bucket of 4: after the first problem, no program of
     any kind is compiled for the others (the tie rule is data too; ``path_at`` works in NumPy)."""
