@@ -8,7 +8,8 @@ side by side in one process: ``routing_path``; ``sweep`` (the event route: each 
 itself at the pairs near a breakpoint or a near-tie); the direct grid (the rule at every (query, λ) pair, as
 before issue 23) on every 64th λ, scaled ×64, and checked equal to the sweep bit for bit on those λ; and a
 plain NumPy loop over λ (argmax of μ − λ·ĉ per query, realised means: what a user would write, without ties)
-on every 64th λ, scaled ×64. Times are medians of ``--repeat`` runs after a warm-up call.
+on every 64th λ, scaled ×64; and a naive jitted loop (``lax.map`` over λ of the same argmax, no ties) on the
+same λ, scaled alike. Times are medians of ``--repeat`` runs after a warm-up call.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main(argv=None):
     if args.quick:
         args.queries, args.models, args.huge = 2_000, "11,100,1000", 0
     import jax
+    import jax.numpy as jnp
 
     import cascjax
     from cascjax import _sweep
@@ -39,8 +41,8 @@ def main(argv=None):
     sizes = [(args.queries, int(m)) for m in args.models.split(",")]
     if args.huge:
         sizes.append((args.queries // 10, args.huge))
-    print(f"{'N':>7} {'M':>6} {'path s':>8} {'sweep s':>8} {'direct s':>9} {'NumPy s':>8} "
-          f"{'vs direct':>9} {'vs NumPy':>9} identical")
+    print(f"{'N':>7} {'M':>6} {'path s':>8} {'sweep s':>8} {'direct s':>9} {'NumPy s':>8} {'jit s':>7} "
+          f"{'vs direct':>9} {'vs NumPy':>9} {'vs jit':>7} identical")
     rows = []
     for n, m in sizes:
         ds = cascjax.synthetic(0, n, m)
@@ -80,14 +82,24 @@ def main(argv=None):
             return np.array(out)
 
         numpy_s = H.timed_numpy(numpy_loop, args.repeat)[0] * len(lam) / len(every)
-        print(f"{n:>7,} {m:>6,} {path_s:>8.3f} {sweep_s:>8.3f} {direct_s:>9.2f} {numpy_s:>8.2f} "
-              f"{direct_s / sweep_s:>8.1f}x {numpy_s / sweep_s:>8.1f}x {same}", flush=True)
+
+        @jax.jit
+        def jitted_loop(mu, ch, q, c, lams):  # a naive jitted loop over λ: argmax, realised means (no ties)
+            def at(x):
+                k = jnp.argmax(mu - x * ch, axis=1)[:, None]
+                return jnp.take_along_axis(c, k, axis=1).mean(), jnp.take_along_axis(q, k, axis=1).mean()
+            return jax.lax.map(at, lams)
+
+        args_ = (est.quality_ante, est.cost_ante, ds.quality, ds.cost, jnp.asarray(every, ds.quality.dtype))
+        jit_s = median(lambda: jitted_loop(*args_)) * len(lam) / len(every)
+        print(f"{n:>7,} {m:>6,} {path_s:>8.3f} {sweep_s:>8.3f} {direct_s:>9.2f} {numpy_s:>8.2f} {jit_s:>7.3f} "
+              f"{direct_s / sweep_s:>8.1f}x {numpy_s / sweep_s:>8.1f}x {jit_s / sweep_s:>6.1f}x {same}", flush=True)
         for option, seconds in (("routing_path", path_s), ("sweep", sweep_s)):
             r = H.row("routing_pools", option, N=n, M=m, L=1 if option == "routing_path" else len(lam),
                       dtype=dtype.name, run_s=seconds, decisions=float(n * (1 if option == "routing_path" else len(lam))),
                       unit="queries" if option == "routing_path" else "decisions",
                       note=f"direct grid {direct_s:.2f} s (x64 from every 64th λ, identical: {same}); NumPy loop "
-                           f"{numpy_s:.2f} s (x64)")
+                           f"{numpy_s:.2f} s, naive jitted loop {jit_s:.3f} s (x64)")
             if option == "sweep":
                 r.update(numpy_vec_ratio=numpy_s / seconds, numpy_s=numpy_s, numpy_sizes="every 64th λ, x64")
             rows.append(r)
