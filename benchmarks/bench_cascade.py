@@ -37,6 +37,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=1, help="timed calls after the compiling one (median)")
     parser.add_argument("--float32", action="store_true", help="run in float32 (default float64)")
     parser.add_argument("--skip-path", action="store_true", help="no exact-path timing")
+    parser.add_argument("--skip-direct", action="store_true",
+                        help="no timing of the direct grid route (every step's rule at every λ)")
     parser.add_argument("--json", metavar="PATH", help="also write the result rows to this JSON file (run.py)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
@@ -65,8 +67,25 @@ def main(argv=None):
     r = H.row("cascade", "grid", L=args.lambdas, compile_s=first, run_s=run, decisions=decisions, unit="decisions",
               **sizes, **mem)
     rows = [r]
+    if not args.skip_direct:
+        # The route sweep takes from 4 λ (each step's stop interval, cascjax._cascade_events) against the direct
+        # grid (the rule at every step and λ), which it replaced: same bits, side by side.
+        from cascjax import _sweep
+
+        threshold, _sweep.CASCADE_EVENT_LAMBDAS = _sweep.CASCADE_EVENT_LAMBDAS, 10**9
+        try:
+            direct_first, direct_run = H.timed(go, min(args.repeat, 1))
+            direct = go()
+        finally:
+            _sweep.CASCADE_EVENT_LAMBDAS = threshold
+        same = all(np.array_equal(np.asarray(getattr(curve, f)), np.asarray(getattr(direct, f)))
+                   for f in ("cost", "quality", "answered", "ran"))
+        print(f"direct grid    same data, the rule at every step and λ: first call {direct_first:.2f} s | "
+              f"run {direct_run:.2f} s | direct / event route: {direct_run / run:.1f}x | same bits: {same}")
+        r.update(direct_run_s=direct_run, direct_ratio=direct_run / run, direct_same_bits=same)
     if not args.skip_path:
         path_first, path_run = H.timed(lambda: cascjax.cascade_path(ds, est, **kw), args.repeat)
+        _, at_run = H.timed(lambda: cascjax.path_at(cascjax.cascade_path(ds, est, **kw), lam).quality, args.repeat)
         path = cascjax.cascade_path(ds, est, **kw)
         at = cascjax.path_at(path, lam)
         gap = max(float(np.max(np.abs(np.asarray(at.cost) - np.asarray(curve.cost)))),
@@ -74,13 +93,14 @@ def main(argv=None):
         print(f"exact path     same data, every λ >= 0: first call {path_first:.2f} s | run {path_run:.2f} s | "
               f"{path.lam.shape[0]:,} vertices | AUC {cascjax.auc(path, ds):.3f} (grid {cascjax.auc(curve, ds):.3f}) | "
               f"path at the grid's λ vs the grid sweep: max deviation {gap:.1e} | "
-              f"grid run / path run: {run / path_run:.1f}x")
+              f"grid run / path run: {run / path_run:.1f}x | path + path_at at the grid's λ: run {at_run:.2f} s, "
+              f"grid run / that: {run / at_run:.2f}x")
         rows.append(H.row("cascade_path", "exact", compile_s=path_first, run_s=path_run, decisions=float(args.queries),
                           unit="queries", vertices=int(path.lam.shape[0]), **sizes,
                           max_deviation=H.deviation(at.cost, at.quality, curve.cost, curve.quality),
                           note=f"{path.lam.shape[0]:,} vertices; max deviation = path at the grid's λ vs the grid "
-                               f"sweep; grid run / path run {run / path_run:.1f}x; no loop or NumPy version of "
-                               "the path"))
+                               f"sweep; grid run / path run {run / path_run:.1f}x, / (path + path_at) "
+                               f"{run / at_run:.2f}x; no loop or NumPy version of the path"))
 
     oracle = H.oracle()
     sel = H.spread_rows(args.queries, args.oracle_queries)

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_routing_pools.py                  # N 20,000; M 11, 33, 100, 1,000 (and 10,000 at N 2,000)
     python benchmarks/bench_routing_pools.py --quick          # N 2,000; M 11, 100, 1,000
+    python benchmarks/bench_routing_pools.py --scaling        # N 2,000; M 11, 33, 100, 1,000, 10,000: scaling rows
 
 Per pool size M (``cascjax.synthetic`` data, "low" noisy estimates, float32, 1,024 λ from ``lambda_grid``),
 side by side in one process: ``routing_path``; ``sweep`` (the event route: each λ's hull vertex, the rule
@@ -10,6 +11,10 @@ before issue 23) on every 64th λ, scaled ×64, and checked equal to the sweep b
 plain NumPy loop over λ (argmax of μ − λ·ĉ per query, realised means: what a user would write, without ties)
 on every 64th λ, scaled ×64; and a naive jitted loop (``lax.map`` over λ of the same argmax, no ties) on the
 same λ, scaled alike. Times are medians of ``--repeat`` runs after a warm-up call.
+
+With ``--scaling`` every pool has the same N (default 2,000, so that 10,000 models fit) and the rows are
+scaling rows (``vary = "M"``) of the path, the sweep and the NumPy loop, which ``run.py`` plots in
+``figures/scaling_M.png`` beside the other kernels.
 """
 
 from __future__ import annotations
@@ -23,11 +28,20 @@ import _harness as H
 
 def main(argv=None):
     parser = H.parser(__doc__)
-    parser.add_argument("--queries", type=int, default=20_000)
-    parser.add_argument("--models", default="11,33,100,1000")
+    parser.add_argument("--queries", type=int, default=None, help="N (default 20,000; 2,000 with --scaling)")
+    parser.add_argument("--models", default=None, help="pool sizes (default 11,33,100,1000; with --scaling "
+                                                       "11,33,100,1000,10000)")
     parser.add_argument("--huge", type=int, default=10_000, help="one more pool at N/10 queries (0: none)")
     parser.add_argument("--lambdas", type=int, default=1_024)
+    parser.add_argument("--scaling", action="store_true",
+                        help="one N for every pool (M 11 to 10,000 at N 2,000 unless given): scaling rows for run.py")
     args = parser.parse_args(argv)
+    if args.scaling:
+        args.queries = args.queries or 2_000
+        args.models = args.models or "11,33,100,1000,10000"
+        args.huge = 0
+    args.queries = args.queries or 20_000
+    args.models = args.models or "11,33,100,1000"
     if args.quick:
         args.queries, args.models, args.huge = 2_000, "11,100,1000", 0
     import jax
@@ -50,8 +64,12 @@ def main(argv=None):
         lam = cascjax.lambda_grid(est, args.lambdas)
         every = lam[::64]
 
+        firsts = []
+
         def median(fn):
-            fn()
+            t = time.perf_counter()
+            jax.block_until_ready(fn())
+            firsts.append(time.perf_counter() - t)
             runs = []
             for _ in range(args.repeat):
                 t = time.perf_counter()
@@ -60,8 +78,8 @@ def main(argv=None):
             return float(np.median(runs))
 
         path_s = median(lambda: cascjax.routing_path(ds, est).cost)
-        events = cascjax.sweep(ds, est, lam)
         sweep_s = median(lambda: cascjax.sweep(ds, est, lam).cost)
+        events = cascjax.sweep(ds, est, lam)
         threshold, _sweep.EVENT_LAMBDAS = _sweep.EVENT_LAMBDAS, 1 << 30
         try:
             direct = cascjax.sweep(ds, est, every)
@@ -94,6 +112,15 @@ def main(argv=None):
         jit_s = median(lambda: jitted_loop(*args_)) * len(lam) / len(every)
         print(f"{n:>7,} {m:>6,} {path_s:>8.3f} {sweep_s:>8.3f} {direct_s:>9.2f} {numpy_s:>8.2f} {jit_s:>7.3f} "
               f"{direct_s / sweep_s:>8.1f}x {numpy_s / sweep_s:>8.1f}x {jit_s / sweep_s:>6.1f}x {same}", flush=True)
+        if args.scaling:
+            for kernel, seconds, first, unit in (("routing_path", path_s, firsts[0], "queries"),
+                                                 (f"routing sweep, {len(lam):,} λ", sweep_s, firsts[1], "decisions"),
+                                                 (f"routing NumPy loop, {len(lam):,} λ", numpy_s, numpy_s, "decisions")):
+                per = n if unit == "queries" else n * len(lam)
+                rows.append(H.row(kernel, "scaling M", N=n, M=m, L=None if unit == "queries" else len(lam),
+                                  dtype=dtype.name, run_s=seconds, compile_s=first, decisions=float(per), unit=unit,
+                                  vary="M", value=m))
+            continue
         for option, seconds in (("routing_path", path_s), ("sweep", sweep_s)):
             r = H.row("routing_pools", option, N=n, M=m, L=1 if option == "routing_path" else len(lam),
                       dtype=dtype.name, run_s=seconds, decisions=float(n * (1 if option == "routing_path" else len(lam))),

@@ -71,6 +71,8 @@ def jobs(accelerator: bool, quick: bool) -> list[tuple[str, str, list[str]]]:
     out += [("exact_paths", "bench_exact_paths.py", q + sizes["exact"])]
     out += [(f"scaling:{k}", "bench_scaling.py", ["--kernel", k] + q)
             for k in ("routing", "routing_path", "cascade", "cascade_routing")]
+    out += [("scaling:routing_pools", "bench_routing_pools.py",
+             ["--scaling"] + (["--models", "11,100,1000"] if quick else []))]
     return out
 
 

@@ -235,3 +235,44 @@ def test_caller_given_points_replace_the_seeded_ones():
                          (np.full((2, 3), np.nan), "must be finite")]:
         with pytest.raises(cascjax.CascjaxError, match=message):
             cascjax.sweep(ds, est, lam, "cascade", samples=bad)
+
+
+# -- the event route of the grid sweep -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(cases(), st.data())
+@fewer
+def test_the_event_route_equals_the_direct_grid_to_the_bit(dtype, case, data):
+    """Cascade sweeps of several λ go through each step's stop interval (cascjax._cascade_events): on random
+    instances with ties (dyadic estimates, λ at and beside the exact path's breakpoints, where the tie band
+    decides), constant and per-step λ, both tie rules, tolerances from 0 to large, negative cost estimates,
+    correlated σ, several query chunks and a room for the rule's pairs that must grow, every decision and
+    every sum is the direct grid's, bit for bit."""
+    from cascjax import _cascade_events, _sweep
+
+    ds, est, depth, k, lam = case
+    if data.draw(st.booleans()):
+        est = est._replace(cost_ante=est.cost_ante - 0.25)
+    if data.draw(st.booleans()):
+        est = est._replace(covariance=jnp.asarray(random_covariances(data.draw(st.integers(0, 99)), ds.n_models)))
+    ds = cascjax.Dataset.from_arrays(np.asarray(ds.quality, dtype), np.asarray(ds.cost, dtype), sort=False)
+    est = jax.tree.map(lambda a: jnp.asarray(a, dtype), est)
+    breaks = np.asarray(cascjax.cascade_path(ds, est, max_depth=depth, samples=k).lam, np.float64)
+    near = np.concatenate([breaks, breaks * (1 + 1e-7), breaks * (1 - 1e-7), (breaks[1:] + breaks[:-1]) / 2])
+    if lam.ndim == 1:
+        lam = np.concatenate([lam, near])
+    else:
+        lam = np.concatenate([lam, np.repeat(near[:, None], depth, 1)])
+        lam[:, 1:] = np.asarray(data.draw(st.permutations(list(lam[:, 1:].ravel())))).reshape(lam.shape[0], -1)
+    kw = dict(strategy="cascade", tie=data.draw(st.sampled_from(["min", "max"])), max_depth=depth, samples=k,
+              tie_rtol=data.draw(st.sampled_from([None, 0.0, 1e-3])), return_choices=True,
+              chunk_size=data.draw(st.sampled_from([None, 1, 2])))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sweep, "CASCADE_EVENT_LAMBDAS", 10**9)
+        direct = cascjax.sweep(ds, est, lam, **kw)
+        mp.setattr(_sweep, "CASCADE_EVENT_LAMBDAS", 1)
+        mp.setattr(_cascade_events, "FIRST_ROOM", 1)
+        mp.setattr(_cascade_events, "_ROOMS", {})
+        events = cascjax.sweep(ds, est, lam, **kw)
+    for field in ("lam", "cost", "quality", "answered", "ran", "choice", "query_cost"):
+        np.testing.assert_array_equal(np.asarray(getattr(events, field)), np.asarray(getattr(direct, field)), field)

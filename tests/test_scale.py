@@ -62,15 +62,18 @@ def test_chunked_sweeps_equal_the_unchunked_sweep(strategy, seed):
 
 def test_chunk_from_a_memory_budget():
     """``memory`` sets the chunk size: a tiny budget gives one query per chunk and still the same curve; the
-    plan divides a budget by the per-query estimate and takes the largest power of two under it, or all N
-    queries in one chunk when they fit."""
+    plan divides a budget by the per-query estimate and takes the largest power of two under it — or its half
+    or quarter where they pad the queries less —, or all N queries in one chunk when they fit."""
     ds, est = _instance(3)
     lam = _values("cascade", est)
     small = cascjax.sweep(ds, est, lam, "cascade", return_choices=True, memory=1, **OPTIONS["cascade"])
     _same(small, cascjax.sweep(ds, est, lam, "cascade", return_choices=True, **OPTIONS["cascade"]))
-    most = 2**30 // 704  # queries one chunk may hold; the chunk is the largest power of two under it
-    chunk = _chunks.plan(10_000_000, None, 2**30, 704, devices=1).chunk
-    assert chunk <= most < 2 * chunk and chunk & (chunk - 1) == 0
+    most = 2**30 // 704  # queries one chunk may hold; the largest power of two under it is 2^20
+    assert 2**20 <= most < 2**21
+    # 10,000,000 queries: 10 chunks of 2^20 or 20 of 2^19 pad to 10,485,760 rows, 39 of 2^18 to 10,223,616.
+    assert _chunks.plan(10_000_000, None, 2**30, 704, devices=1).chunk == 2**18
+    assert _chunks.plan(2**22, None, 2**30, 704, devices=1).chunk == 2**20  # no padding: the largest
+    assert _chunks.plan(20_480, None, 2**30, 2**17, devices=1).chunk == 4_096  # 5 x 4,096, not 3 x 8,192
     assert _chunks.plan(2_000, None, 1835, 1, devices=1).chunk == 1_024
     assert _chunks.plan(100, None, 2**40, 704, devices=1).chunk == 100  # all in one chunk: no padding
     assert _chunks.plan(100, 7, None, 704, devices=1).chunk == 8  # chunk_size rounded up to a power of two
