@@ -113,7 +113,7 @@ def main(argv=None):
         print(f"{n:>7,} {m:>6,} {path_s:>8.3f} {sweep_s:>8.3f} {direct_s:>9.2f} {numpy_s:>8.2f} {jit_s:>7.3f} "
               f"{direct_s / sweep_s:>8.1f}x {numpy_s / sweep_s:>8.1f}x {jit_s / sweep_s:>6.1f}x {same}", flush=True)
         if args.scaling:
-            for kernel, seconds, first, unit in (("routing_path", path_s, firsts[0], "queries"),
+            for kernel, seconds, first, unit in (("routing_path over pools", path_s, firsts[0], "queries"),
                                                  (f"routing sweep, {len(lam):,} λ", sweep_s, firsts[1], "decisions"),
                                                  (f"routing NumPy loop, {len(lam):,} λ", numpy_s, numpy_s, "decisions")):
                 per = n if unit == "queries" else n * len(lam)
