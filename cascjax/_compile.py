@@ -109,6 +109,27 @@ def pad_rows(tree, size: int, last: bool = False):
     return jax.tree.map(pad, tree, is_leaf=lambda a: a is None)
 
 
+def cast(a, dtype):
+    """``a`` in ``dtype``: a device array of that dtype as it is, anything else as a NumPy array (an eager
+    ``jnp`` cast would compile a program per shape)."""
+    if isinstance(a, jax.Array) and a.dtype == dtype:
+        return a
+    return np.asarray(a, dtype)
+
+
+def pad_put(tree, size: int):
+    """:func:`pad_rows`, each padded leaf put on the device at once (leaf by leaf, so at most one NumPy copy lives
+    at a time; a kernel handed NumPy arrays would copy all of them again). Device arrays of ``size`` rows are
+    returned as they are. Measured: ``routing_path`` on 50,000 x 1,000 held ~34 KB per query above the data."""
+
+    def one(a):
+        if a is None or (isinstance(a, jax.Array) and a.shape[0] == size):
+            return a
+        return put(pad_rows(a, size))
+
+    return jax.tree.map(one, tree, is_leaf=lambda a: a is None)
+
+
 def cut(a, rows: int, cols: int | None = None):
     """``a[:rows]`` (and ``[:, :cols]``) of a kernel output, sliced in NumPy and put back on the device (a
     ``jnp`` slice, or ``jnp.asarray``, would compile a program per shape). ``None`` stays None; an unpadded array is returned as

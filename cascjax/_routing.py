@@ -272,8 +272,8 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
     n, m = ds.n_queries, ds.n_models
     size = _compile.bucket(n)
     dtype = ds.quality.dtype
-    data = _compile.pad_rows((ds.quality, ds.cost, np.asarray(est.quality_ante, dtype),
-                              np.asarray(est.cost_ante, dtype)), size)
+    data = _compile.pad_put((ds.quality, ds.cost, _compile.cast(est.quality_ante, dtype),
+                             _compile.cast(est.cost_ante, dtype)), size)
     # The walk's working set per query: the inputs and a few [M] temporaries per step.
     p = _chunks.plan(size, chunk_size, memory, 16 * m * dtype.itemsize, 0, devices)
     hull = _hull_room(m, _WIDTHS.get(m))

@@ -135,12 +135,12 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     # Shape buckets (cascjax._compile): the query axis and the λ axis are padded, in NumPy, to a few sizes, so
     # one compiled program serves every N and L of a bucket; padding rows weigh 0 and are cut off below.
     lam = _compile.pad_rows(lam, _compile.small_bucket(n_lam))
-    quality, cost = _compile.pad_rows((ds.quality, ds.cost), size)
+    quality, cost = _compile.pad_put((ds.quality, ds.cost), size)
     count = np.int32(n)
     rtol = _tie_rtol(dtype, tie_rtol)
     if strategy in ("cascade", "cascade_routing"):
         e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True, candidates=table)
-        e = _compile.pad_rows(e, size)
+        e = _compile.pad_put(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
 
@@ -179,7 +179,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         curve = threshold_sweep(quality, cost, post, lam, count, return_choices=return_choices,
                                 batch_size=batch_size, plan=plan)
     else:
-        mu, c_hat = _compile.pad_rows((np.asarray(est.quality_ante, dtype), np.asarray(est.cost_ante, dtype)), size)
+        mu, c_hat = _compile.pad_put((_compile.cast(est.quality_ante, dtype), _compile.cast(est.cost_ante, dtype)),
+                                     size)
         if lam.shape[0] >= EVENT_LAMBDAS * (1 if m <= _FILTER_ABOVE else 2):  # the same choices, the same bits
             def plan_for(width):
                 return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, lam.shape[0], width, itemsize), 0,
