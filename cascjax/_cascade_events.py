@@ -95,7 +95,7 @@ RULE_ELEMENTS = 1 << 20
 def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan, room):
     """The optimal cascade at every row of ``lam`` [L, D] through the stop intervals: the Curve of
     :func:`cascjax._cascade.cascade_sweep` (the same decisions, the same bits), and the largest number of pairs
-    a λ block left to the rule (above ``room``: run again with more)."""
+    a query chunk left to the rule (above ``room``: run again with more)."""
     m = quality.shape[1]
     n_lam = lam.shape[0]
     width = max(1, min(n_lam, BLOCK_PAIRS // plan.chunk))
@@ -161,7 +161,7 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
 
 
 def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan) -> Curve:
-    """:func:`cascade_events` with enough room: runs again with more room until no λ block overflows."""
+    """:func:`cascade_events` with enough room: runs again with more room until no query chunk overflows."""
     # The first guess: one pair in 512 (measured: 6,598 of 8,192 x 1,024 in a chunk of 'low'-noise estimates,
     # most at λ = 0, where estimates tie); the rule on them costs little beside the rest.
     guess = max(FIRST_ROOM, 1 << (plan.chunk * lam.shape[0] // 512 - 1).bit_length())
