@@ -34,6 +34,7 @@ from ._cascade import _run_length, _tables, _valid
 from ._compile import masked_sum
 from ._curve import Curve
 from ._decide import _magnitudes
+from ._routing_events import _all_below
 
 
 def _intervals(q, c, qmag, cmag, tau, depth):
@@ -50,15 +51,8 @@ def _intervals(q, c, qmag, cmag, tau, depth):
     bq, bc = (tau * qmag[1:])[:, None], (tau * cmag[1:])[:, None]
     others = valid & (jnp.arange(m)[None] != s[:, None])
 
-    def below(a, b, keep):  # {λ ≥ ... : a λ < b for every kept i}: (lo, hi)
-        ratio = b / jnp.where(a != 0, a, 1)
-        lo = jnp.max(jnp.where(keep & (a < 0), ratio, -jnp.inf), axis=1)
-        hi = jnp.min(jnp.where(keep & (a > 0), ratio, jnp.inf), axis=1)
-        never = jnp.any(keep & (a == 0) & (b <= 0), axis=1)
-        return lo, jnp.where(never, -jnp.inf, hi)
-
     # s clearly beats i: (−dc + bc) λ < −dq − bq. Exact duplicates of s never win (lowest index).
-    lo, hi = below(bc - dc, -dq - bq, others & ~((dq == 0) & (dc == 0)))
+    lo, hi = _all_below(bc - dc, -dq - bq, others & ~((dq == 0) & (dc == 0)))
     # i clearly beats s: (dc + bc) λ < dq − bq for some i, i.e. λ outside [go_lo, go_hi].
     a, b = dc + bc, dq - bq
     ratio = b / jnp.where(a != 0, a, 1)

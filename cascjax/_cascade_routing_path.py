@@ -156,7 +156,7 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
     size = _compile.bucket(ds.n_queries)
     p = _chunks.plan(size, chunk_size, None, 1.0, 0, devices)
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
-    quality, cost, e = _compile.pad_rows((ds.quality, ds.cost, e), size)
+    quality, cost, e = _compile.pad_put((ds.quality, ds.cost, e), size)
     rtol = _tie_rtol(ds.quality.dtype, tie_rtol)
     room = ROOM
     while True:

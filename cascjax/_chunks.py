@@ -75,10 +75,11 @@ def plan(n_queries: int, chunk_size, memory, per_query_bytes: float, fixed_bytes
          devices=None) -> Plan:
     """Validates ``chunk_size``/``memory`` and returns the plan: ``chunk_size`` queries per chunk when given,
     else as many as fit in ``memory`` bytes (default :data:`MEMORY_BUDGET`) at ``per_query_bytes`` each
-    after ``fixed_bytes`` (or a half or a quarter of that, whichever pads the queries least). Several chunks have a power-of-two size (``chunk_size`` rounded up, a memory-derived
-    size rounded down), so that the pairwise sums of :func:`cascjax._compile.tree_sum` — and so the results,
-    to the bit — do not depend on it; on one device, queries that fit in one chunk are one chunk of exactly
-    ``n_queries`` (no padding work: the pairwise sum pads with zeros only itself)."""
+    after ``fixed_bytes`` (or a half or a quarter of that, whichever pads the queries least). Several chunks
+    have a power-of-two size (``chunk_size`` rounded up, a memory-derived size rounded down), so that the
+    pairwise sums of :func:`cascjax._compile.tree_sum` — and so the results, to the bit — do not depend on it;
+    on one device, queries that fit in one chunk are one chunk of exactly ``n_queries`` (no padding work: the
+    pairwise sum pads with zeros only itself)."""
     mesh = mesh_for(devices)
     n_dev = 1 if mesh is None else mesh.size
     share = pow2(-(-n_queries // n_dev))
@@ -96,8 +97,8 @@ def plan(n_queries: int, chunk_size, memory, per_query_bytes: float, fixed_bytes
         chunk = 1 << (fits.bit_length() - 1)
         # Of the largest chunk that fits and its half and quarter, the one that pads the queries least (every
         # padding row costs a real row's work; 20,480 queries: 5 chunks of 4,096, not 3 of 8,192).
-        chunk = min((chunk, chunk // 2, chunk // 4), key=lambda k: (-(-n_queries // max(k, 1)) * k, -k))
-        chunk = max(chunk, 1)
+        chunk = min((k for k in (chunk, chunk // 2, chunk // 4) if k >= 1),
+                    key=lambda k: (-(-n_queries // k) * k, -k))
     if n_dev == 1 and chunk >= n_queries:
         return Plan(int(n_queries), mesh)
     return Plan(int(min(chunk, share)), mesh)

@@ -74,10 +74,16 @@ def _clear(mu, c_hat, v, tau, qmag, cmag):
     b = dmu - (tau * qmag)[:, None]
     index = jnp.arange(m)[None]
     skip = (index == v[:, None]) | ((dmu == 0) & (dc == 0) & (index > v[:, None]))
+    return _all_below(a, b, ~skip)
+
+
+def _all_below(a, b, keep):
+    """The open interval (lo, hi) of λ with a·λ < b for every ``keep`` entry along the last axis (lo ≥ hi: none):
+    a ray per entry, from its ratio b / a."""
     ratio = b / jnp.where(a != 0, a, 1)
-    lo = jnp.max(jnp.where(~skip & (a < 0), ratio, -jnp.inf), axis=1)
-    hi = jnp.min(jnp.where(~skip & (a > 0), ratio, jnp.inf), axis=1)
-    never = jnp.any(~skip & (a == 0) & (b <= 0), axis=1)
+    lo = jnp.max(jnp.where(keep & (a < 0), ratio, -jnp.inf), axis=-1)
+    hi = jnp.min(jnp.where(keep & (a > 0), ratio, jnp.inf), axis=-1)
+    never = jnp.any(keep & (a == 0) & (b <= 0), axis=-1)
     return lo, jnp.where(never, -jnp.inf, hi)
 
 

@@ -169,13 +169,14 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         from ._cascade import cascade_sweep
         from ._cascade_events import sweep_events as cascade_events
 
-        run = cascade_events if lam.shape[0] >= CASCADE_EVENT_LAMBDAS else partial(cascade_sweep, batch_size=batch_size)
+        events = lam.shape[0] >= CASCADE_EVENT_LAMBDAS
+        run = cascade_events if events else partial(cascade_sweep, batch_size=batch_size)
         curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), depth=depth, rtol=rtol,
                     return_choices=return_choices, plan=plan)
     elif strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 
-        post = _compile.pad_rows(np.asarray(est.quality_post, dtype), size)
+        post = _compile.pad_put(_compile.cast(est.quality_post, dtype), size)
         curve = threshold_sweep(quality, cost, post, lam, count, return_choices=return_choices,
                                 batch_size=batch_size, plan=plan)
     else:
@@ -270,7 +271,7 @@ def _reachable(est: Estimates, rows: int) -> tuple[np.ndarray, np.ndarray]:
     pick = np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64))
     picked = tuple(np.asarray(a)[pick] for a in (est.quality_ante, est.cost_ante))
     # Padded to a shape bucket: one program per bucket, not per number of queries (padding rows are cut below).
-    mu, c = (_compile.put(a) for a in _compile.pad_rows(picked, _compile.bucket(pick.size)))
+    mu, c = _compile.pad_put(picked, _compile.bucket(pick.size))
     hull = _hull_room(m)
     while True:
         idx, count = _candidate_table(mu, c, hull.width, hull.bins)
