@@ -19,10 +19,19 @@ from ._routing_events import bytes_per_query, sweep_events
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
 #: Routing sweeps of at least this many λ go through each query's hull breakpoints
-#: (:mod:`cascjax._routing_events`), twice as many on pools of more than 64 models (the candidate filter's fixed
-#: cost); fewer λ apply the rule to every (query, λ) pair directly. Measured crossovers (20,000 queries, 2-core
-#: CPU): 16 λ at 11 models, 32 λ at 100.
-EVENT_LAMBDAS = 16
+#: (:mod:`cascjax._routing_events`), by pool size: (largest M, λ) — the event route's fixed cost (hull walk,
+#: clear intervals, one sort of the events) against the direct grid's O(N·M) per λ. Measured crossovers
+#: (20,000 queries, float32, 2-core CPU; events / direct ms): 11 models 16 λ 40 / 25, 32 λ 42 / 51;
+#: 33 models 32 λ 87 / 98; 100 models 32 λ 286 / 199 (the candidate filter's fixed cost); 300 models 16 λ
+#: 356 / 368; 1,000 models 8 λ 1,030 / 1,008, 16 λ 1,044 / 1,567.
+EVENT_LAMBDAS = ((64, 32), (255, 64), (None, 16))
+
+
+def _event_route(m: int, n_lam: int) -> bool:
+    """Whether a routing sweep of ``n_lam`` λ over ``m`` models takes the event route."""
+    return n_lam >= next(count for most, count in EVENT_LAMBDAS if most is None or m <= most)
+
+
 #: Cascade sweeps of at least this many λ rows go through each step's stop interval
 #: (:mod:`cascjax._cascade_events`). Measured (20,000 x 11, max_depth 5, 2-core CPU): equal to the direct grid at
 #: 1 and 2 λ, 11 % faster at 4, 36 % at 16.
@@ -48,9 +57,10 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       lambdas: routing: [L] trade-off values λ ≥ 0. Cascade: [L] (one λ for every step) or [L, D] (λ_j for
         step j; D = ``max_depth``). Threshold cascade: thresholds θ, [L] (one for every step) or [L, D] (θ_j for
         the decision after model j), any finite value or ±inf.
-      strategy: ``"routing"``: one model per query, argmax_m μ_m − λ ĉ_m on the ex-ante estimates (from 16 λ,
-        32 on pools over 64 models, through each query's hull breakpoints, :mod:`cascjax._routing_events`: the
-        same choices and sums to the bit, without the O(M) work per λ).
+      strategy: ``"routing"``: one model per query, argmax_m μ_m − λ ĉ_m on the ex-ante estimates (from 32 λ,
+        64 on pools of 65-255 models, 16 on larger ones, through each query's hull breakpoints,
+        :mod:`cascjax._routing_events`: the same choices, without the O(M) work per λ; the sums accumulated
+        from the breakpoint events, within a few ulps of the exact sums of those choices).
         ``"cascade"``: the paper's optimal cascade — models in the dataset's order; at step j (models 0..j−1
         run) the candidates are the prefixes {0..i}, i ≥ max(j − 1, 0), |{0..i}| ≤ D, scored Q − λ_j C with
         Q the expected maximum quality (post-hoc estimates for run models, ex-ante with their σ otherwise) and
@@ -182,9 +192,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     else:
         mu, c_hat = _compile.pad_put((_compile.cast(est.quality_ante, dtype), _compile.cast(est.cost_ante, dtype)),
                                      size)
-        if lam.shape[0] >= EVENT_LAMBDAS * (1 if m <= _FILTER_ABOVE else 2):  # the same choices, the same bits
+        if _event_route(m, lam.shape[0]):  # the same choices
             def plan_for(width):
-                return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, lam.shape[0], width, itemsize), 0,
+                return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, width, itemsize), 0,
                                     devices)
 
             curve = sweep_events(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,

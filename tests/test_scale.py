@@ -60,6 +60,22 @@ def test_chunked_sweeps_equal_the_unchunked_sweep(strategy, seed):
               whole)
 
 
+@settings(max_examples=3)
+@given(seed=st.integers(0, 2**16))
+def test_chunked_routing_event_sweeps_equal_the_unchunked_one(seed):
+    """The routing event route (64 λ) sums its events in an order that depends on no chunking: the same
+    decisions and the same sums to the bit for chunks of 1, 7 and N queries, with and without per-query
+    outputs."""
+    ds, est = _instance(seed)
+    lam = cascjax.lambda_grid(est, 64)
+    whole = cascjax.sweep(ds, est, lam, return_choices=True, chunk_size=N)
+    for chunk in (1, 7):
+        _same(cascjax.sweep(ds, est, lam, return_choices=True, chunk_size=chunk), whole)
+    plain = cascjax.sweep(ds, est, lam, chunk_size=3)
+    for field in ("cost", "quality", "answered"):
+        np.testing.assert_array_equal(np.asarray(getattr(plain, field)), np.asarray(getattr(whole, field)), field)
+
+
 def test_chunk_from_a_memory_budget():
     """``memory`` sets the chunk size: a tiny budget gives one query per chunk and still the same curve; the
     plan divides a budget by the per-query estimate and takes the largest power of two under it — or its half
@@ -139,9 +155,11 @@ ds = cascjax.Dataset(rng.random((n, m)), np.sort(rng.random((n, m)), axis=1) + 0
 est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
 lam = cascjax.lambda_grid(est, 8)
 runs = {"routing": {}, "threshold_cascade": dict(max_depth=3), "cascade": dict(max_depth=3, samples=4),
-        "cascade_routing": dict(max_depth=3, samples=4)}
+        "cascade_routing": dict(max_depth=3, samples=4), "routing events": {}}
 for strategy, kw in runs.items():
     values = cascjax.threshold_grid(est, 8, max_depth=3) if strategy == "threshold_cascade" else lam
+    if strategy == "routing events":  # 64 λ: the event route (cascjax._routing_events)
+        strategy, values = "routing", cascjax.lambda_grid(est, 64)
     one = cascjax.sweep(ds, est, values, strategy, return_choices=True, chunk_size=10, devices=1, **kw)
     four = cascjax.sweep(ds, est, values, strategy, return_choices=True, chunk_size=10, **kw)
     for field in ("cost", "quality", "answered", "ran", "choice", "query_cost"):
