@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _chunks
-from ._cascade import _run_length, _tables, _valid
+from ._cascade import _run_length, _stop_intervals, _tables, _valid
 from ._compile import masked_sum
 from ._curve import Curve
 from ._decide import _magnitudes
@@ -85,11 +85,26 @@ BLOCK_PAIRS = 1 << 17
 RULE_ELEMENTS = 1 << 20
 
 
-@partial(jax.jit, static_argnames=("depth", "rtol", "return_choices", "plan", "room"))
-def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan, room):
+def _banded_runs(bounds, lam, rtol, tie_max, depth):
+    """Models run [n, B] at the λ rows ``lam`` [B, D] by :func:`cascjax.path_at`'s rule on the exact stop
+    intervals ``bounds`` = (lo, hi) [n, D − 1] of :func:`cascjax._cascade._stop_intervals` (the path's own): step j
+    stops where λ_j·(1 + rtol) ∈ [lo, hi) with MIN ties, where λ_j·(1 − rtol) ∈ (lo, hi] with MAX ties."""
+    if depth == 1:
+        return jnp.ones((bounds[0].shape[0], lam.shape[0]), jnp.int32)
+    lo, hi = (a[:, None, :] for a in bounds)  # [n, 1, D − 1]
+    up, down = lam[None, :, 1:] * (1 + rtol), lam[None, :, 1:] * (1 - rtol)
+    stops = jnp.where(tie_max, (lo < down) & (down <= hi), (lo <= up) & (up < hi))
+    j = jnp.arange(1, depth, dtype=jnp.int32)
+    return jnp.min(jnp.where(stops, j[None, None], depth), axis=2)
+
+
+@partial(jax.jit, static_argnames=("depth", "rtol", "return_choices", "plan", "room", "lam_band"))
+def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan, room,
+                   lam_band=False):
     """The optimal cascade at every row of ``lam`` [L, D] through the stop intervals: the Curve of
     :func:`cascjax._cascade.cascade_sweep` (the same decisions, the same bits), and the largest number of pairs
-    a query chunk left to the rule (above ``room``: run again with more)."""
+    a query chunk left to the rule (above ``room``: run again with more). ``lam_band``: path_at's rule on the
+    exact stop intervals instead (:func:`_banded_runs`; no pair is left to the rule)."""
     m = quality.shape[1]
     n_lam = lam.shape[0]
     width = max(1, min(n_lam, BLOCK_PAIRS // plan.chunk))
@@ -103,7 +118,10 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
         n_q = q_.shape[0]
         q_tab, c_tab, spent, answer_of = _tables(q_, c_, e, z, factor, depth)
         mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
-        intervals = jax.vmap(_intervals, in_axes=(0, 0, 0, 0, None, None))(q_tab, c_tab, *mags, tau, depth)
+        if lam_band:
+            bounds = jax.vmap(_stop_intervals, in_axes=(0, 0, None))(q_tab, c_tab, depth)
+        else:
+            intervals = jax.vmap(_intervals, in_axes=(0, 0, 0, 0, None, None))(q_tab, c_tab, *mags, tau, depth)
         got = jnp.take_along_axis(q_, answer_of, axis=1)  # [chunk, D]: realised quality after r models
         real = (w > 0).astype(jnp.int32)[:, None]
 
@@ -114,6 +132,9 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
         small = jnp.int8 if depth < 127 else jnp.int32  # models run, stored for the second pass
 
         def keys(lam_b):
+            if lam_band:
+                runs = _banded_runs(bounds, lam_b, rtol, tie_max, depth)
+                return runs.astype(small), jnp.zeros(runs.shape, bool)
             runs, unsure = _runs(intervals, lam_b, depth)
             return runs.astype(small), unsure & (w > 0)[:, None]  # padding queries: whatever they run, weigh 0
 
@@ -154,20 +175,23 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
     return curve, jnp.max(unclear)
 
 
-def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan) -> Curve:
-    """:func:`cascade_events` with enough room: runs again with more room until no query chunk overflows."""
+def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan,
+                 lam_band: bool = False) -> Curve:
+    """:func:`cascade_events` with enough room: runs again with more room until no query chunk overflows.
+    ``lam_band``: path_at's rule (:func:`_banded_runs`)."""
     # The first guess: one pair in 512 (measured: 6,598 of 8,192 x 1,024 in a chunk of 'low'-noise estimates,
     # most at λ = 0, where estimates tie); the rule on them costs little beside the rest.
     guess = max(FIRST_ROOM, 1 << (plan.chunk * lam.shape[0] // 512 - 1).bit_length())
-    room = _ROOMS.get((quality.shape, lam.shape, depth), guess)
+    room = 1 if lam_band else _ROOMS.get((quality.shape, lam.shape, depth), guess)
     while True:
         curve, unclear = cascade_events(quality, cost, est, lam, z, factor, n, tie_max, depth=depth, rtol=rtol,
-                                        return_choices=return_choices, plan=plan, room=room)
+                                        return_choices=return_choices, plan=plan, room=room, lam_band=lam_band)
         unclear = int(unclear)
         if unclear <= room:
             break
         room = 1 << (unclear - 1).bit_length()
-    _ROOMS[(quality.shape, lam.shape, depth)] = room
+    if not lam_band:
+        _ROOMS[(quality.shape, lam.shape, depth)] = room
     return curve
 
 

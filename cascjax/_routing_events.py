@@ -95,11 +95,13 @@ def _all_below(a, b, keep):
     return lo, jnp.where(never, -jnp.inf, hi)
 
 
-def _prepare(mu, c_hat, rtol, hull: _Hull):
+def _prepare(mu, c_hat, rtol, hull: _Hull, intervals: bool = True):
     """Per query of a chunk, what every λ shares: the hull's vertices [n, W] and breakpoints [n, W − 1], each
-    vertex's clear interval (lo, hi) [n, W], and the candidate counts [n]."""
+    vertex's clear interval (lo, hi) [n, W] (None without ``intervals``), and the candidate counts [n]."""
     n = mu.shape[0]
     verts, breaks, found = _vertices(mu, c_hat, hull)
+    if not intervals:
+        return verts, breaks, None, None, found
     qmag, cmag = jax.vmap(_magnitudes)(mu, c_hat)
     tau = 2 * rtol + 16 * jnp.finfo(mu.dtype).eps
     # Intervals for the vertices some query of the chunk reaches (columns past the longest walk are repeats).
@@ -111,36 +113,50 @@ def _prepare(mu, c_hat, rtol, hull: _Hull):
     return verts, breaks, lo.T, hi.T, found
 
 
-def _segments(lam, prepared, real):
+def _segments(lam, prepared, real, band=None):
     """Where each vertex's λ range meets the ascending grid ``lam`` [L]: per query and vertex k [n, W], the grid
     indices [S_k, S_k+1) at which the hull is at vertex k (breakpoint k − 1 ≤ λ < breakpoint k), and within them
-    the clear ones [x_k, y_k); padding queries (``real`` False) get empty ranges at L."""
+    the clear ones [x_k, y_k); padding queries (``real`` False) get empty ranges at L.
+
+    ``band`` = (rtol, tie_max) applies :func:`cascjax.path_at`'s rule instead: with MIN ties a breakpoint b is
+    passed where b ≤ λ·(1 + rtol), with MAX ties where b < λ·(1 − rtol) (the same float products as path_at);
+    every pair is then clear."""
     verts, breaks, lo, hi, _ = prepared
     n_lam = lam.shape[0]
-    find = partial(jnp.searchsorted, lam, method="scan_unrolled" if n_lam <= 64 else "scan")
-    start = jnp.concatenate([jnp.zeros((breaks.shape[0], 1), jnp.int32), find(breaks, side="left")], axis=1)
+    method = "scan_unrolled" if n_lam <= 64 else "scan"
+    find = partial(jnp.searchsorted, lam, method=method)
+    if band is None:
+        passed = find(breaks, side="left")  # first λ ≥ b
+    else:
+        rtol, tie_max = band
+        at_min = jnp.searchsorted(lam * (1 + rtol), breaks, side="left", method=method)
+        at_max = jnp.searchsorted(lam * (1 - rtol), breaks, side="right", method=method)
+        passed = jnp.where(tie_max, at_max, at_min)
+    start = jnp.concatenate([jnp.zeros((breaks.shape[0], 1), passed.dtype), passed], axis=1)
     start = jnp.where(real[:, None], start, n_lam).astype(jnp.int32)
     end = jnp.concatenate([start[:, 1:], jnp.full((start.shape[0], 1), n_lam, jnp.int32)], axis=1)
     end = jnp.where(real[:, None], end, n_lam)
+    if band is not None:
+        return start, end, start, end
     x = jnp.clip(find(lo, side="right"), start, end).astype(jnp.int32)  # first λ > lo
     y = jnp.maximum(jnp.clip(find(hi, side="left"), start, end), x).astype(jnp.int32)  # first λ ≥ hi
     return start, end, x, y
 
 
-@partial(jax.jit, static_argnames=("rtol", "plan", "hull"))
-def routing_hulls(quality, cost, mu, c_hat, lam, n, *, rtol, plan, hull):
+@partial(jax.jit, static_argnames=("rtol", "plan", "hull", "lam_band"))
+def routing_hulls(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, plan, hull, lam_band):
     """Phase one of the event route, per query chunk: each query's hull vertices [size, W], where each vertex's
     λ range meets the ascending grid ``lam`` (:func:`_segments`), the realised quality and cost of the vertices
     [size, W]; the number of (query, λ) pairs outside
     their vertex's clear interval, the longest walk and the largest candidate count (above ``hull.width``:
-    run again)."""
+    run again). ``lam_band``: the tie band on breakpoints (path_at's rule, :func:`_segments`), no rule."""
 
     def one(args, lam):
         q_, c_, mu_, ch_, w = args
-        prepared = _prepare(mu_, ch_, rtol, hull)
+        prepared = _prepare(mu_, ch_, rtol, hull, intervals=not lam_band)
         verts = prepared[0]
         real = w > 0
-        start, end, x, y = _segments(lam, prepared, real)
+        start, end, x, y = _segments(lam, prepared, real, (rtol, tie_max) if lam_band else None)
         q_v, c_v = jnp.take_along_axis(q_, verts, axis=1), jnp.take_along_axis(c_, verts, axis=1)
         unclear = jnp.sum((x - start) + (end - y), axis=1, dtype=jnp.int32)
         walked = jnp.where(real, jnp.sum(jnp.isfinite(prepared[1]), axis=1, dtype=jnp.int32), 0)
@@ -279,10 +295,11 @@ def bytes_per_query(n_models: int, width: int, itemsize: int) -> int:
     return n_models * itemsize * 40 + width * (24 + 5 * itemsize)
 
 
-def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choices, plan_for) -> Curve:
+def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choices, plan_for,
+                 lam_band: bool = False) -> Curve:
     """The event route for any λ order: λ sorted in NumPy (the results put back in the given order); phase
     one again with more room while some query's candidates overflow it; phase two with room for every pair the
-    rule decides (a power of two: few programs)."""
+    rule decides (a power of two: few programs). ``lam_band``: path_at's tie rule (see :func:`_segments`)."""
     m = quality.shape[1]
     lam = np.asarray(lam)
     order = np.argsort(lam, kind="stable")
@@ -290,8 +307,8 @@ def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choi
     lam = jax.device_put(lam[order])
     hull = _hull_room(m, _WIDTHS.get(m))
     while True:
-        hulls, unclear, walked, found = routing_hulls(quality, cost, mu, c_hat, lam, n, rtol=rtol,
-                                                      plan=plan_for(hull.width), hull=hull)
+        hulls, unclear, walked, found = routing_hulls(quality, cost, mu, c_hat, lam, n, tie_max, rtol=rtol,
+                                                      plan=plan_for(hull.width), hull=hull, lam_band=lam_band)
         found = int(found)
         if found <= hull.width:
             break

@@ -47,6 +47,7 @@ CPU_BATCH_ELEMENTS = 1 << 20
 def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: str = "min", *,
           max_depth: int | None = None, samples: int = 64, no_deviation: bool = False, force_order: bool = False,
           greedy: bool = False, prune: bool = True, return_choices: bool = False, tie_rtol: float | None = None,
+          tie_band: str = "score",
           batch_size: int | None = None, chunk_size: int | None = None, memory: int | None = None,
           devices=None) -> Curve:
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
@@ -90,6 +91,17 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       return_choices: also return the answering model and the realised cost per query and λ (``Curve.choice``,
         ``Curve.query_cost`` [L, N]): per-query outcomes, e.g. for a paired bootstrap.
       tie_rtol: relative tie tolerance; default 32·eps of the dtype (see ``cascjax.TIE_ULPS``).
+      tie_band: where the tolerance applies. ``"score"`` (default, every strategy): candidates whose scores lie
+        within ``tie_rtol·(max|Q| + λ·max|C|)`` of the best tie (DESIGN section 4). ``"lambda"`` (routing and
+        the cascade): :func:`cascjax.path_at`'s rule on the exact path's breakpoints — routing takes the vertex
+        of each query's exact hull (the walk of :func:`cascjax.routing_path`), the cascade stops at the first
+        step whose exact stop interval (:func:`cascjax.cascade_path`'s) holds λ_j, a λ within a relative
+        ``tie_rtol`` of a breakpoint counting as that breakpoint; the sweep then makes exactly the decisions
+        of ``path_at(routing_path(ds, est), λ, tie, tie_rtol=tie_rtol)`` (``cascade_path`` alike, with the same
+        ``max_depth``, ``samples``, ``no_deviation``). The two bands differ only at near-ties, where both
+        choices are within the tolerance of optimal: around a breakpoint between choices whose cost
+        estimates differ by ΔC the score band is ``tie_rtol·(max|Q| + λ·max|C|) / |ΔC|`` wide in λ, the λ
+        band ``tie_rtol·λ``.
       batch_size: λ values per batch within a query chunk; default keeps a batch under 2^20
         queries·models·λ elements on CPU, 2^24 on accelerators. (Not used by cascade routing, which takes every
         λ of a query at once.)
@@ -122,6 +134,11 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     if strategy not in STRATEGIES:
         raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     tie_max = check_tie(tie)
+    if tie_band not in ("score", "lambda"):
+        raise CascjaxError(f"unknown tie_band {tie_band!r}; choose 'score' or 'lambda'")
+    if tie_band == "lambda" and strategy not in ("routing", "cascade"):
+        raise CascjaxError(f"tie_band='lambda' (path_at's rule on the exact path's breakpoints) is for routing and "
+                           f"the cascade; {strategy} takes tie_band='score'")
     check_estimates(ds, est)
     dtype = ds.quality.dtype
     if strategy == "routing":
@@ -179,8 +196,12 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         from ._cascade import cascade_sweep
         from ._cascade_events import sweep_events as cascade_events
 
-        events = lam.shape[0] >= CASCADE_EVENT_LAMBDAS
-        run = cascade_events if events else partial(cascade_sweep, batch_size=batch_size)
+        if tie_band == "lambda":
+            run = partial(cascade_events, lam_band=True)
+        elif lam.shape[0] >= CASCADE_EVENT_LAMBDAS:
+            run = cascade_events
+        else:
+            run = partial(cascade_sweep, batch_size=batch_size)
         curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), depth=depth, rtol=rtol,
                     return_choices=return_choices, plan=plan)
     elif strategy == "threshold_cascade":
@@ -192,13 +213,13 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     else:
         mu, c_hat = _compile.pad_put((_compile.cast(est.quality_ante, dtype), _compile.cast(est.cost_ante, dtype)),
                                      size)
-        if _event_route(m, lam.shape[0]):  # the same choices
+        if tie_band == "lambda" or _event_route(m, lam.shape[0]):  # the same choices
             def plan_for(width):
                 return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, width, itemsize), 0,
                                     devices)
 
             curve = sweep_events(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
-                                 return_choices=return_choices, plan_for=plan_for)
+                                 return_choices=return_choices, plan_for=plan_for, lam_band=tie_band == "lambda")
         else:
             curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
                                   return_choices=return_choices, batch_size=batch_size, plan=plan)

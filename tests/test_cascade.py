@@ -188,6 +188,38 @@ def test_exact_path_matches_the_oracle_between_and_the_sweep_at_its_vertices(cas
         assert lam.shape == (1,) and float(path.ran[0]) == 1.0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(cases(), st.integers(0, 2**31), st.booleans(), st.sampled_from(["min", "max"]),
+       st.sampled_from([None, 0.0, 1e-3]))
+@fewer
+def test_the_lambda_band_sweep_makes_path_ats_decisions(dtype, case, seed, negative, tie, rtol):
+    """``tie_band="lambda"``: the cascade stops by path_at's rule on the path's own stop intervals, so the sweep
+    equals ``path_at(cascade_path)`` at the breakpoints, at the edges of their tie band (λ·(1 ± rtol) = b, and
+    one ulp either side) and between them, for both tie rules, any tolerance, float32 and float64 (up to how
+    the two sum; the ``ran`` counts exactly)."""
+    ds, est, depth, k, _ = case
+    ds = cascjax.Dataset.from_arrays(np.asarray(ds.quality, dtype), np.asarray(ds.cost, dtype), sort=False)
+    est = cascjax.Estimates(*(jnp.asarray(np.asarray(a), dtype) for a in est[:6]))
+    if negative:
+        est = est._replace(cost_ante=est.cost_ante - dtype(0.25))
+    path = cascjax.cascade_path(ds, est, max_depth=depth, samples=k)
+    breaks = np.asarray(path.lam)[1:]
+    r = cascjax._decide.tie_rtol(dtype, rtol)
+    edges = np.concatenate([breaks, breaks / dtype(1 + r), breaks / dtype(1 - r)]).astype(dtype)
+    lam = np.concatenate([edges, np.nextafter(edges, dtype(np.inf)), np.nextafter(edges, dtype(0)),
+                          (breaks[1:] + breaks[:-1]) / 2, [0.0, 2 * np.max(breaks, initial=0) + 1]]).astype(dtype)
+    # (Subnormal λ left out: XLA flushes them to zero, NumPy's path_at does not.)
+    lam = np.unique(lam[np.isfinite(lam) & ((lam == 0) | (lam >= np.finfo(dtype).tiny))])
+    at = cascjax.path_at(path, lam, tie, tie_rtol=rtol)
+    grid = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k, tie_rtol=rtol,
+                         tie_band="lambda")
+    close = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(np.asarray(grid.ran), np.asarray(at.ran), rtol=close)
+    np.testing.assert_allclose(np.asarray(grid.quality), np.asarray(at.quality), rtol=close, atol=close)
+    np.testing.assert_allclose(np.asarray(grid.cost), np.asarray(at.cost), rtol=close,
+                               atol=close * float(np.max(np.abs(ds.cost))))
+
+
 def test_exact_path_on_the_example():
     """The path evaluated on a 512-point grid is the grid sweep (noisy estimates, independent and correlated);
     the path's AUC is at least the grid's up to the grid's interpolation."""

@@ -205,6 +205,49 @@ def test_the_event_route_makes_the_direct_grids_choices(dtype, data):
                                    err_msg=field)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+def test_the_lambda_band_sweep_makes_path_ats_decisions(dtype, data):
+    """``tie_band="lambda"``: the sweep decides by the exact path's rule, so it equals ``path_at(routing_path)``
+    at every λ — at the breakpoints, at the edges of their tie band (λ·(1 ± rtol) = b, and one ulp either
+    side), between them — for both tie rules and any tolerance, with ties on purpose (dyadic values, duplicate
+    models), in float32 and float64; up to how the two sum (the path adds rounded changes, the sweep
+    compensates), far below what one query's different choice would change."""
+    ds, est = data.draw(instances(max_n=8, max_m=6))
+    mu, c_hat = np.array(est.quality_ante), np.array(est.cost_ante)
+    if data.draw(st.booleans()):
+        mu[:, -1], c_hat[:, -1] = mu[:, 0], c_hat[:, 0]
+    ds = cascjax.Dataset.from_arrays(np.asarray(ds.quality, dtype), np.asarray(ds.cost, dtype), sort=False)
+    est = _estimates(mu.astype(dtype), c_hat.astype(dtype))
+    tie = data.draw(st.sampled_from(["min", "max"]))
+    rtol = data.draw(st.sampled_from([None, 0.0, 1e-3]))
+    path = cascjax.routing_path(ds, est)
+    breaks = np.unique(np.asarray(path.lam))
+    r = cascjax._decide.tie_rtol(dtype, rtol)
+    edges = np.concatenate([breaks, breaks / dtype(1 + r), breaks / dtype(1 - r)]).astype(dtype)
+    lam = np.concatenate([edges, np.nextafter(edges, dtype(np.inf)), np.nextafter(edges, dtype(0)),
+                          (breaks[1:] + breaks[:-1]) / 2, [0.0, 2 * breaks[-1] + 1]]).astype(dtype)
+    # (Subnormal λ left out: XLA flushes them to zero, NumPy's path_at does not; see ``instances``.)
+    lam = np.unique(lam[np.isfinite(lam) & ((lam == 0) | (lam >= np.finfo(dtype).tiny))])
+    note(f"quality={np.asarray(ds.quality).tolist()}\ncost={np.asarray(ds.cost).tolist()}\nmu={mu.tolist()}\n"
+         f"c_hat={c_hat.tolist()}\nlam={lam.tolist()}\nbreaks={breaks.tolist()}")
+    at = cascjax.path_at(path, lam, tie, tie_rtol=rtol)
+    grid = cascjax.sweep(ds, est, lam, tie=tie, tie_rtol=rtol, tie_band="lambda")
+    close = 1e-12 if dtype == np.float64 else 1e-5
+    scale = float(np.max(np.abs(ds.cost))) + 1e-300
+    np.testing.assert_allclose(np.asarray(grid.quality), np.asarray(at.quality), rtol=close, atol=close)
+    np.testing.assert_allclose(np.asarray(grid.cost), np.asarray(at.cost), rtol=close, atol=close * scale)
+
+
+def test_tie_band_is_checked():
+    ds = cascjax.synthetic(seed=0, n_queries=20, n_models=3)
+    est = cascjax.perfect_estimates(ds)
+    with pytest.raises(cascjax.CascjaxError, match="tie_band"):
+        cascjax.sweep(ds, est, [0.1], tie_band="lambdas")
+    with pytest.raises(cascjax.CascjaxError, match="tie_band"):
+        cascjax.sweep(ds, est, [0.1], "cascade_routing", tie_band="lambda")
+
+
 def test_the_event_sums_do_not_depend_on_how_the_events_are_sorted(monkeypatch):
     """Events sorted by one int32 key (bin·E + position) or, when that would overflow, by two keys: the same
     order, so the same bits."""
