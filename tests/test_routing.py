@@ -319,6 +319,15 @@ def test_large_pools_equal_the_numpy_loop_in_float64(m):
         at = cascjax.path_at(path, lam[clear], tie)
         _close(at.cost, ref_c[clear], float(np.max(cost)))
         _close(at.quality, ref_q[clear], 1.0)
+        # The sweep (the event route: ≥ 16 λ on pools this large) decides by the same tolerant rule as the loop,
+        # near-ties included; with tie_band="lambda" it is path_at, at every λ.
+        grid = cascjax.sweep(ds, est, np.repeat(lam, 16), tie=tie)
+        _close(grid.cost[::16], ref_c, float(np.max(cost)))
+        _close(grid.quality[::16], ref_q, 1.0)
+        banded = cascjax.sweep(ds, est, lam, tie=tie, tie_band="lambda")
+        every = cascjax.path_at(path, lam, tie)
+        _close(banded.cost, every.cost, float(np.max(cost)))
+        _close(banded.quality, every.quality, 1.0)
 
 
 def test_lambda_grid_on_a_pool_of_thousands_of_models():
