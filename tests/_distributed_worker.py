@@ -56,6 +56,8 @@ def main(process_id: int, num_processes: int, port: int, outfile: str) -> None:
         runs[f"choices{n}"] = (lambda ds_n=ds_n, est_n=est_n: cascjax.sweep(
             ds_n, est_n, cascjax.lambda_grid(est_n, 8), "routing", return_choices=True))
     runs["routing_path"] = lambda: cascjax.routing_path(ds, est)
+    # 64 λ: the routing event route (cascjax._routing_events), whose second phase runs on replicated arrays.
+    runs["routing_events"] = lambda: cascjax.sweep(ds, est, cascjax.lambda_grid(est, 64), return_choices=True)
     for name, run in runs.items():
         try:
             curve = run()

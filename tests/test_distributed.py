@@ -114,3 +114,10 @@ def test_per_query_outputs_over_two_processes_equal_one_process(results):
 def test_routing_path_over_two_processes_equals_one_process(results):
     """The exact routing path: the same vertices (λ, cost, quality) as one process, to the bit."""
     _assert_same("routing_path", *results)
+
+
+def test_routing_event_sweep_over_two_processes_equals_one_process(results):
+    """A routing sweep of 64 λ (the event route: hull segments per query chunk, then the rule and one sorted
+    running sum on the replicated per-query outputs): every field, per-query outputs included, to the bit."""
+    _assert_same("routing_events", *results)
+
