@@ -75,7 +75,8 @@ def plan(n_queries: int, chunk_size, memory, per_query_bytes: float, fixed_bytes
          devices=None) -> Plan:
     """Validates ``chunk_size``/``memory`` and returns the plan: ``chunk_size`` queries per chunk when given,
     else as many as fit in ``memory`` bytes (default :data:`MEMORY_BUDGET`) at ``per_query_bytes`` each
-    after ``fixed_bytes`` (or a half or a quarter of that, whichever pads the queries least). Several chunks
+    after ``fixed_bytes`` — but in at least half of ``memory`` when the fixed part takes more — (or a half or a
+    quarter of that, whichever pads the queries least). Several chunks
     have a power-of-two size (``chunk_size`` rounded up, a memory-derived size rounded down), so that the
     pairwise sums of :func:`cascjax._compile.tree_sum` — and so the results, to the bit — do not depend on it;
     on one device, queries that fit in one chunk are one chunk of exactly ``n_queries`` (no padding work: the
@@ -93,7 +94,12 @@ def plan(n_queries: int, chunk_size, memory, per_query_bytes: float, fixed_bytes
         if not (isinstance(memory, (int, float, np.integer, np.floating)) and not isinstance(memory, bool)
                 and np.isfinite(memory) and memory > 0):
             raise CascjaxError(f"memory must be a positive number of bytes, got {memory!r}")
-        fits = int(max(1, (memory - fixed_bytes) // max(per_query_bytes, 1.0)))
+        # What the queries may hold: the budget after the fixed part, but at least half the budget — a fixed part
+        # over budget (cascade routing's candidate tables on 24 models at depth 5: 2.7 GB) would otherwise
+        # leave chunks of one query, each paying the fixed work again (200 queries: > 300 s, in chunks of 64
+        # 3.4 s).
+        room = max(memory - fixed_bytes, memory / 2)
+        fits = int(max(1, room // max(per_query_bytes, 1.0)))
         chunk = 1 << (fits.bit_length() - 1)
         # Of the largest chunk that fits and its half and quarter, the one that pads the queries least (every
         # padding row costs a real row's work; 20,480 queries: 5 chunks of 4,096, not 3 of 8,192).

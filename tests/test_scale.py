@@ -96,6 +96,11 @@ def test_chunk_from_a_memory_budget():
     per_query, fixed = chunk_bytes(11, 5, 64, 256, 4)
     chunk = _chunks.plan(1_000_000, None, 2**30, per_query, fixed, devices=1).chunk
     assert 0 < chunk < 1_000_000 and chunk * per_query + fixed <= 2**30
+    # A fixed part over the budget (cascade routing's tables on 24 models, depth 5) still leaves the queries
+    # half the budget, not chunks of one: 2^29 / 17.7 MB = 30 queries, the largest power of two 16.
+    per_query, fixed = chunk_bytes(24, 5, 64, 2, 4)
+    assert fixed > 2**30 and 2**29 // per_query == 30
+    assert _chunks.plan(1_000_000, None, 2**30, per_query, fixed, devices=1).chunk == 16
 
 
 def test_chunked_paths_equal_the_unchunked_paths():
