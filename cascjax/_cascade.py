@@ -150,10 +150,11 @@ def _stop_intervals(q, c, depth):
 
 
 def _runs_at(lo, hi, lam, tie_max):
-    """Models run at each λ of ``lam`` [P] from the stop intervals [D − 1]: the first step that stops, else D."""
+    """Models run at each λ of ``lam`` [P] (or per-step λ rows [P, D − 1], λ_j for step j) from the stop
+    intervals [D − 1]: the first step that stops, else D."""
     if lo.shape[0] == 0:  # max_depth = 1: the first model always answers
-        return jnp.ones(lam.shape, jnp.int32)
-    lam = lam[:, None]
+        return jnp.ones(lam.shape[:1], jnp.int32)
+    lam = lam[:, None] if lam.ndim == 1 else lam
     stops = (lo[None] < lam) & (lam <= hi[None]) if tie_max else (lo[None] <= lam) & (lam < hi[None])
     depth = lo.shape[0] + 1
     return jnp.where(jnp.any(stops, axis=1), jnp.argmax(stops, axis=1) + 1, depth).astype(jnp.int32)

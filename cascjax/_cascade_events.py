@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _chunks
-from ._cascade import _run_length, _stop_intervals, _tables, _valid
+from ._cascade import _run_length, _runs_at, _stop_intervals, _tables, _valid
 from ._compile import masked_sum
 from ._curve import Curve
 from ._decide import _magnitudes
@@ -85,17 +85,14 @@ BLOCK_PAIRS = 1 << 17
 RULE_ELEMENTS = 1 << 20
 
 
-def _banded_runs(bounds, lam, rtol, tie_max, depth):
+def _banded_runs(bounds, lam, rtol, tie_max):
     """Models run [n, B] at the λ rows ``lam`` [B, D] by :func:`cascjax.path_at`'s rule on the exact stop
-    intervals ``bounds`` = (lo, hi) [n, D − 1] of :func:`cascjax._cascade._stop_intervals` (the path's own): step j
-    stops where λ_j·(1 + rtol) ∈ [lo, hi) with MIN ties, where λ_j·(1 − rtol) ∈ (lo, hi] with MAX ties."""
-    if depth == 1:
-        return jnp.ones((bounds[0].shape[0], lam.shape[0]), jnp.int32)
-    lo, hi = (a[:, None, :] for a in bounds)  # [n, 1, D − 1]
-    up, down = lam[None, :, 1:] * (1 + rtol), lam[None, :, 1:] * (1 - rtol)
-    stops = jnp.where(tie_max, (lo < down) & (down <= hi), (lo <= up) & (up < hi))
-    j = jnp.arange(1, depth, dtype=jnp.int32)
-    return jnp.min(jnp.where(stops, j[None, None], depth), axis=2)
+    intervals ``bounds`` = (lo, hi) [n, D − 1] of :func:`cascjax._cascade._stop_intervals` (the path's own), read
+    by the path's own :func:`cascjax._cascade._runs_at` at λ_j·(1 + rtol) with MIN ties, λ_j·(1 − rtol) with
+    MAX ties."""
+    runs_at = jax.vmap(_runs_at, in_axes=(0, 0, None, None))
+    x = lam[:, 1:]  # λ_j of steps 1..D−1
+    return jnp.where(tie_max, runs_at(*bounds, x * (1 - rtol), True), runs_at(*bounds, x * (1 + rtol), False))
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "return_choices", "plan", "room", "lam_band"))
@@ -117,10 +114,10 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
         q_, c_, e, w = args
         n_q = q_.shape[0]
         q_tab, c_tab, spent, answer_of = _tables(q_, c_, e, z, factor, depth)
-        mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
         if lam_band:
             bounds = jax.vmap(_stop_intervals, in_axes=(0, 0, None))(q_tab, c_tab, depth)
         else:
+            mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
             intervals = jax.vmap(_intervals, in_axes=(0, 0, 0, 0, None, None))(q_tab, c_tab, *mags, tau, depth)
         got = jnp.take_along_axis(q_, answer_of, axis=1)  # [chunk, D]: realised quality after r models
         real = (w > 0).astype(jnp.int32)[:, None]
@@ -132,24 +129,28 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
         small = jnp.int8 if depth < 127 else jnp.int32  # models run, stored for the second pass
 
         def keys(lam_b):
-            if lam_band:
-                runs = _banded_runs(bounds, lam_b, rtol, tie_max, depth)
-                return runs.astype(small), jnp.zeros(runs.shape, bool)
             runs, unsure = _runs(intervals, lam_b, depth)
             return runs.astype(small), unsure & (w > 0)[:, None]  # padding queries: whatever they run, weigh 0
 
         blocks = jnp.asarray(lam).reshape(-1, width, lam.shape[1])  # (a NumPy array under disable_jit)
-        runs, unsure = jax.lax.map(keys, blocks)  # [blocks, n, B] each
-        # The unsure pairs of the whole chunk (few, most at λ near 0 where estimates tie): the rule itself on at
-        # most ``room`` of them, found by a running count and a binary search per slot.
-        running = jnp.cumsum(unsure.ravel(), dtype=jnp.int32)
-        unclear = running[-1]
-        flat = jnp.minimum(jnp.searchsorted(running, jnp.arange(1, room + 1, dtype=jnp.int32)), running.size - 1)
-        b_at, q_at, l_at = flat // (n_q * width), flat // width % n_q, flat % width
-        # In batches of ≤ 2^20 table entries: the pairs' tables [room, D, M] would not fit at large D and M.
-        ruled = jax.lax.map(rule, (q_at, b_at, l_at), batch_size=max(1, min(room, RULE_ELEMENTS // (depth * m))))
-        live = jnp.arange(room) < unclear
-        runs = runs.at[jnp.where(live, b_at, runs.shape[0]), q_at, l_at].set(ruled.astype(small), mode="drop")
+        if lam_band:  # every pair decided by the path's intervals, none left to the rule
+            runs = jax.lax.map(lambda lam_b: _banded_runs(bounds, lam_b, rtol, tie_max).astype(small), blocks)
+            unclear = jnp.zeros((), jnp.int32)
+        else:
+            runs, unsure = jax.lax.map(keys, blocks)  # [blocks, n, B] each
+            # The unsure pairs of the whole chunk (few, most at λ near 0 where estimates tie): the rule itself on
+            # at most ``room`` of them, found by a running count and a binary search per slot.
+            running = jnp.cumsum(unsure.ravel(), dtype=jnp.int32)
+            unclear = running[-1]
+            flat = jnp.minimum(jnp.searchsorted(running, jnp.arange(1, room + 1, dtype=jnp.int32)),
+                               running.size - 1)
+            b_at, q_at, l_at = flat // (n_q * width), flat // width % n_q, flat % width
+            # In batches of ≤ 2^20 table entries: the pairs' tables [room, D, M] would not fit at large D and M.
+            ruled = jax.lax.map(rule, (q_at, b_at, l_at),
+                                batch_size=max(1, min(room, RULE_ELEMENTS // (depth * m))))
+            live = jnp.arange(room) < unclear
+            runs = runs.at[jnp.where(live, b_at, runs.shape[0]), q_at, l_at].set(ruled.astype(small),
+                                                                                   mode="drop")
 
         def block(runs):
             runs = runs.astype(jnp.int32)
@@ -179,19 +180,21 @@ def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol,
                  lam_band: bool = False) -> Curve:
     """:func:`cascade_events` with enough room: runs again with more room until no query chunk overflows.
     ``lam_band``: path_at's rule (:func:`_banded_runs`)."""
+    if lam_band:  # no pair is left to the rule: no room
+        return cascade_events(quality, cost, est, lam, z, factor, n, tie_max, depth=depth, rtol=rtol,
+                              return_choices=return_choices, plan=plan, room=0, lam_band=True)[0]
     # The first guess: one pair in 512 (measured: 6,598 of 8,192 x 1,024 in a chunk of 'low'-noise estimates,
     # most at λ = 0, where estimates tie); the rule on them costs little beside the rest.
     guess = max(FIRST_ROOM, 1 << (plan.chunk * lam.shape[0] // 512 - 1).bit_length())
-    room = 1 if lam_band else _ROOMS.get((quality.shape, lam.shape, depth), guess)
+    room = _ROOMS.get((quality.shape, lam.shape, depth), guess)
     while True:
         curve, unclear = cascade_events(quality, cost, est, lam, z, factor, n, tie_max, depth=depth, rtol=rtol,
-                                        return_choices=return_choices, plan=plan, room=room, lam_band=lam_band)
+                                        return_choices=return_choices, plan=plan, room=room)
         unclear = int(unclear)
         if unclear <= room:
             break
         room = 1 << (unclear - 1).bit_length()
-    if not lam_band:
-        _ROOMS[(quality.shape, lam.shape, depth)] = room
+    _ROOMS[(quality.shape, lam.shape, depth)] = room
     return curve
 
 

@@ -113,6 +113,12 @@ def _prepare(mu, c_hat, rtol, hull: _Hull, intervals: bool = True):
     return verts, breaks, lo.T, hi.T, found
 
 
+def _ends(start, n_lam: int):
+    """Where each vertex's grid range [S_k, S_k+1) ends: the next vertex's start, L after the last (padding
+    queries start every vertex at L, so theirs end there too)."""
+    return jnp.concatenate([start[:, 1:], jnp.full((start.shape[0], 1), n_lam, start.dtype)], axis=1)
+
+
 def _segments(lam, prepared, real, band=None):
     """Where each vertex's λ range meets the ascending grid ``lam`` [L]: per query and vertex k [n, W], the grid
     indices [S_k, S_k+1) at which the hull is at vertex k (breakpoint k − 1 ≤ λ < breakpoint k), and within them
@@ -134,8 +140,7 @@ def _segments(lam, prepared, real, band=None):
         passed = jnp.where(tie_max, at_max, at_min)
     start = jnp.concatenate([jnp.zeros((breaks.shape[0], 1), passed.dtype), passed], axis=1)
     start = jnp.where(real[:, None], start, n_lam).astype(jnp.int32)
-    end = jnp.concatenate([start[:, 1:], jnp.full((start.shape[0], 1), n_lam, jnp.int32)], axis=1)
-    end = jnp.where(real[:, None], end, n_lam)
+    end = _ends(start, n_lam)
     if band is not None:
         return start, end, start, end
     x = jnp.clip(find(lo, side="right"), start, end).astype(jnp.int32)  # first λ > lo
@@ -186,9 +191,8 @@ def routing_sums(quality, cost, mu, c_hat, lam, back, n, tie_max, hulls, *, rtol
     verts, start, x, y, q_v, c_v = hulls
     size, width = verts.shape
     n_lam, m = lam.shape[0], quality.shape[1]
-    end = jnp.concatenate([start[:, 1:], jnp.full((size, 1), n_lam, jnp.int32)], axis=1)
+    end = _ends(start, n_lam)
     real = jnp.arange(size) < n
-    end = jnp.where(real[:, None], end, n_lam)
     # The unclear pairs: per query and vertex two ranges, [S_k, x_k) and [y_k, S_k+1); the p-th pair found by
     # a binary search in the running count of their lengths.
     first = jnp.stack([start, y], axis=2).reshape(-1)

@@ -184,9 +184,12 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     itemsize, m = ds.quality.dtype.itemsize, ds.n_models
     # Per-query working set (bytes) of one chunk: the inputs and a few [M] temporaries; the cascade's
     # Monte-Carlo points for every (step, prefix), [D, K, M], dominate its own.
+    # The cascade's route: through each step's stop interval from CASCADE_EVENT_LAMBDAS λ rows (and always for
+    # the λ band), else the direct grid.
+    cascade_events = strategy == "cascade" and (tie_band == "lambda" or lam.shape[0] >= CASCADE_EVENT_LAMBDAS)
     if strategy == "cascade":
         per_query = m * itemsize * (12 + 3 * depth * z.shape[0])
-        if lam.shape[0] >= CASCADE_EVENT_LAMBDAS:  # models run, unsure flags and their running count per λ
+        if cascade_events:  # models run, unsure flags and their running count per λ
             per_query += 9 * lam.shape[0]
     else:
         per_query = (8 if strategy == "routing" else 6) * m * itemsize
@@ -194,12 +197,10 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     batch_size = _batch_size(plan.chunk, ds.n_models, lam.shape[0], batch_size)
     if strategy == "cascade":
         from ._cascade import cascade_sweep
-        from ._cascade_events import sweep_events as cascade_events
+        from ._cascade_events import sweep_events as through_intervals
 
-        if tie_band == "lambda":
-            run = partial(cascade_events, lam_band=True)
-        elif lam.shape[0] >= CASCADE_EVENT_LAMBDAS:
-            run = cascade_events
+        if cascade_events:
+            run = partial(through_intervals, lam_band=tie_band == "lambda")
         else:
             run = partial(cascade_sweep, batch_size=batch_size)
         curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), depth=depth, rtol=rtol,

@@ -204,12 +204,7 @@ def test_the_lambda_band_sweep_makes_path_ats_decisions(dtype, case, seed, negat
         est = est._replace(cost_ante=est.cost_ante - dtype(0.25))
     path = cascjax.cascade_path(ds, est, max_depth=depth, samples=k)
     breaks = np.asarray(path.lam)[1:]
-    r = cascjax._decide.tie_rtol(dtype, rtol)
-    edges = np.concatenate([breaks, breaks / dtype(1 + r), breaks / dtype(1 - r)]).astype(dtype)
-    lam = np.concatenate([edges, np.nextafter(edges, dtype(np.inf)), np.nextafter(edges, dtype(0)),
-                          (breaks[1:] + breaks[:-1]) / 2, [0.0, 2 * np.max(breaks, initial=0) + 1]]).astype(dtype)
-    # (Subnormal λ left out: XLA flushes them to zero, NumPy's path_at does not.)
-    lam = np.unique(lam[np.isfinite(lam) & ((lam == 0) | (lam >= np.finfo(dtype).tiny))])
+    lam = oracle.band_grid(breaks, dtype, rtol)
     at = cascjax.path_at(path, lam, tie, tie_rtol=rtol)
     grid = cascjax.sweep(ds, est, lam, "cascade", tie=tie, max_depth=depth, samples=k, tie_rtol=rtol,
                          tie_band="lambda")

@@ -223,12 +223,7 @@ def test_the_lambda_band_sweep_makes_path_ats_decisions(dtype, data):
     rtol = data.draw(st.sampled_from([None, 0.0, 1e-3]))
     path = cascjax.routing_path(ds, est)
     breaks = np.unique(np.asarray(path.lam))
-    r = cascjax._decide.tie_rtol(dtype, rtol)
-    edges = np.concatenate([breaks, breaks / dtype(1 + r), breaks / dtype(1 - r)]).astype(dtype)
-    lam = np.concatenate([edges, np.nextafter(edges, dtype(np.inf)), np.nextafter(edges, dtype(0)),
-                          (breaks[1:] + breaks[:-1]) / 2, [0.0, 2 * breaks[-1] + 1]]).astype(dtype)
-    # (Subnormal λ left out: XLA flushes them to zero, NumPy's path_at does not; see ``instances``.)
-    lam = np.unique(lam[np.isfinite(lam) & ((lam == 0) | (lam >= np.finfo(dtype).tiny))])
+    lam = oracle.band_grid(breaks, dtype, rtol)
     note(f"quality={np.asarray(ds.quality).tolist()}\ncost={np.asarray(ds.cost).tolist()}\nmu={mu.tolist()}\n"
          f"c_hat={c_hat.tolist()}\nlam={lam.tolist()}\nbreaks={breaks.tolist()}")
     at = cascjax.path_at(path, lam, tie, tie_rtol=rtol)
