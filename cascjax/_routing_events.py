@@ -176,6 +176,9 @@ def routing_hulls(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, plan, hull
 #: The least room for the pairs the rule decides in phase two (a power of two; more when needed): a new λ grid
 #: with a few more such pairs does not compile a new program.
 FIRST_ROOM = 1024
+#: Hulls of at most this many breakpoint columns (models − 1 on pools of up to 17 models) pass all of them to
+#: phase two.
+FULL_STEPS = 16
 #: (Query, model) elements one batch of the rule holds in phase two (the pairs near breakpoints).
 RULE_ELEMENTS = 1 << 20
 
@@ -320,7 +323,10 @@ def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choi
     _WIDTHS[m] = hull.width
     unclear, walked = int(unclear), int(walked)
     room = max(FIRST_ROOM, 1 << max(unclear - 1, 0).bit_length())
-    steps = 1 << max(walked - 1, 0).bit_length()
+    # Hull columns phase two takes: all of them when there are at most FULL_STEPS, so that its program depends
+    # on the shapes alone (the longest walk varies from data to data); else the columns past the longest walk,
+    # +inf padding, are left out (a power of two of them kept: few programs).
+    steps = hull.width - 1 if hull.width - 1 <= FULL_STEPS else 1 << max(walked - 1, 0).bit_length()
     curve, _ = routing_sums(quality, cost, mu, c_hat, lam, back, n, tie_max, hulls, rtol=rtol, room=room,
                             steps=steps, return_choices=return_choices)
     return curve

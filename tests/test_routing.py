@@ -443,6 +443,24 @@ def test_a_new_lambda_batch_does_not_recompile():
     assert programs()["total"] == before + 2
 
 
+def test_new_data_of_the_same_shape_does_not_recompile_the_event_route():
+    """The event route's programs depend on the shapes alone: hulls of every length (all six models on the hull,
+    or one model best everywhere) reuse them."""
+    n, m = 50, 6
+    cost = np.tile(np.arange(1.0, m + 1), (n, 1))
+    concave = np.tile(np.sqrt(np.arange(1.0, m + 1)), (n, 1))  # every model a hull vertex: 5 breakpoints
+    flat = np.tile(np.full(m, 0.5), (n, 1))  # the cheapest model best at every λ: no breakpoint
+    lam = np.linspace(0, 1, 64)
+    runs = []
+    for mu in (concave, flat, concave):
+        ds = cascjax.Dataset.from_arrays(np.asarray(mu > 0.6, float), cost, sort=False)
+        before = programs()["total"]
+        runs.append(cascjax.sweep(ds, _estimates(mu, cost), lam))
+        runs[-1] = (runs[-1], programs()["total"] - before)
+    assert [new for _, new in runs[1:]] == [0, 0]
+    assert float(runs[0][0].cost[0]) == 6.0 and float(runs[1][0].cost[-1]) == 1.0
+
+
 def test_float32_and_float64_agree():
     # Dyadic values are exact in both precisions, so the decisions must be identical.
     rng = np.random.default_rng(0)
