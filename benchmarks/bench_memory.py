@@ -9,7 +9,11 @@ Cases (float32, 'low' noise estimates, `cascjax.synthetic` data in blocks of 1,0
 * ``cascade_routing``: a cascade-routing sweep on 1,000,000 x 11, max_depth 5, K 64, 256 λ;
 * only when named with ``--only`` (issue 23, routing over large pools, 100,000 queries x 1,000 models):
   ``pools_path`` (`routing_path`), ``pools_sweep`` (a routing `sweep` over a 1,024-λ `lambda_grid`),
-  ``pools_fit`` (`fit` to 20 budgets, then `evaluate` on the same data).
+  ``pools_fit`` (`fit` to 20 budgets, then `evaluate` on the same data), each holding what routing reads —
+  ``quality``, ``cost`` and the ex-ante estimates; the post-hoc fields are the ex-ante arrays and both
+  standard deviations one zero array (2.0 GB in all) —; and ``pools_frontier``: the data written as a wide
+  Parquet file (float32 columns), then ``cascjax frontier FILE --strategy routing --estimates perfect`` in a
+  process of its own, whose whole peak (reading included: ``ru_maxrss`` of the child) is reported.
 
 Each case runs in its own process (peak RSS, ``ru_maxrss``, is per process and never goes down): the data and
 estimates are generated once into a temporary directory of ``.npy`` files, and the measuring process only
@@ -39,7 +43,8 @@ CASES = {"routing_path": dict(queries=10_000_000, models=11),
          # issue 23: routing over a pool of 1,000 models (not in the default run: --only pools_path,...)
          "pools_path": dict(queries=100_000, models=1_000),
          "pools_sweep": dict(queries=100_000, models=1_000, lambdas=1_024),
-         "pools_fit": dict(queries=100_000, models=1_000, budgets=20)}
+         "pools_fit": dict(queries=100_000, models=1_000, budgets=20),
+         "pools_frontier": dict(queries=100_000, models=1_000)}
 DEFAULT = ("routing_path", "cascade_routing")
 BLOCK = 1_000_000
 
@@ -101,9 +106,18 @@ def measure(case: str, directory: str, spec: dict) -> dict:
 
     import cascjax
 
-    arrays = {f: jnp.asarray(np.load(os.path.join(directory, f + ".npy"))) for f in FIELDS}
+    if case == "pools_frontier":
+        return _frontier(directory, spec)
+    routing = case.startswith("pools")
+    fields = ("quality", "cost", "quality_ante", "cost_ante") if routing else FIELDS
+    arrays = {f: jnp.asarray(np.load(os.path.join(directory, f + ".npy"))) for f in fields}
     ds = cascjax.Dataset(arrays.pop("quality"), arrays.pop("cost"))
-    est = cascjax.Estimates(**arrays)
+    if routing:  # what routing reads; the other fields share arrays (routing never reads them)
+        zeros = jax.device_put(np.zeros(ds.quality.shape, np.float32))
+        est = cascjax.Estimates(arrays["quality_ante"], arrays["quality_ante"], zeros, zeros, arrays["cost_ante"],
+                                arrays["cost_ante"])
+    else:
+        est = cascjax.Estimates(**arrays)
     del arrays
     loaded = _rss_gb()
     _reset_peak()
@@ -139,6 +153,42 @@ def measure(case: str, directory: str, spec: dict) -> dict:
     elif case != "pools_fit":
         row["auc"] = float(cascjax.auc(out, ds))
     return row
+
+
+def _frontier(directory: str, spec: dict) -> dict:
+    """Writes the data as a wide Parquet file and runs ``cascjax frontier`` on it in a child process: its peak
+    resident memory (reading, estimates, sweeps, exact path, files) and wall time."""
+    import jax
+    import pandas as pd
+
+    quality, cost = (np.load(os.path.join(directory, f + ".npy"), mmap_mode="r") for f in ("quality", "cost"))
+    names = [f"m{j:04d}" for j in range(quality.shape[1])]
+    frame = {}
+    for j, name in enumerate(names):
+        frame[name] = np.ascontiguousarray(quality[:, j])
+        frame[name + "|total_cost"] = np.ascontiguousarray(cost[:, j])
+    path = os.path.join(directory, "pools.parquet")
+    pd.DataFrame(frame).to_parquet(path)
+    del frame
+    out = os.path.join(directory, "out")
+    t0 = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "cascjax.cli", "frontier", path, "--strategy", "routing",
+                              "--estimates", "perfect", "--out", out, "--quiet"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    stdout, stderr = child.communicate()
+    wall = time.perf_counter() - t0
+    if child.returncode != 0:
+        raise SystemExit(f"cascjax frontier failed: {stderr[-2000:]}")
+    summary = pd.read_csv(os.path.join(out, "summary.csv"))
+    return dict(case="pools_frontier", **spec, dtype="float32", loaded_rss_gb=float("nan"),
+                peak_rss_gb=_child_peak_gb(), first_s=wall, run_s=float("nan"), jax=jax.__version__,
+                backend=jax.default_backend(), devices=jax.device_count(),
+                auc=float(summary.loc[summary["name"] == "routing", "auc"].iloc[0]))
+
+
+def _child_peak_gb() -> float:
+    """The largest peak resident memory of this process's finished children (``ru_maxrss``, kB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
 
 
 def main():
@@ -181,6 +231,12 @@ def main():
         limit = 4 if case.startswith("pools") else 8  # issue 23's target for pools, issue 6's for the others
         extra = (f"{row['vertices']:,} vertices" if "vertices" in row else f"AUC {row['auc']:.2f}" if "auc" in row
                  else "fit + evaluate")
+        if case == "pools_frontier":
+            print(f"{case:16s} {sizes}: data made in {made:.0f} s | cascjax frontier --strategy routing --estimates "
+                  f"perfect: peak {row['peak_rss_gb']:.2f} GB, the whole process, reading included "
+                  f"({'within' if row['peak_rss_gb'] <= limit else 'OVER'} {limit} GB) | {row['first_s']:.1f} s "
+                  f"wall | AUC {row['auc']:.2f}")
+            continue
         print(f"{case:16s} {sizes}: data made in {made:.0f} s | resident after loading {row['loaded_rss_gb']:.2f} GB"
               f" | peak {row['peak_rss_gb']:.2f} GB ({'within' if row['peak_rss_gb'] <= limit else 'OVER'} {limit} GB; "
               f"{row['peak_rss_gb'] - row['loaded_rss_gb']:.2f} GB above the loaded data) | "

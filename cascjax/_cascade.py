@@ -236,7 +236,7 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
     """
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation, candidates=False)
     m, itemsize = ds.n_models, ds.quality.dtype.itemsize
-    size = _compile.bucket(ds.n_queries)
+    size = _compile.bucket(ds.n_queries, m * itemsize)
     quality, cost, e = _compile.pad_put((ds.quality, ds.cost, e), size)
     p = _chunks.plan(size, chunk_size, memory, m * itemsize * (12 + 3 * depth * z.shape[0]), 0, devices)
     lam, deltas, base, count = _cascade_events(quality, cost, e, z, factor, np.int32(ds.n_queries), depth, p)

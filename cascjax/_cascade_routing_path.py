@@ -153,7 +153,7 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
     if ds.n_models > MAX_MODELS:
         raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                            "select fewer models (Dataset.select, or --models on the command line)")
-    size = _compile.bucket(ds.n_queries)
+    size = _compile.bucket(ds.n_queries, ds.n_models * ds.quality.dtype.itemsize)
     p = _chunks.plan(size, chunk_size, None, 1.0, 0, devices)
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
     quality, cost, e = _compile.pad_put((ds.quality, ds.cost, e), size)

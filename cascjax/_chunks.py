@@ -5,7 +5,9 @@ and (b) optional per-query outputs. :func:`over_queries` runs it on all queries:
 
 * **Chunks** bound memory: the queries (already padded to their bucket by the caller, see
   :mod:`cascjax._compile`) are padded again (copies of row 0, weight 0) to whole chunks of ``chunk`` queries, a
-  power of two, and ``lax.map`` runs one chunk at a time, so peak memory is that of one chunk whatever N.
+  power of two, and ``lax.map`` runs one chunk at a time, so peak memory is that of one chunk whatever N. On
+  one device a query axis that is not a whole number of chunks is not copied to be padded: each chunk is read
+  in place, its rows past the end taken from the start again with weight 0.
 * **Devices**: with a mesh of several devices the chunks are sharded over them with ``jax.shard_map`` (one
   mesh axis ``"q"``, the query axis, laid out with ``NamedSharding``): device d runs chunks d·k .. (d+1)·k − 1.
   The per-chunk sums are gathered (replicated by XLA) and added as a pairwise tree in chunk order; with chunks
@@ -161,6 +163,18 @@ def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None
     leaves = jax.tree.leaves(arrays)
     dtype = leaves[0].dtype if dtype is None else dtype
     size = leaves[0].shape[0]
+    if p.mesh is None and size > p.chunk and size % p.chunk:
+        # Reads each chunk in place rather than padding a copy of every input (inputs this large are not padded
+        # to a bucket either, see cascjax._compile.PAD_BYTES): the last chunk's rows past ``size`` are rows
+        # from the start again (real, finite data) with weight 0, as padding's copies of row 0 are.
+        def in_place(c):
+            rows = (c * p.chunk + jnp.arange(p.chunk)) % size
+            args = jax.tree.map(lambda a: jnp.take(a, rows, axis=0, mode="clip"), arrays)
+            w = (c * p.chunk + jnp.arange(p.chunk) < n).astype(dtype)
+            return one(args + (w,), *shared)
+
+        sums, per_query = jax.lax.map(in_place, jnp.arange(n_chunks(size, p)))
+        return total(sums, p), jax.tree.map(lambda a: merge(a, size), per_query)
     chunked = jax.tree.map(lambda a: split(a, size, p), arrays) + (weights(n, size, p, dtype),)
 
     def local(chunked, *shared):

@@ -103,8 +103,11 @@ class Dataset:
                                f"{rows[0]} ({len(rows)} negative costs in all)")
         codes, gnames = _encode_groups(group, group_names, n)
         order = np.argsort(c.mean(axis=0), kind="stable") if sort else np.arange(m)
+        q, c = (_fitting(a, label, names) for label, a in (("quality", q), ("cost", c)))
+        if (order != np.arange(m)).any():  # else no copy: 100,000 x 1,000 models are 400 MB an array
+            q, c = q[:, order], c[:, order]
         # jax.device_put, not jnp.asarray (which compiles a small program per shape in this JAX).
-        return cls(quality=_put(q[:, order]), cost=_put(c[:, order]), group=None if codes is None else _put(codes),
+        return cls(quality=_put(q), cost=_put(c), group=None if codes is None else _put(codes),
                    models=tuple(names[i] for i in order), group_names=gnames)
 
     @classmethod
@@ -409,6 +412,23 @@ def synthetic(seed: int = 0, n_queries: int = 10_000, n_models: int = 11, *, cor
     length = np.exp(cost_jitter * rng.standard_normal((n_queries, 1)) - 0.5 * cost_jitter**2)
     cost = base[None, :] * length * np.exp(0.05 * rng.standard_normal((n_queries, n_models)))
     return Dataset.from_arrays(quality, cost, models=[f"m{i:02d}" for i in range(n_models)])
+
+
+def _fitting(a: np.ndarray, label: str, names) -> np.ndarray:
+    """``a`` in JAX's dtype for it (float64 → float32 without x64), refusing values that do not fit it (they
+    would become inf)."""
+    dtype = jax.dtypes.canonicalize_dtype(a.dtype)
+    if dtype == a.dtype:
+        return a
+    with np.errstate(over="ignore"):
+        out = a.astype(dtype)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise CascjaxError(f"{label} of model {names[cols[0]]!r} is {a[rows[0], cols[0]]} at query {rows[0]}, "
+                           f"which does not fit {dtype} (largest {np.finfo(dtype).max:.3g}); rescale it, or "
+                           "enable float64 (jax.config.update('jax_enable_x64', True))")
+    return out
 
 
 def _put(a: np.ndarray) -> jax.Array:

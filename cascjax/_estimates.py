@@ -164,20 +164,29 @@ def noisy_estimates(ds: Dataset, key: jax.Array, level: str | None = "low", *,
                 raise CascjaxError(f"{label} values must be non-negative numbers, got {pair!r}")
     if cost_scale is None:
         cost_scale = jnp.mean(ds.cost) / ROUTERBENCH_MEAN_COST if cost_noise is None else 1.0
-    return _noisy(ds.quality, ds.cost, key, jnp.asarray(q_noise, ds.quality.dtype),
-                  jnp.asarray(c_noise, ds.quality.dtype) * cost_scale)
+    kq, kc = _split(key)
+    # Quality and cost in separate programs: one's noise draws and temporaries are freed before the other's
+    # (100,000 x 1,000 models: 6.3 GB of temporaries in one program, 3.4 GB in each of two).
+    quality = _quality_estimates(ds.quality, kq, jnp.asarray(q_noise, ds.quality.dtype))
+    cost = _calibrated_draws(ds.cost, kc, jnp.asarray(c_noise, ds.quality.dtype) * cost_scale)
+    return Estimates(*quality, *cost)
 
 
 @jax.jit
-def _noisy(quality, cost, key, q_noise, c_noise):
-    kq, kc = jax.random.split(key)
-    q_ante, q_post = _calibrated_draws(quality, kq, q_noise)
-    c_ante, c_post = _calibrated_draws(cost, kc, c_noise)
+def _split(key):
+    return tuple(jax.random.split(key))
+
+
+@jax.jit
+def _quality_estimates(truth, key, noise):
+    """quality_ante, quality_post, sd_ante (per model, the std over queries of ante − post, for every query) and
+    sd_post (0)."""
+    q_ante, q_post = _calibrated_draws.__wrapped__(truth, key, noise)
     sd = jnp.std(q_ante - q_post, axis=0, keepdims=True)
-    sd_ante = jnp.broadcast_to(sd, quality.shape)
-    return Estimates(q_ante, q_post, sd_ante, jnp.zeros_like(quality), c_ante, c_post)
+    return q_ante, q_post, jnp.broadcast_to(sd, truth.shape), jnp.zeros_like(truth)
 
 
+@jax.jit
 def _calibrated_draws(truth, key, noise):
     """Two noisy draws (ante, post) of ``truth`` [N, M], each replaced by its least-squares calibration."""
     eps = jax.random.normal(key, (2,) + truth.shape, truth.dtype)

@@ -121,7 +121,8 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
         per_step=("search",), grid: int = 256, bisect: int = 8, candidates: int = 512, seed: int = 0,
         steps: int = 300, learning_rate: float = 0.05, max_depth: int | None = None, samples: int = 64,
         no_deviation: bool = False, force_order: bool = False, greedy: bool = False, prune: bool = True,
-        chunk_size: int | None = None, memory: float | None = None, devices=None) -> Fitted:
+        tie_band: str = "score", chunk_size: int | None = None, memory: float | None = None,
+        devices=None) -> Fitted:
     """Fits a strategy to every budget of a grid at once on ``ds`` (the fit split) and its estimates.
 
     Args:
@@ -143,6 +144,8 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
       learning_rate: Adam's step size on log λ (on θ in units of 1/20 of the threshold grid's range).
       max_depth, samples, no_deviation, force_order, greedy, prune: the strategy's options, as in
         :func:`cascjax.sweep`.
+      tie_band: where the tie tolerance applies, as in :func:`cascjax.sweep`: ``"score"`` (default) or
+        ``"lambda"`` (routing and the cascade: the exact paths' decisions); kept for :func:`evaluate`.
       chunk_size, memory, devices: how the sweeps process the query axis (chunks bounding memory, sharding
         over devices), as in :func:`cascjax.sweep`; kept in ``Fitted.options`` for :func:`evaluate`. (The
         ``gradient`` method's smoothed objective runs on the whole fit split at once.)
@@ -181,6 +184,8 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
                "cascade": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation),
                "cascade_routing": dict(max_depth=max_depth, samples=samples, no_deviation=no_deviation,
                                        force_order=force_order, greedy=greedy, prune=prune)}[strategy]
+    if tie_band != "score":  # sweep checks it (and which strategies take "lambda")
+        options["tie_band"] = tie_band
     options.update(chunk_size=chunk_size, memory=memory, devices=devices)
     run = _runner(ds, est, strategy, options)
 
@@ -346,7 +351,8 @@ def _bisect(run, values, cost, quality, budgets, iterations, depth, threshold):
     if active.any() and iterations > 0:
         for _ in range(iterations):
             geometric = (cheap > 0) & (dear > 0) & ~threshold
-            mid = np.where(geometric, np.sqrt(np.abs(cheap * dear)), (cheap + dear) / 2)
+            with np.errstate(invalid="ignore"):  # inf thresholds (inactive rows): the other branch is taken
+                mid = np.where(geometric, np.sqrt(np.abs(cheap * dear)), (cheap + dear) / 2)
             mid = np.where(active, mid, cheap)
             mc, mq = run(np.repeat(mid[:, None], depth, axis=1))
             ok = mc <= budgets

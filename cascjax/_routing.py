@@ -88,11 +88,13 @@ def _candidates(mu, c_hat, width, bins):
     """Per query, a superset of every model the hull walk can reach, found in O(M) without sorting the costs.
 
     The models go to B bins by log cost (every cost ≤ 0 to the first). A model is dropped when the best μ of
-    the bins below its own is higher and every model there is strictly cheaper (the bins' largest cost, so
-    the binning's rounding cannot drop a model wrongly): it is beaten by a strictly cheaper model, so the walk
-    never takes it (its slope from any vertex is at least that model's, and on a tie the walk takes the
-    cheaper one). Dropping it changes no vertex and no breakpoint, to the bit. With the paper's noise levels
-    ~20-40 of 1,000 models remain.
+    the bins below its own is higher — or equal, unless the model is λ = 0's MAX choice (the most expensive
+    of the best μ) — and every model there is strictly cheaper (the bins' largest cost, so the binning's
+    rounding cannot drop a model wrongly): it is beaten (or, for λ > 0, tied in μ) by a strictly cheaper
+    model, so the walk never takes it (its slope from any vertex is at least that model's, and on a tie the
+    walk takes the cheaper one). Dropping it changes no vertex and no breakpoint, to the bit. With the paper's
+    noise levels ~20-40 of 1,000 models remain; with perfect 0/1 estimates, where every correct model ties at
+    μ = 1, a few (without the ties, all correct models: the walk's room grew to the whole pool).
 
     Returns their indices [n, width] (ascending: the walk's lowest-index tie rule holds on them; −1 pads) and
     their count [n] (above ``width``: the caller runs again with more room).
@@ -109,8 +111,12 @@ def _candidates(mu, c_hat, width, bins):
     top = jnp.full((n, bins, 2), -jnp.inf, mu.dtype).at[rows, b].max(jnp.stack([mu, c_hat], axis=2))
     below = jnp.concatenate([jnp.full((n, 1, 2), -jnp.inf, mu.dtype), jax.lax.cummax(top, axis=1)[:, :-1]], axis=1)
     below = jnp.take_along_axis(below, b[:, :, None], axis=1)  # [n, M, 2]
-    # Dropped: the best model of the bins below is better and (every model there being cheaper) cheaper.
-    keep = ~((below[..., 0] > mu) & (below[..., 1] < c_hat))
+    # Dropped: the best model of the bins below is better — or as good, unless this is λ = 0's MAX choice (the
+    # most expensive of the best μ) — and (every model there being cheaper) cheaper.
+    best = jnp.max(mu, axis=1, keepdims=True)
+    top = (mu == best) & (c_hat == jnp.max(jnp.where(mu == best, c_hat, -jnp.inf), axis=1, keepdims=True))
+    beaten = (below[..., 0] > mu) | ((below[..., 0] == mu) & ~top)
+    keep = ~(beaten & (below[..., 1] < c_hat))
     # The kept models' indices, ascending: the top ``width`` of −index (faster than a scatter on CPU).
     key, idx = jax.lax.top_k(jnp.where(keep, -jnp.arange(m, dtype=jnp.float32), -jnp.inf), width)
     return jnp.where(key > -jnp.inf, idx, -1).astype(jnp.int32), jnp.sum(keep, axis=1, dtype=jnp.int32)
@@ -270,8 +276,8 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
     """
     check_estimates(ds, est)
     n, m = ds.n_queries, ds.n_models
-    size = _compile.bucket(n)
     dtype = ds.quality.dtype
+    size = _compile.bucket(n, m * dtype.itemsize)
     data = _compile.pad_put((ds.quality, ds.cost, _compile.cast(est.quality_ante, dtype),
                              _compile.cast(est.cost_ante, dtype)), size)
     # The walk's working set per query: the inputs and a few [M] temporaries per step.

@@ -157,7 +157,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
-    n, size = ds.n_queries, _compile.bucket(ds.n_queries)
+    n, size = ds.n_queries, _compile.bucket(ds.n_queries, ds.n_models * dtype.itemsize)
     n_lam = lam.shape[0]
     # Shape buckets (cascjax._compile): the query axis and the λ axis are padded, in NumPy, to a few sizes, so
     # one compiled program serves every N and L of a bucket; padding rows weigh 0 and are cut off below.
@@ -252,8 +252,10 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
     estimates (where model i is both better and more expensive than j): the grid spans their 0.5% to 99.5%
     quantiles (over at most ``max_queries`` evenly spaced queries, and at most 2^24 pairs in all), widened by
     a factor 2 at both ends (the top to at least 4 times the lower quantile, so the grid spans a factor ≥ 8).
-    Pools of more than 64 models take the pairs among the models routing can reach (no strictly cheaper
-    model has a higher μ; every hull vertex is one), so 1,000 or 10,000 models need no [N, M, M] arrays.
+    Pools of more than 64 models take, per query, the pairs among its Pareto models (each better than every
+    model at most as expensive; every hull vertex but λ = 0's ties is one), on at most 4,096 queries and 2^24
+    pairs, so 1,000 or 10,000 models need no [N, M, M] arrays, and neither does a pool where many models tie
+    (perfect 0/1 estimates).
 
     Args:
       est: the estimates; ``quality_ante`` and ``cost_ante`` [N, M] are used.
@@ -273,7 +275,9 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
         raise CascjaxError(f"a λ grid needs at least 2 points, got {n!r}")
     queries, m = np.shape(est.quality_ante)
     if m > _FILTER_ABOVE:  # large pools: pairs among the models routing can reach, on fewer queries
-        mu, c = _reachable(est, max(1, min(max_queries, PAIRS // (64 * 64))))
+        mu, c = _staircase(*_reachable(est, max(1, min(max_queries, PAIRS // (64 * 64)))))
+        step = max(1, -(-mu.size * mu.shape[1] // PAIRS))
+        mu, c = mu[::step], c[::step]
     else:
         # Queries evenly spaced, at most ``max_queries`` and at most PAIRS pairs in all (bounded memory).
         step = max(1, queries // max_queries, -(-queries * m * m // PAIRS))
@@ -318,6 +322,24 @@ def _reachable(est: Estimates, rows: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 _candidate_table = jax.jit(_candidates, static_argnums=(2, 3))
+
+
+def _staircase(mu: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of [r, W] candidates (NaN-padded), per query only the models better than every model at most as
+    expensive (in cost order, μ above the running maximum): every hull vertex but λ = 0's ties is one, and a
+    pool where many models tie (perfect 0/1 estimates: every correct model is a candidate) keeps few. Packed
+    to the left, NaN-padded, [r, W'] with W' the largest count kept."""
+    order = np.lexsort((-np.nan_to_num(mu, nan=-np.inf), np.nan_to_num(c, nan=np.inf)), axis=1)
+    mu, c = np.take_along_axis(mu, order, axis=1), np.take_along_axis(c, order, axis=1)
+    before = np.maximum.accumulate(np.nan_to_num(mu, nan=-np.inf), axis=1)
+    before = np.concatenate([np.full((mu.shape[0], 1), -np.inf), before[:, :-1]], axis=1)
+    keep = mu > before  # NaN padding never
+    width = max(1, int(keep.sum(axis=1).max()))
+    # Kept models first (a stable sort of the drop flags keeps their cost order), then cut to ``width``.
+    pack = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+    kept = np.take_along_axis(keep, pack, axis=1)
+    return (np.where(kept, np.take_along_axis(mu, pack, axis=1), np.nan),
+            np.where(kept, np.take_along_axis(c, pack, axis=1), np.nan))
 
 
 def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None) -> np.ndarray:

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,6 +106,29 @@ def test_frontier_options(small_csv, tmp_path, capsys):
     pd.testing.assert_frame_equal(cov[cov.strategy == "routing"].reset_index(drop=True),
                                   plain[plain.strategy == "routing"].reset_index(drop=True))
     assert len(cov[(cov.strategy == "cascade") & (cov.method == "grid")]) == 16
+    # --tie-band lambda reaches the routing and cascade sweeps (the other strategies keep the score band), and
+    # the routing grid then decides as path_at on the exact path
+    seen = []
+    sweep = cascjax.sweep
+
+    def spy(*a, **k):
+        seen.append((k["strategy"], k.get("tie_band", "score")))
+        return sweep(*a, **k)
+
+    d = tmp_path / "band"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cascjax, "sweep", spy)
+        assert _run(args + ["--seed", "1", "--tie-band", "lambda", "--strategy", "routing,cascade,threshold-cascade",
+                            "--out", str(d)], capsys)[0] == 0
+    assert sorted(set(seen)) == [("cascade", "lambda"), ("routing", "lambda"), ("threshold_cascade", "score")]
+    band = pd.read_csv(d / "curve.csv")
+    ds = cascjax.read(small_csv)
+    path = cascjax.routing_path(ds, cascjax.noisy_estimates(ds, jax.random.key(1), "low"))
+    for tie in ("min", "max"):
+        rows = band[(band.strategy == "routing") & (band.method == "grid") & (band.tie == tie)]
+        at = cascjax.path_at(path, rows["lambda"].to_numpy(), tie)
+        np.testing.assert_allclose(rows.quality, np.asarray(at.quality), rtol=1e-6)
+        np.testing.assert_allclose(rows.cost, np.asarray(at.cost), rtol=1e-6)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -118,6 +142,7 @@ def test_frontier_options(small_csv, tmp_path, capsys):
     (["--strategy", "routing,threshold_cascade"], "unknown strategy 'threshold_cascade' in --strategy; available: routing, cascade, cascade-routing, threshold-cascade"),
     (["--models", "m00,nobody"], "missing quality column 'nobody'"),
     (["--estimates", "huge"], "invalid choice"),
+    (["--tie-band", "both"], "invalid choice"),
 ])
 def test_frontier_bad_input(small_csv, tmp_path, capsys, args, message):
     out_dir = tmp_path / "out"

@@ -228,3 +228,23 @@ def test_dropna_drops_and_reports(tmp_path):
 def test_from_arrays_bad_input(kwargs, message):
     with pytest.raises(CascjaxError, match=message):
         cascjax.Dataset.from_arrays(**kwargs)
+
+
+def test_numbers_that_do_not_fit_float32_are_an_error_not_inf(tmp_path):
+    """Without x64 the data is float32: 1e39 would become inf. Named by model (arrays) and by column and row
+    (files); with x64 on it is read as it is."""
+    df = _frame()
+    df.loc[3, "c|total_cost"] = 1e39
+    path = _write(tmp_path, df)
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(CascjaxError, match=r"quality of model 'b' is 1e\+39 at query 1, which does not fit"):
+            cascjax.Dataset.from_arrays([[0, 1], [1, 1e39]], [[1, 2], [1, 2]], models=["a", "b"])
+        with pytest.raises(CascjaxError, match=r"cost of model 'a' is 1e\+39 at query 0, which does not fit"):
+            cascjax.Dataset.from_arrays([[0, 1]], [[1e39, 2]], models=["a", "b"], sort=False)
+        with pytest.raises(CascjaxError, match=r"column 'c\|total_cost' has 1e\+39 at row 3, which does not fit"):
+            cascjax.read(path)
+        assert cascjax.read(path, models=["a", "b"]).cost.dtype == jnp.float32
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert float(cascjax.read(path).cost.max()) == 1e39

@@ -343,12 +343,27 @@ def test_threshold_soft_equals_the_sweep_at_tiny_tau():
     (dict(per_step="annealing"), "unknown per-step method 'annealing'"),
     (dict(strategy="teleport"), "unknown strategy 'teleport'"),
     (dict(strategy="routing", max_depth=2), "max_depth must be 1 or None"),
+    (dict(tie_band="lambda", strategy="cascade_routing"), "tie_band='lambda'.*is for routing and the cascade"),
+    (dict(tie_band="edges"), "unknown tie_band 'edges'"),
 ])
 def test_fit_bad_input(kwargs, message):
     ds = cascjax.synthetic(1, 10, 3)
     args = dict(budgets=[1e-3], strategy="cascade") | kwargs
     with pytest.raises(cascjax.CascjaxError, match=message):
         cascjax.fit(ds, cascjax.perfect_estimates(ds), args.pop("budgets"), args.pop("strategy"), **args)
+
+
+def test_fit_with_the_lambda_tie_band_keeps_it_for_evaluate(monkeypatch):
+    """``tie_band`` reaches every sweep of the fit and, through ``Fitted.options``, of ``evaluate``."""
+    fit_ds, fit_est, test_ds, test_est = noisy_split()
+    seen = []
+    sweep = cascjax._fit.sweep
+    monkeypatch.setattr(cascjax._fit, "sweep", lambda *a, **k: seen.append(k.get("tie_band")) or sweep(*a, **k))
+    f = cascjax.fit(fit_ds, fit_est, spread_budgets(fit_ds)[2:5], "routing", tie_band="lambda", **FAST)
+    assert f.options["tie_band"] == "lambda" and seen and set(seen) == {"lambda"}
+    seen.clear()
+    out = cascjax.evaluate(f, test_ds, test_est)
+    assert seen == ["lambda"] and np.isfinite(np.asarray(out.quality)).all()
 
 
 def test_fit_needs_two_queries():

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, note, strategies as st
+from hypothesis import given, note, settings, strategies as st
 
 import cascjax
 from cascjax._compile import programs
@@ -345,6 +345,45 @@ def test_lambda_grid_on_a_pool_of_thousands_of_models():
     slopes = (dq / np.where(dc > 0, dc, 1))[(dq > 0) & (dc > 0)]
     q_lo, q_hi = np.quantile(slopes, [0.005, 0.995])
     np.testing.assert_allclose(cascjax.lambda_grid(small, 16)[[1, -1]], [q_lo / 2, max(2 * q_hi, 4 * q_lo)])
+
+
+def test_lambda_grid_on_a_pool_where_many_models_tie():
+    """Perfect 0/1 estimates on 3,000 models: every correct model ties at μ = 1, so all of them were candidates
+    (a [4096, W, W] pair table of 30 GB on 1,000 models crashed ``cascjax frontier --estimates perfect``); only
+    the Pareto models pair, and the grid spans the exact path's breakpoints."""
+    rng = np.random.default_rng(2)
+    n, m = 256, 3000
+    quality = rng.integers(0, 2, (n, m)).astype(float)
+    cost = np.sort(rng.uniform(1e-5, 1e-2, (n, m)), axis=1)
+    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
+    est = cascjax.perfect_estimates(ds)
+    grid = cascjax.lambda_grid(est, 16)
+    breaks = np.asarray(cascjax.routing_path(ds, est).lam)[1:]
+    lo, hi = np.quantile(breaks[breaks > 0], [0.05, 0.95])
+    assert grid[1] <= lo and hi <= grid[-1]
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**16), ties=st.booleans())
+def test_staircase_keeps_the_pareto_models(seed, ties):
+    """``_staircase`` (lambda_grid's pairs on large pools) against a loop: model j stays iff every model at
+    most as expensive is worse (equal cost: the first of the best), NaN padding never."""
+    from cascjax._sweep import _staircase
+
+    rng = np.random.default_rng(seed)
+    r, w = 5, 9
+    mu = rng.integers(0, 3, (r, w)).astype(float) if ties else rng.random((r, w))
+    c = rng.integers(1, 4, (r, w)).astype(float) if ties else rng.random((r, w))
+    mu[rng.random((r, w)) < 0.2] = np.nan
+    c[np.isnan(mu)] = np.nan
+    got_mu, got_c = _staircase(mu, c)
+    for i in range(r):
+        real = [j for j in range(w) if not np.isnan(mu[i, j])]
+        order = sorted(real, key=lambda j: (c[i, j], -mu[i, j], j))
+        want = [j for k, j in enumerate(order) if all(mu[i, j] > mu[i, o] for o in order[:k])]
+        kept = ~np.isnan(got_mu[i])
+        assert list(zip(got_c[i][kept], got_mu[i][kept])) == [(c[i, j], mu[i, j]) for j in want]
+        assert kept.sum() == len(want) and not kept[len(want):].any()
 
 
 @given(data=st.data())

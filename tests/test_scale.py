@@ -117,6 +117,54 @@ def test_chunked_paths_equal_the_unchunked_paths():
         np.testing.assert_array_equal(np.asarray(a.quality), np.asarray(b.quality))
 
 
+def test_unpadded_inputs_give_the_padded_bits(monkeypatch):
+    """Inputs of ``PAD_BYTES`` or more per array are neither padded to a bucket nor copied to whole chunks: each
+    chunk is read in place, the last one's rows past N taken from the start with weight 0. Same bits as the
+    padded run, for every strategy and route, per-query outputs and the exact paths included (27 queries in
+    chunks of 8: the last chunk has 3 real rows)."""
+    from cascjax import _compile, _sweep
+
+    ds, est = _instance(11, n=27)
+
+    def everything():
+        runs = {s: cascjax.sweep(ds, est, _values(s, est), s, return_choices=True, chunk_size=8, **OPTIONS[s])
+                for s in OPTIONS}
+        with monkeypatch.context() as mp:  # the routing event route too
+            mp.setattr(_sweep, "EVENT_LAMBDAS", ((None, 1),))
+            runs["routing events"] = cascjax.sweep(ds, est, _values("routing", est), return_choices=True,
+                                                   chunk_size=8)
+        paths = [cascjax.routing_path(ds, est, chunk_size=8),
+                 cascjax.cascade_path(ds, est, max_depth=3, samples=4, chunk_size=8)]
+        return runs, paths
+
+    padded, padded_paths = everything()
+    assert _compile.bucket(27, 4 * 8) == 32
+    monkeypatch.setattr(_compile, "PAD_BYTES", 1)
+    assert _compile.bucket(27, 4 * 8) == 27
+    in_place, paths = everything()
+    for name in padded:
+        _same(in_place[name], padded[name])
+    for a, b in zip(paths, padded_paths):
+        for field in ("lam", "cost", "quality"):
+            np.testing.assert_array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field)))
+
+
+def test_chunks_are_read_in_place():
+    """A query axis that is not a whole number of chunks costs no copy of the input: the compiled program's
+    temporaries stay far below the input's size (a padded copy would be larger than the input)."""
+    a = jnp.ones((1000, 256), jnp.float32)
+
+    def run(a, n):
+        return _chunks.over_queries(lambda args: ((args[0] * args[1][:, None]).sum(0), args[0][:, 0]), (a,), n,
+                                    _chunks.Plan(64))
+
+    compiled = jax.jit(run).lower(a, np.int32(1000)).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < a.nbytes / 4
+    sums, first = jax.jit(run)(a, np.int32(999))
+    np.testing.assert_array_equal(np.asarray(sums), np.full(256, 999.0, np.float32))
+    assert first.shape == (1000,)
+
+
 @pytest.mark.parametrize("strategy", list(OPTIONS))
 def test_float32_is_close_to_float64(strategy):
     """The default float32 (no ``jax_enable_x64``) against float64 on continuous data (few near-ties): the

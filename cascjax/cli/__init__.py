@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                            "cascade (default: 256)")
     grid.add_argument("--lambda-values", help="explicit comma-separated λ values, e.g. 0,10,100 (the threshold "
                                               "cascade keeps its θ grid)")
+    f.add_argument("--tie-band", default="score", choices=("score", "lambda"),
+                   help="where the grid's tie tolerance applies: score (default, every strategy) or lambda (routing "
+                        "and cascade grids decide as path_at on their exact paths; the other strategies keep score)")
     f.add_argument("--budgets", help="comma-separated budgets (mean cost per query): the best γ-mixture of each "
                                      "strategy there, in budgets.csv and marked in frontier.png")
     f.add_argument("--out", default="cascjax-out", help="output directory (default: ./cascjax-out)")

@@ -64,6 +64,8 @@ def run(args) -> int:
                     options["samples"] = args.samples
                 if name == "cascade-routing":
                     options["force_order"] = args.force_order
+                if name in ("routing", "cascade"):
+                    options["tie_band"] = args.tie_band
                 curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name],
                                       tie="min" if tie == "none" else tie, **options)
                 both.append(curve)

@@ -66,7 +66,19 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
       (('small', 'big'), (2, 2))
     """
     df, _ = to_wide(path, format=format, prices=prices, split=split)
-    return frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
+    ds = frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
+    del df
+    _release_arrow()
+    return ds
+
+
+def _release_arrow() -> None:
+    """Hands the memory pyarrow's pool kept after a Parquet read back to the system (it keeps freed blocks:
+    reading 100,000 x 1,000 models left 1.7 GB resident after the frame was gone)."""
+    import sys
+
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
 
 
 def example_path() -> str:

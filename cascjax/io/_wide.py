@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import jax
 import numpy as np
 
 from .._data import Dataset
@@ -124,8 +125,21 @@ def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, 
             hint = ("; the file has token counts: give a price table (prices=..., CLI: --prices prices.csv)"
                     if tokens else "")
             raise CascjaxError(f"{source}: missing cost column {model + COST_SUFFIX!r} for model {model!r}{hint}")
-    quality = np.stack([_numeric_column(df, m, source) for m in models], axis=1)
-    cost = np.stack([_numeric_column(df, m + COST_SUFFIX, source) for m in models], axis=1)
+    # Filled column by column, in the dtype the Dataset will hold (float32 unless JAX's x64 is on): a list of
+    # float64 columns and a stack would hold each matrix three times (100,000 x 1,000 models: 0.8 GB each).
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    quality, cost = np.empty((len(df), len(models)), dtype), np.empty((len(df), len(models)), dtype)
+    for j, m in enumerate(models):
+        for name, out in ((m, quality), (m + COST_SUFFIX, cost)):
+            values = _numeric_column(df, name, source)
+            with np.errstate(over="ignore"):
+                out[:, j] = values
+            overflow = np.isinf(out[:, j]) & np.isfinite(values)
+            if overflow.any():
+                row = int(np.nonzero(overflow)[0][0])
+                raise CascjaxError(f"{source}: column {name!r} has {values[row]} at row {row}, which does not fit "
+                                   f"{dtype} (largest {np.finfo(dtype).max:.3g}); rescale it, or enable float64 "
+                                   "(jax.config.update('jax_enable_x64', True))")
     finite = np.isfinite(quality).all(axis=1) & np.isfinite(cost).all(axis=1)
     if not finite.all():
         bad = ~np.isfinite(np.concatenate([quality, cost], axis=1))
@@ -151,8 +165,10 @@ def frame_to_dataset(df, models=None, *, group="auto", sort=True, dropna=False, 
         if group not in df.columns:
             raise CascjaxError(f"{source}: no group column {group!r}")
         labels = df[group].astype(str).to_numpy()[finite]
+    if not finite.all():
+        quality, cost = quality[finite], cost[finite]
     try:
-        ds = Dataset.from_arrays(quality[finite], cost[finite], models=models, group=labels, sort=sort)
+        ds = Dataset.from_arrays(quality, cost, models=models, group=labels, sort=sort)
     except CascjaxError as e:
         raise CascjaxError(f"{source}: {e}") from None
     return ds, finite
