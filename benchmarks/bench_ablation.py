@@ -7,14 +7,14 @@
 Two rows, each side by side with NumPy in the same run:
 
 * ``noise_grid``: the estimates of every (σ_ante, σ_post) cell of the paper's grid (``ablation_grid()``: step
-  0.2 up to 3.0, 136 cells) in one vmapped call of ``noisy_estimates``, as ``cascjax._protocol.ablate`` draws
+  0.2 up to 3.0, 136 cells) in one vmapped call of ``noisy_estimates``, as ``cascjax._ablation.ablate`` draws
   them. Throughput in estimates (cells x queries x models) per second. (a) the NumPy loop of the tests
   (``tests/test_estimates.py`` ``_oracle_noisy``: per model ``np.polyfit``) on a few cells, one cell at a time;
   (b) ``numpy_baselines.noise_grid``, every cell at once (closed-form least squares over [cells, N, M], in
   batches of cells), timed with its own normal draws (NumPy's generator; one seed: one draw shared by every
   cell, as `ablate` draws);
   its deviation is checked on JAX's draws of the loop's cells.
-* ``ablate``: ``cascjax._protocol.ablate`` on a reduced grid (``--step 1.0 --top 2.0``: 6 cells, one seed,
+* ``ablate``: ``cascjax._ablation.ablate`` on a reduced grid (``--step 1.0 --top 2.0``: 6 cells, one seed,
   constant λ as the CLI's default) — per cell, routing, the threshold cascade and cascade routing fitted to the
   paper's budgets on the 5% fit split and evaluated on the test split. Throughput in cells per second. No
   loop version of the whole protocol exists (the loop ratios of its sweeps are the other kernels' rows);
@@ -39,7 +39,7 @@ def noise_part(args, dtype):
     import cascjax
     import numpy_baselines as nb
     from cascjax._estimates import NOISE_LEVELS, ROUTERBENCH_MEAN_COST
-    from cascjax._protocol import ablation_grid
+    from cascjax._ablation import ablation_grid
 
     ds = cascjax.synthetic(seed=0, n_queries=args.noise_queries, n_models=args.models)
     grid = ablation_grid(args.noise_step, 3.0)
@@ -149,16 +149,16 @@ def numpy_cell(fit_ds, test_ds, fe, te, budgets, depth, samples, dtype):
 
 def ablate_part(args, dtype):
     import cascjax
-    from cascjax import _protocol
+    from cascjax import _ablation, _protocol
 
     data = cascjax.synthetic(seed=0, n_queries=args.queries, n_models=args.models)
-    grid = _protocol.ablation_grid(args.step, args.top)
+    grid = _ablation.ablation_grid(args.step, args.top)
     kw = dict(pool="all", grid=grid, seeds=1, max_depth=args.depth, samples=args.samples, per_step=())
     t0 = time.perf_counter()
-    _protocol.ablate(data, **kw)
+    _ablation.ablate(data, **kw)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rows = _protocol.ablate(data, **kw)
+    rows = _ablation.ablate(data, **kw)
     run = time.perf_counter() - t0
     mem = H.peak_memory()
     cells = grid.shape[0]

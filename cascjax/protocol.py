@@ -8,20 +8,22 @@ Example:
   [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 1.0], [2.0, 2.0]]
 """
 
-from ._protocol import (
+from ._ablation import (
     ABLATION_MAX as ABLATION_MAX,
     ABLATION_STEP as ABLATION_STEP,
+    VARIANTS as VARIANTS,
+    ablate as ablate,
+    ablation_grid as ablation_grid,
+    variants as variants,
+)
+from ._protocol import (
     PAPER_POOLS as PAPER_POOLS,
     ROUTERBENCH_MODELS as ROUTERBENCH_MODELS,
     ROWS as ROWS,
-    VARIANTS as VARIANTS,
     Cell as Cell,
-    ablate as ablate,
-    ablation_grid as ablation_grid,
     is_routerbench as is_routerbench,
     markdown as markdown,
     paper_budgets as paper_budgets,
     pool_models as pool_models,
     reproduce as reproduce,
-    variants as variants,
 )

@@ -13,7 +13,7 @@ def run(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from .. import _protocol
+    from .. import _ablation, _protocol
     from .._errors import CascjaxError
 
     options = _protocol_args(args)
@@ -31,13 +31,13 @@ def run(args) -> int:
     pool = args.pool or ("5" if _protocol.is_routerbench(ds) else "all")
     names = _protocol.pool_models(ds, pool)
     files = []
-    grid = _protocol.ablation_grid(args.step, args.top)
-    total = (len(grid) * args.seeds * 3 if "noise" in what else 0) + (len(_protocol.VARIANTS) if "variants" in what
+    grid = _ablation.ablation_grid(args.step, args.top)
+    total = (len(grid) * args.seeds * 3 if "noise" in what else 0) + (len(_ablation.VARIANTS) if "variants" in what
                                                                        else 0)
     bar = _Progress(total, args.quiet, "fit")
     try:
         if "noise" in what:
-            rows = _protocol.ablate(ds, pool, grid=grid, seeds=args.seeds, progress=bar, **options)
+            rows = _ablation.ablate(ds, pool, grid=grid, seeds=args.seeds, progress=bar, **options)
             frame = pd.DataFrame(rows)
             files.append(("ablation.csv", lambda f: frame.to_csv(f, index=False, float_format="%.6g")))
             mean = frame.groupby(["sigma_ante", "sigma_post"], as_index=False).mean(numeric_only=True)
@@ -49,7 +49,7 @@ def run(args) -> int:
                                           title=f"{label}, pool {pool}")))
         if "variants" in what:
             opts = {k: v for k, v in options.items() if k != "candidates"}
-            var = pd.DataFrame(_protocol.variants(ds, pool, args.noise, progress=bar, **opts))
+            var = pd.DataFrame(_ablation.variants(ds, pool, args.noise, progress=bar, **opts))
             text = ("| variant | AUC | ms per decision |\n|---|---|---|\n" + "".join(
                 f"| {r.variant} | {r.auc:.2f} | {r.ms_per_decision:.4f} |\n" for r in var.itertuples()))
             files.append(("variants.csv", lambda f: var.to_csv(f, index=False, float_format="%.6g")))
