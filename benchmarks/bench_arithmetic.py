@@ -242,11 +242,12 @@ def main(argv=None):
             def span(lo, hi, fmt="{:,.0f}"):
                 return fmt.format(hi) if lo == hi else f"{fmt.format(lo)}-{fmt.format(hi)}"
 
+            rate = (total["arithmetic_low"] / seconds, total["arithmetic"] / seconds)
             print(f"{strategy:<18} {len(lam):>5} {seconds:>9.4f} "
                   f"{span(per['arithmetic_low'], per['arithmetic']):>21} "
                   f"{span(per['movement_low'], per['movement']):>19} "
-                  f"{span(total['arithmetic_low'] / seconds / 1e9, total['arithmetic'] / seconds / 1e9, '{:.2f}'):>13} "
-                  f"{span(total['arithmetic_low'] / seconds / peak * 100, total['arithmetic'] / seconds / peak * 100, '{:.2f}'):>13} % "
+                  f"{span(rate[0] / 1e9, rate[1] / 1e9, '{:.2f}'):>13} "
+                  f"{span(rate[0] / peak * 100, rate[1] / peak * 100, '{:.2f}'):>13} % "
                   f"{int(total['while_loops']):>6}")
             print(f"{'':<18} kernels: {', '.join(sorted({label for label, _ in seen}))}"
                   + (f"; other ops {per['other']:,.0f}/decision" if per["other"] else ""))

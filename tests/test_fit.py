@@ -437,7 +437,7 @@ def test_the_gradient_iterates_spend_about_the_budget_and_improve_on_the_start(s
     """_gradient from the constant fit's mixture at each budget: the last iterate, evaluated hard, spends
     about B (the Lagrangian holds the budget) and is at least as good as the cheaper strategy it started
     beside at most inside budgets (it optimises quality; a sign error or a stuck update fails this)."""
-    from cascjax._fit import _gradient, _hull_slope
+    from cascjax._fit_gradient import _gradient, _hull_slope
 
     fit_ds, fit_est, _, _ = noisy_split()
     budgets, f = fitted(strategy)
