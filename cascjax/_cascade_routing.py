@@ -57,11 +57,12 @@ class _Shortlist(NamedTuple):
 
 def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est, z, factor=None, *, n_models, depth,
             rtol, tie_max, force_order, prune, shortlist, prefix=False, live=None, levels=None,
-            block=64) -> _Shortlist:
+            block=64, single=None) -> _Shortlist:
     """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states. Deviations are
     the independent σ of ``est``, or L(R) z with ``factor`` [2^M, M, M] (L(R) L(R)^T = Σ(R), per state).
     ``live``: only the first ``live`` states are real (the rest is padding of the compacted buffer): blocks
-    past them are skipped (``lax.cond``) and come back as zeros. ``levels``: see :func:`_sample_means`."""
+    past them are skipped (``lax.cond``) and come back as zeros. ``levels``: see :func:`_sample_means`.
+    ``single``: the one λ every state is decided at (see :func:`_state`)."""
     n = states.shape[0]
     size = -(-n // block) * block
     pad = lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (size - n,) + a.shape[1:])]).reshape(  # noqa: E731
@@ -82,7 +83,8 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est,
         comp = jnp.argsort(ran, axis=1, stable=True)[:, :free]
         mc = _sample_means(rel, ran, mu[:, None, :] + dev, comp, levels)
         one = partial(_state, rel, sorted_masks, sorted_rank, step=step, n_models=n_models, depth=depth, rtol=rtol,
-                      tie_max=tie_max, force_order=force_order, prune=prune, shortlist=shortlist, prefix=prefix)
+                      tie_max=tie_max, force_order=force_order, prune=prune, shortlist=shortlist, prefix=prefix,
+                      single=single)
         return jax.vmap(lambda s_, r_, e_, mc_, d_: one(state=s_, reach=r_, est=e_, mc=mc_, deviates=d_))(
             s, r, e, mc, deviates)
 
@@ -100,10 +102,14 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est,
 
 
 def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, mc, deviates, *, n_models, depth,
-           rtol, tie_max, force_order, prune, shortlist, prefix=False, hull=64) -> _Shortlist:
+           rtol, tie_max, force_order, prune, shortlist, prefix=False, hull=64, single=None) -> _Shortlist:
     """Q and C of every candidate at one state; the decision at λ = 0, and the shortlist of the candidates
     that can be chosen at some λ ≥ ``lam_lo`` (the smallest positive λ reaching the state). ``mc`` [S] the
-    Monte-Carlo maxima, ``deviates`` [M] whether each model's estimate deviates in this state."""
+    Monte-Carlo maxima, ``deviates`` [M] whether each model's estimate deviates in this state.
+
+    ``single`` (a traced λ, for a sweep of one λ row): the state is decided at that λ only, so the rule runs on
+    all candidates at once and the shortlist is that one choice — what the rule picks on the shortlist it
+    picks on all candidates, so the decision is the same, without the pruning, hull and compaction work."""
     mu_a, mu_p, _, _, c_a, c_p = est
     free = rel.members.shape[1]
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(n_models, dtype=jnp.int32))
@@ -140,6 +146,11 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
         rank = sorted_rank[jnp.clip(jnp.searchsorted(sorted_masks, mask), 0, sorted_masks.shape[0] - 1)]
     # λ = 0: every candidate of the best quality ties (many, when added models cannot beat a run one), so the
     # rule runs on all candidates, once per state. Positive λ use the shortlist for λ ≥ lam_lo.
+    if single is not None:
+        i = select(q, c, single, rtol, tie_max, valid, (qmag, cmag), rank)
+        rows = jnp.zeros(shortlist, jnp.int32).at[0].set(i)
+        return _Shortlist(q[rows], c[rows], rank[rows], jnp.arange(shortlist) < 1, nxt[rows], nxt[i], qmag, cmag,
+                          jnp.int32(1))
     at_zero = nxt[select(q, c, jnp.zeros((), q.dtype), rtol, tie_max, valid, (qmag, cmag), rank)]
     lam_lo, lam_hi = reach
     lo = jnp.where(jnp.isfinite(lam_lo), lam_lo, 0)
@@ -273,7 +284,9 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
     positive = lam[:, 0] > 0
     reach0 = (jnp.broadcast_to(jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), (n,)),
               jnp.broadcast_to(jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), (n,)))
-    short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, reach=reach0, est=est)
+    # One λ row: each state is decided at its step's λ directly (see _state), no shortlist of candidates.
+    single = (lambda j: lam[0, j]) if n_lam == 1 else (lambda j: None)
+    short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, reach=reach0, est=est, single=single(0))
     nxt = decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
     over_short = jnp.max(short.count) > room.shortlist
     cur = bit[nxt]
@@ -308,7 +321,8 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
         real = jnp.zeros(room.buffer, bool).at[where].set(True, mode="drop")  # the rest is padding
         e = tuple(a[owner] for a in est)
         short = states_fn(rel, states=buf_state, step=j, reach=buf_reach, est=e,
-                          live=jnp.sum(count) if skip_padding else None, levels=1 if greedy else depth - j)
+                          live=jnp.sum(count) if skip_padding else None, levels=1 if greedy else depth - j,
+                          single=single(j))
         flags = flags | jnp.stack([jnp.max(jnp.where(real, short.count, 0)) > room.shortlist, False, False])
         pos = jnp.clip(offset[:, None] + slot, 0, room.buffer - 1)  # [n, L]
         lam_j = lam[:, j]

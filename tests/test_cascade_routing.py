@@ -87,6 +87,27 @@ def test_matches_the_loop_oracle(tie, case, seed, correlated):
     _assert_matches(curve, _oracle(ds, est, lam, depth, k, tie, **options))
 
 
+@pytest.mark.parametrize("tie", ["min", "max"])
+@given(cases(), st.data())
+@fewer
+def test_one_lambda_row_decides_as_the_shortlist_does(tie, case, data):
+    """A sweep of one λ row decides every state at that λ on all its candidates, without a shortlist: every
+    query's choice and cost are those of that row in a sweep of several rows (ties on purpose); the means
+    agree up to the rounding of sums over differently shaped arrays."""
+    ds, est, depth, k, lam, options = case
+    row = data.draw(st.integers(0, lam.shape[0] - 1))
+    many = cascjax.sweep(ds, est, lam, "cascade_routing", tie=tie, max_depth=depth, samples=k, return_choices=True,
+                         **options)
+    one = cascjax.sweep(ds, est, lam[row:row + 1], "cascade_routing", tie=tie, max_depth=depth, samples=k,
+                        return_choices=True, **options)
+    for field in ("choice", "query_cost"):
+        np.testing.assert_array_equal(np.asarray(getattr(one, field))[0], np.asarray(getattr(many, field))[row],
+                                      err_msg=field)
+    for field in ("cost", "quality", "ran", "answered"):
+        np.testing.assert_allclose(np.asarray(getattr(one, field))[0], np.asarray(getattr(many, field))[row],
+                                   rtol=1e-12, atol=1e-15, err_msg=field)
+
+
 @given(cases())
 @fewer
 def test_no_deviation_is_zero_sigma(case):
