@@ -130,9 +130,21 @@ def normal_points(n_samples: int, n_models: int, seed: int = 0, dtype=None) -> j
     """
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise CascjaxError(f"samples (K) must be an integer >= 1, got {n_samples!r}")
-    dtype = dtype or jnp.zeros(()).dtype
+    dtype = jnp.dtype(dtype or jnp.zeros(()).dtype)
+    return _points(int(n_samples), int(n_models), int(seed), dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _points(n_samples: int, n_models: int, seed: int, dtype) -> jax.Array:
+    """:func:`normal_points`, once per process for each (K, M, seed, dtype), in one program (eagerly, the draw,
+    the negation and the concatenation were three)."""
+    return _antithetic(jax.random.key(seed), n_samples, n_models, dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _antithetic(key, n_samples, n_models, dtype):
     # Drawn in float32 whatever the dtype, so float32 and float64 runs use the same points.
-    half = jax.random.normal(jax.random.key(seed), (n_samples // 2, n_models), jnp.float32).astype(dtype)
+    half = jax.random.normal(key, (n_samples // 2, n_models), jnp.float32).astype(dtype)
     parts = [half, -half] + ([jnp.zeros((1, n_models), dtype)] if n_samples % 2 else [])
     return jnp.concatenate(parts)
 
