@@ -385,11 +385,7 @@ def _run(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, force_o
     (total, flags), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan, (lam, z, factor))
     if return_choices:  # [L, N] answering model and realised cost per query
         per_query = tuple(a.T for a in per_query)
-    # The means here, not eagerly after the call: eager ops would each compile a program per λ bucket.
-    dtype = total["cost"].dtype
-    means = (total["cost"] / n, total["quality"] / n, total["answered"].astype(dtype) / n,
-             total["ran"].astype(dtype) / n)
-    return means, per_query, flags > 0  # overflow in any chunk
+    return total, per_query, flags > 0  # overflow in any chunk
 
 
 #: The last sufficient room per sweep configuration (see :func:`cascade_routing_sweep`).
@@ -417,7 +413,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
     limits = _Room(n_lam, chunk * n_lam, (m + 1 if greedy else _table(m, depth).n_candidates) + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
-        means, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max),
+        total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max),
                                        depth=depth, rtol=rtol,
                                     force_order=force_order, greedy=greedy, prune=prune, room=room, plan=plan,
                                     return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)
@@ -429,7 +425,10 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
         room = _Room(min(2 * room.width, limits.width) if width else room.width,
                      min(2 * room.buffer if (buffer or width) else room.buffer, limits.buffer),
                      min(2 * room.shortlist, limits.shortlist) if short else room.shortlist)
-    return Curve(lam, *means, *(per_query or (None, None)))
+    # The means outside the kernel: inside it, the 4-device sharded program rounded one differently.
+    dtype = total["cost"].dtype
+    return Curve(lam, total["cost"] / n, total["quality"] / n, total["answered"].astype(dtype) / n,
+                 total["ran"].astype(dtype) / n, *(per_query or (None, None)))
 
 
 def chunk_bytes(n_models: int, depth: int, samples: int, n_lam: int, itemsize: int,

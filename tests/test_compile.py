@@ -243,9 +243,9 @@ def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     maps = [r["maps"] for r in rows]
     first, second = [r for r in rows if r["run"] == 0], [r for r in rows if r["run"] == 1]
     # A sawtooth: maps climb with each new program and fall back at each clear. Its ceiling comes from the
-    # bound (17 programs; measured up to ~290 maps a program on average over 16 live ones, since cascade
-    # routing's means and its normal points are computed inside one program each, not by small eager ones
-    # that counted too), not from the number of problems run ...
+    # bound (17 programs; measured up to ~290 maps a program on average over 16 live ones, since
+    # normal_points is one cached program, not three small eager ones that counted too), not from the number
+    # of problems run ...
     assert max(maps) <= min(maps) + 17 * 320
     # ... every clear returns to the same floor, and the warm pass needs no more memory than the first.
     assert min(r["maps"] for r in second) <= min(r["maps"] for r in first) + 100
