@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _compile
 from ._data import Dataset
 from ._errors import CascjaxError
 
@@ -164,20 +165,21 @@ def noisy_estimates(ds: Dataset, key: jax.Array, level: str | None = "low", *,
                 raise CascjaxError(f"{label} values must be non-negative numbers, got {pair!r}")
     if cost_scale is None:
         cost_scale = jnp.mean(ds.cost) / ROUTERBENCH_MEAN_COST if cost_noise is None else 1.0
-    kq, kc = _split(key)
-    # Quality and cost in separate programs: one's noise draws and temporaries are freed before the other's
-    # (100,000 x 1,000 models: 6.3 GB of temporaries in one program, 3.4 GB in each of two).
-    quality = _quality_estimates(ds.quality, kq, jnp.asarray(q_noise, ds.quality.dtype))
-    cost = _cost_estimates(ds.cost, kc, jnp.asarray(c_noise, ds.quality.dtype) * cost_scale)
-    return Estimates(*quality, *cost)
+    q_noise = jnp.asarray(q_noise, ds.quality.dtype)
+    c_noise = jnp.asarray(c_noise, ds.quality.dtype) * cost_scale
+    if ds.quality.nbytes < _compile.PAD_BYTES:  # one program for every field (one per new N)
+        return Estimates(*_noisy(ds.quality, ds.cost, key, q_noise, c_noise))
+    # Large inputs: quality and cost in separate programs, so that one's noise draws and temporaries are freed
+    # before the other's (100,000 x 1,000 models: 6.3 GB of temporaries in one program, 3.4 GB in each of two).
+    # The same operations: the same bits.
+    kq, kc = _split_program(key)
+    return Estimates(*_quality_program(ds.quality, kq, q_noise), *_cost_program(ds.cost, kc, c_noise))
 
 
-@jax.jit
 def _split(key):
     return tuple(jax.random.split(key))
 
 
-@jax.jit
 def _quality_estimates(truth, key, noise):
     """quality_ante, quality_post, sd_ante (per model, the std over queries of ante − post, for every query) and
     sd_post (0)."""
@@ -193,8 +195,16 @@ def _calibrated_draws(truth, key, noise):
     return tuple(_calibrate(noisy[i], truth) for i in range(2))
 
 
-#: cost_ante, cost_post: the calibrated draws alone (costs have no standard deviations).
-_cost_estimates = jax.jit(_calibrated_draws)
+@jax.jit
+def _noisy(quality, cost, key, q_noise, c_noise):
+    """All six fields in one program: quality's four, then cost's calibrated draws (costs have no σ)."""
+    kq, kc = _split(key)
+    return _quality_estimates(quality, kq, q_noise) + _calibrated_draws(cost, kc, c_noise)
+
+
+_split_program = jax.jit(_split)
+_quality_program = jax.jit(_quality_estimates)
+_cost_program = jax.jit(_calibrated_draws)
 
 
 def _calibrate(x, y):

@@ -114,6 +114,25 @@ def test_noise_values_are_traceable(ds):
     np.testing.assert_allclose(grid.cost_ante[0], ds.cost, rtol=1e-12)  # zero noise: calibrated = truth
 
 
+def test_large_inputs_draw_quality_and_cost_in_two_programs_with_the_same_bits(ds, monkeypatch):
+    """Inputs of PAD_BYTES or more draw quality and cost in separate programs (memory): every field the bits of
+    the one program smaller inputs use, under vmap over keys too; a new N costs smaller inputs two programs (the
+    draw and the mean cost), not one per field group."""
+    from cascjax import _compile
+
+    keys = jax.random.split(jax.random.key(4), 2)
+    one = cascjax.noisy_estimates(ds, keys[0], "medium")
+    batch = jax.vmap(lambda k: cascjax.noisy_estimates(ds, k))(keys)
+    before = _compile.programs()["total"]
+    cascjax.noisy_estimates(cascjax.synthetic(0, 97, 3), keys[0], "low")
+    assert _compile.programs()["total"] - before <= 2
+    monkeypatch.setattr(_compile, "PAD_BYTES", 1)
+    for a, b in zip(one[:6], cascjax.noisy_estimates(ds, keys[0], "medium")[:6]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(batch[:6], jax.vmap(lambda k: cascjax.noisy_estimates(ds, k))(keys)[:6]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_float32(ds):
     ds32 = cascjax.Dataset.from_arrays(np.asarray(ds.quality, np.float32), np.asarray(ds.cost, np.float32),
                                        models=ds.models)
