@@ -167,13 +167,13 @@ def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None
         # Reads each chunk in place rather than padding a copy of every input (inputs this large are not padded
         # to a bucket either, see cascjax._compile.PAD_BYTES): the last chunk's rows past ``size`` are rows
         # from the start again (real, finite data) with weight 0, as padding's copies of row 0 are.
-        def in_place(c):
+        def in_place(args):
+            c, w = args
             rows = (c * p.chunk + jnp.arange(p.chunk)) % size
-            args = jax.tree.map(lambda a: jnp.take(a, rows, axis=0, mode="clip"), arrays)
-            w = (c * p.chunk + jnp.arange(p.chunk) < n).astype(dtype)
-            return one(args + (w,), *shared)
+            return one(jax.tree.map(lambda a: jnp.take(a, rows, axis=0, mode="clip"), arrays) + (w,), *shared)
 
-        sums, per_query = jax.lax.map(in_place, jnp.arange(n_chunks(size, p)))
+        w = weights(n, size, p, dtype)
+        sums, per_query = jax.lax.map(in_place, (jnp.arange(w.shape[0]), w))
         return total(sums, p), jax.tree.map(lambda a: merge(a, size), per_query)
     chunked = jax.tree.map(lambda a: split(a, size, p), arrays) + (weights(n, size, p, dtype),)
 

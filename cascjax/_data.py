@@ -426,9 +426,14 @@ def _fitting(a: np.ndarray, label: str, names) -> np.ndarray:
     if bad.any():
         rows, cols = np.nonzero(bad)
         raise CascjaxError(f"{label} of model {names[cols[0]]!r} is {a[rows[0], cols[0]]} at query {rows[0]}, "
-                           f"which does not fit {dtype} (largest {np.finfo(dtype).max:.3g}); rescale it, or "
-                           "enable float64 (jax.config.update('jax_enable_x64', True))")
+                           + _does_not_fit(dtype))
     return out
+
+
+def _does_not_fit(dtype) -> str:
+    """The end of the error for a number too large for ``dtype`` (it would become inf)."""
+    return (f"which does not fit {dtype} (largest {np.finfo(dtype).max:.3g}); rescale it, or enable float64 "
+            "(jax.config.update('jax_enable_x64', True))")
 
 
 def _put(a: np.ndarray) -> jax.Array:
