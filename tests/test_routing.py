@@ -347,10 +347,14 @@ def test_lambda_grid_on_a_pool_of_thousands_of_models():
     np.testing.assert_allclose(cascjax.lambda_grid(small, 16)[[1, -1]], [q_lo / 2, max(2 * q_hi, 4 * q_lo)])
 
 
-def test_lambda_grid_on_a_pool_where_many_models_tie():
+def test_lambda_grid_on_a_pool_where_many_models_tie(monkeypatch):
     """Perfect 0/1 estimates on 3,000 models: every correct model ties at μ = 1, so all of them were candidates
     (a [4096, W, W] pair table of 30 GB on 1,000 models crashed ``cascjax frontier --estimates perfect``); only
-    the Pareto models pair, and the grid spans the exact path's breakpoints."""
+    the Pareto models pair, and the grid spans the exact path's breakpoints. The hull walk's candidates drop
+    the tied models too: its room stays small (it grew towards the whole pool)."""
+    from cascjax import _routing
+
+    monkeypatch.setattr(_routing, "_WIDTHS", {})
     rng = np.random.default_rng(2)
     n, m = 256, 3000
     quality = rng.integers(0, 2, (n, m)).astype(float)
@@ -361,6 +365,7 @@ def test_lambda_grid_on_a_pool_where_many_models_tie():
     breaks = np.asarray(cascjax.routing_path(ds, est).lam)[1:]
     lo, hi = np.quantile(breaks[breaks > 0], [0.05, 0.95])
     assert grid[1] <= lo and hi <= grid[-1]
+    assert _routing._WIDTHS[m] <= 128
 
 
 @settings(max_examples=30)
