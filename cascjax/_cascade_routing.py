@@ -146,11 +146,10 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
         rank = sorted_rank[jnp.clip(jnp.searchsorted(sorted_masks, mask), 0, sorted_masks.shape[0] - 1)]
     # λ = 0: every candidate of the best quality ties (many, when added models cannot beat a run one), so the
     # rule runs on all candidates, once per state. Positive λ use the shortlist for λ ≥ lam_lo.
-    if single is not None:
+    if single is not None:  # the choice alone: a shortlist of one (the caller reads ``next`` directly)
         i = select(q, c, single, rtol, tie_max, valid, (qmag, cmag), rank)
-        rows = jnp.zeros(shortlist, jnp.int32).at[0].set(i)
-        return _Shortlist(q[rows], c[rows], rank[rows], jnp.arange(shortlist) < 1, nxt[rows], nxt[i], qmag, cmag,
-                          jnp.int32(1))
+        return _Shortlist(q[i, None], c[i, None], rank[i, None], jnp.ones(1, bool), nxt[i, None], nxt[i], qmag,
+                          cmag, jnp.int32(1))
     at_zero = nxt[select(q, c, jnp.zeros((), q.dtype), rtol, tie_max, valid, (qmag, cmag), rank)]
     lam_lo, lam_hi = reach
     lo = jnp.where(jnp.isfinite(lam_lo), lam_lo, 0)
@@ -287,7 +286,7 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
     # One λ row: each state is decided at its step's λ directly (see _state), no shortlist of candidates.
     single = (lambda j: lam[0, j]) if n_lam == 1 else (lambda j: None)
     short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, reach=reach0, est=est, single=single(0))
-    nxt = decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
+    nxt = short.next if n_lam == 1 else decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
     over_short = jnp.max(short.count) > room.shortlist
     cur = bit[nxt]
     done = jnp.zeros((n, n_lam), bool)
@@ -325,9 +324,11 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
                           single=single(j))
         flags = flags | jnp.stack([jnp.max(jnp.where(real, short.count, 0)) > room.shortlist, False, False])
         pos = jnp.clip(offset[:, None] + slot, 0, room.buffer - 1)  # [n, L]
-        lam_j = lam[:, j]
-        pick = jax.vmap(lambda p, l: _decide(jax.tree.map(lambda a: a[p], short), l, rtol, tie_max))
-        nxt = jax.vmap(pick, in_axes=(0, None))(pos, lam_j)
+        if n_lam == 1:  # each state was decided at its one λ
+            nxt = short.next[pos[:, 0]]
+        else:
+            pick = jax.vmap(lambda p, l: _decide(jax.tree.map(lambda a: a[p], short), l, rtol, tie_max))
+            nxt = jax.vmap(pick, in_axes=(0, None))(pos, lam[:, j])
         nxt = jnp.where(done, -1, nxt)
         done = done | (nxt < 0)
         cur = jnp.where(done, cur, cur | bit[jnp.maximum(nxt, 0)])
@@ -409,7 +410,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
            skip_padding)
     if room is None:
         width = min(64, n_lam)
-        room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 32))
+        room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 1 if n_lam == 1 else 32))
     limits = _Room(n_lam, chunk * n_lam, (m + 1 if greedy else _table(m, depth).n_candidates) + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
