@@ -38,7 +38,7 @@ def noise_part(args, dtype):
 
     import cascjax
     import numpy_baselines as nb
-    from cascjax._estimates import NOISE_LEVELS, ROUTERBENCH_MEAN_COST
+    from cascjax._noise import NOISE_LEVELS, ROUTERBENCH_MEAN_COST
     from cascjax._ablation import ablation_grid
 
     ds = cascjax.synthetic(seed=0, n_queries=args.noise_queries, n_models=args.models)

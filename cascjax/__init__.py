@@ -17,13 +17,13 @@ from ._decide import TIE_ULPS as TIE_ULPS
 from ._errors import CascjaxError as CascjaxError
 from ._fit import Evaluation as Evaluation, Fitted as Fitted, evaluate as evaluate, fit as fit
 from ._estimates import (
-    NOISE_LEVELS as NOISE_LEVELS,
     Estimates as Estimates,
+    StateEstimates as StateEstimates,
     covariance_factors as covariance_factors,
     fit_covariances as fit_covariances,
-    noisy_estimates as noisy_estimates,
     perfect_estimates as perfect_estimates,
 )
+from ._noise import NOISE_LEVELS as NOISE_LEVELS, noisy_estimates as noisy_estimates
 from .io import example_path as example_path, load_example as load_example, read as read
 from .io import read_estimates as read_estimates
 from ._metrics import (

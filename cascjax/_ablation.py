@@ -13,7 +13,8 @@ import numpy as np
 
 from ._data import Dataset
 from ._errors import CascjaxError
-from ._estimates import Estimates, noisy_estimates
+from ._estimates import Estimates
+from ._noise import noisy_estimates
 from ._fit import MIN_FIT_QUERIES, evaluate, fit
 from ._protocol import curve_auc, paper_budgets, pool_models, take_estimates
 
@@ -85,7 +86,7 @@ def ablate(ds: Dataset, pool: str = "5", *, grid=None, seeds: int = 1, fit_fract
     (Skipped in the doctest run, which it would slow down by ~10 s of compilation; ``tests/test_docs.py``
     runs it. At ``max_depth=1`` cascade routing is routing, hence the 0.0.)
     """
-    from ._estimates import NOISE_LEVELS
+    from ._noise import NOISE_LEVELS
 
     names = pool_models(ds, pool)
     data = ds.select(names)

@@ -23,6 +23,7 @@ from ._compile import count, masked_sum, ordered_cumsum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._events import _path
+from ._views import prefix_view
 
 
 def _prefix_values(mu, sd, c_hat, z, factor=None):
@@ -43,31 +44,29 @@ def _prefix_values(mu, sd, c_hat, z, factor=None):
     return jnp.where(single | deterministic, exact, mc), jnp.cumsum(c_hat)
 
 
-def _query_tables(ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth):
-    """Q, C [D, M] of every prefix at every step j = 0..D−1 (state {0..j−1}) for one query. ``factor``: None
-    or the [2^M, M, M] square roots of Σ(R) per run-pattern (the state {0..j−1} is pattern 2^j − 1)."""
-    m = ante.shape[0]
+def _query_tables(mu, sd, c_hat, z, factor, depth):
+    """Q, C [D, M] of every prefix at every step j = 0..D−1 for one query, from what it sees in the state
+    {0..j−1}: μ, σ, ĉ [D, M] (rows of :func:`cascjax._views.prefix_view`). ``factor``: None or the
+    [2^M, M, M] square roots of Σ(R) per run-pattern (the state {0..j−1} is pattern 2^j − 1)."""
 
-    def at_step(j):
-        ran = jnp.arange(m) < j
+    def at_step(j, mu_j, sd_j, c_j):
         f = None if factor is None else factor[(1 << j) - 1]
-        return _prefix_values(jnp.where(ran, post, ante), jnp.where(ran, sd_post, sd_ante),
-                              jnp.where(ran, c_post, c_ante), z, f)
+        return _prefix_values(mu_j, sd_j, c_j, z, f)
 
-    return jax.vmap(at_step)(jnp.arange(depth))
+    return jax.vmap(at_step)(jnp.arange(depth), mu, sd, c_hat)
 
 
 def _tables(quality, cost, est, z, factor, depth):
     """What the cascade needs of every query, λ-independent: Q, C [N, D, M] of every (step, prefix); the
-    realised cost after r = 1..D models [N, D]; the answering model after r models [N, D] (the highest post-hoc
-    estimate among models 0..r−1, lower index on a tie)."""
+    realised cost after r = 1..D models [N, D]; the answering model after r models [N, D] (the highest estimate
+    among models 0..r−1 in the state {0..r−1} — their post-hoc estimates — lower index on a tie)."""
     m = quality.shape[1]
-    ante, post, sd_ante, sd_post, c_ante, c_post = est
-    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, 0, 0, 0, None, None, None))(
-        ante, post, sd_ante, sd_post, c_ante, c_post, z, factor, depth)
+    mu, sd, c_hat = prefix_view(est, depth)  # [N, D + 1, M]: the states {0..j−1}, j = 0..D
+    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, None, None, None))(
+        mu[:, :depth], sd[:, :depth], c_hat[:, :depth], z, factor, depth)
     spent = ordered_cumsum(cost[:, :depth], axis=1)
     upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
-    answer_of = jnp.argmax(jnp.where(upto[None], post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)
+    answer_of = jnp.argmax(jnp.where(upto[None], mu[:, 1:], -jnp.inf), axis=2).astype(jnp.int32)
     return q_tab, c_tab, spent, answer_of
 
 
@@ -234,11 +233,12 @@ def cascade_path(ds, est, *, max_depth: int | None = None, samples: int = 64, no
       >>> float(path.ran[0]), float(path.ran[-1])   # all six models at λ = 0, only the cheapest at large λ
       (6.0, 1.0)
     """
-    e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation, candidates=False)
+    e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation, candidates=False, prefix=True)
     m, itemsize = ds.n_models, ds.quality.dtype.itemsize
-    size = _compile.bucket(ds.n_queries, m * itemsize)
+    size = _compile.bucket(ds.n_queries, e[0][0].nbytes)  # a row of one input: [M], or a table's [D + 1, M]
     quality, cost, e = _compile.pad_put((ds.quality, ds.cost, e), size)
-    p = _chunks.plan(size, chunk_size, memory, m * itemsize * (12 + 3 * depth * z.shape[0]), 0, devices)
+    p = _chunks.plan(size, chunk_size, memory, m * itemsize * (12 + 3 * depth * z.shape[0]) + 3 * e[0][0].nbytes, 0,
+                     devices)
     lam, deltas, base, count = _cascade_events(quality, cost, e, z, factor, np.int32(ds.n_queries), depth, p)
     curve = _path(lam, deltas, base, ds.n_queries, int(count))
     _compile.checkpoint()

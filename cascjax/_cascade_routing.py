@@ -38,6 +38,7 @@ from ._compile import masked_sum, ordered_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._supermodels import _Relative, _relative, _sample_means, _table
+from ._views import answer_scores, visible
 
 #: Largest pool cascade routing supports: states are int32 bitmasks.
 MAX_MODELS = 30
@@ -58,7 +59,7 @@ class _Shortlist(NamedTuple):
 def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est, z, factor=None, *, n_models, depth,
             rtol, tie_max, force_order, prune, shortlist, prefix=False, live=None, levels=None,
             block=64, single=None) -> _Shortlist:
-    """:func:`_state` for [B] states (``est`` fields [B, M]), in blocks of ``block`` states. Deviations are
+    """:func:`_state` for [B] states (``est``: μ, σ, ĉ [B, M] in each state, :func:`cascjax._views.visible`), in blocks of ``block`` states. Deviations are
     the independent σ of ``est``, or L(R) z with ``factor`` [2^M, M, M] (L(R) L(R)^T = Σ(R), per state).
     ``live``: only the first ``live`` states are real (the rest is padding of the compacted buffer): blocks
     past them are skipped (``lax.cond``) and come back as zeros. ``levels``: see :func:`_sample_means`.
@@ -73,9 +74,9 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est,
     def one_block(args):
         s, r, e = args
         ran = (s[:, None] & bit[None]) != 0
-        mu = _visible(ran, e[1], e[0])
+        mu = e[0]
         if factor is None:
-            sd = _visible(ran, e[3], e[2])
+            sd = e[1]
             dev, deviates = z[None] * sd[:, None, :], sd != 0  # [B, K, M], [B, M]
         else:
             f = factor[s]  # [B, M, M]
@@ -110,11 +111,10 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
     ``single`` (a traced λ, for a sweep of one λ row): the state is decided at that λ only, so the rule runs on
     all candidates at once and the shortlist is that one choice — what the rule picks on the shortlist it
     picks on all candidates, so the decision is the same, without the pruning, hull and compaction work."""
-    mu_a, mu_p, _, _, c_a, c_p = est
+    mu, _, ch = est  # what the strategy sees in this state
     free = rel.members.shape[1]
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(n_models, dtype=jnp.int32))
     ran = (state & bit) != 0
-    mu, ch = _visible(ran, mu_p, mu_a), _visible(ran, c_p, c_a)
     comp = jnp.argsort(ran, stable=True)[:free]  # models not run, ascending (then padding: run models)
     neg = jnp.asarray(-jnp.inf, mu.dtype)
     members = jnp.asarray(rel.members)
@@ -173,11 +173,6 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
     rows = jnp.zeros(shortlist, jnp.int32).at[at].set(jnp.arange(keep.shape[0], dtype=jnp.int32), mode="drop")
     ok = jnp.arange(shortlist) < count
     return _Shortlist(q[rows], c[rows], rank[rows], ok, nxt[rows], at_zero, qmag, cmag, count)
-
-
-def _visible(ran, post, ante):
-    """What the strategy sees of each model in a state: the post-hoc estimate of a run model, else ex-ante."""
-    return jnp.where(ran, post, ante)
 
 
 def _dominated(dq, dc, lam_lo, q_band, c_band):
@@ -285,7 +280,9 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
               jnp.broadcast_to(jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), (n,)))
     # One λ row: each state is decided at its step's λ directly (see _state), no shortlist of candidates.
     single = (lambda j: lam[0, j]) if n_lam == 1 else (lambda j: None)
-    short = states_fn(first, states=jnp.zeros(n, jnp.int32), step=0, reach=reach0, est=est, single=single(0))
+    root = jnp.zeros(n, jnp.int32)
+    short = states_fn(first, states=root, step=0, reach=reach0, est=visible(est, jnp.arange(n), root),
+                      single=single(0))
     nxt = short.next if n_lam == 1 else decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
     over_short = jnp.max(short.count) > room.shortlist
     cur = bit[nxt]
@@ -318,8 +315,7 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
         buf_reach = (jnp.full(room.buffer, jnp.inf, lam.dtype).at[where].set(lo[0], mode="drop"),
                      jnp.full(room.buffer, -jnp.inf, lam.dtype).at[where].set(lo[1], mode="drop"))
         real = jnp.zeros(room.buffer, bool).at[where].set(True, mode="drop")  # the rest is padding
-        e = tuple(a[owner] for a in est)
-        short = states_fn(rel, states=buf_state, step=j, reach=buf_reach, est=e,
+        short = states_fn(rel, states=buf_state, step=j, reach=buf_reach, est=visible(est, owner, buf_state),
                           live=jnp.sum(count) if skip_padding else None, levels=1 if greedy else depth - j,
                           single=single(j))
         flags = flags | jnp.stack([jnp.max(jnp.where(real, short.count, 0)) > room.shortlist, False, False])
@@ -347,23 +343,24 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
     return cur, flags
 
 
-def realised(quality, cost, post, final):
+def realised(quality, cost, scores, final):
     """What final states [n, P] (bitmasks of the models run) realise per query: cost, quality, models run and
-    the answering model (highest post-hoc estimate among the run models, lower index on a tie), [n, P] each."""
+    the answering model (the highest of ``scores`` [n, P or 1, M] among the run models — the estimates in the
+    final state, :func:`cascjax._views.answer_scores` — lower index on a tie), [n, P] each."""
     m = quality.shape[1]
     bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
     ran = (final[..., None] & bit[None, None]) != 0  # [n, P, M]
-    answer = jnp.argmax(jnp.where(ran, post[:, None, :], -jnp.inf), axis=2).astype(jnp.int32)
+    answer = jnp.argmax(jnp.where(ran, scores, -jnp.inf), axis=2).astype(jnp.int32)
     return (ordered_sum(jnp.where(ran, cost[:, None, :], 0), axis=2), jnp.take_along_axis(quality, answer, axis=1),
             jnp.sum(ran, axis=2, dtype=quality.dtype), answer)
 
 
-def _outcome(quality, cost, post, weight, final):
+def _outcome(quality, cost, scores, weight, final):
     """Per-λ sums over a chunk's real queries (``weight`` > 0): realised quality and cost (pairwise, see
     :func:`cascjax._compile.tree_sum`), models run and answers (integer counts); and the answering model per
     query and λ."""
     m = quality.shape[1]
-    c, q, ran, answer = realised(quality, cost, post, final)
+    c, q, ran, answer = realised(quality, cost, scores, final)
     real = (weight > 0)[:, None]
     hits = jnp.sum(jnp.where(real[..., None], jax.nn.one_hot(answer, m, dtype=jnp.int32), 0), axis=0)
     sums = dict(quality=masked_sum(weight, q), cost=masked_sum(weight, c),
@@ -380,7 +377,7 @@ def _run(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, force_o
         q, c, e, w = args
         final, flags = _chunk(q, c, e, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
                               greedy=greedy, prune=prune, room=room, prefix=prefix, skip_padding=skip_padding)
-        sums, per_query = _outcome(q, c, e[1], w, final)  # padding queries (copies of query 0) weigh 0
+        sums, per_query = _outcome(q, c, answer_scores(e, final), w, final)  # padding queries weigh 0
         return (sums, flags.astype(jnp.int32)), (per_query if return_choices else None)
 
     (total, flags), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan, (lam, z, factor))
@@ -433,13 +430,16 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
 
 
 def chunk_bytes(n_models: int, depth: int, samples: int, n_lam: int, itemsize: int,
-                greedy: bool = False) -> tuple[int, int]:
+                greedy: bool = False, states: bool = False) -> tuple[int, int]:
     """Bytes one query chunk holds, an estimate: (per query, fixed).
 
     Per query: the per-λ decisions gather a shortlist of 32 candidates (6 arrays) per λ, the outcome holds
-    [L, M] masks and costs, and ≤ 8 states per step hold their candidates' values; fixed: per block of 64
-    states the Monte-Carlo maxima hold [S, 64, K] samples (S ≤ M + 1 when ``greedy``).
+    [L, M] masks and costs, and ≤ 8 states per step hold their candidates' values (``states``: also the
+    query's rows of a state table, 3 × [2^M, M], and its answer scores [L, M]); fixed: per block of 64 states
+    the Monte-Carlo maxima hold [S, 64, K] samples (S ≤ M + 1 when ``greedy``).
     """
     rows = n_models + 1 if greedy else _table(n_models, depth).n_candidates
     per_query = n_lam * (6 * 32 * itemsize + n_models * (1 + 2 * itemsize) + 32) + 8 * rows * 10 * itemsize
+    if states:
+        per_query += 3 * (1 << n_models) * n_models * itemsize + n_lam * n_models * itemsize
     return per_query, 3 * rows * 64 * samples * itemsize

@@ -30,6 +30,7 @@ from ._cascade_routing import realised
 from ._decide import select
 from ._events import _path
 from ._supermodels import _table, allowed, candidate_cost, expected_max
+from ._views import answer_scores, visible
 
 #: Events recorded per query in the first walk; a query with more makes the walk run again with twice as many.
 ROOM = 32
@@ -38,16 +39,13 @@ ROOM = 32
 def _trajectory(e, z, factor, lam, *, depth, rtol, tie_max, force_order, greedy):
     """One query at one λ: the final state (bitmask) and the next event, the smallest crossing above λ of a
     cheaper candidate with the choice at any state of the trajectory (+inf if none)."""
-    mu_a, mu_p, sd_a, sd_p, c_a, c_p = e
-    m = mu_a.shape[0]
+    m = e[0].shape[-1]
     table = _table(m, depth)
     masks = jnp.asarray(table.mask, jnp.int32)
-    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
-    state, done, event = jnp.int32(0), jnp.asarray(False), jnp.asarray(jnp.inf, mu_a.dtype)
+    state, done, event = jnp.int32(0), jnp.asarray(False), jnp.asarray(jnp.inf, e[0].dtype)
     for j in range(depth):  # unrolled: at most D steps
-        ran = (state & bit) != 0
-        mu, ch = jnp.where(ran, mu_p, mu_a), jnp.where(ran, c_p, c_a)
-        scale = jnp.where(ran, sd_p, sd_a) if factor is None else factor[state]
+        mu, sd, ch = visible(e, None, state)
+        scale = sd if factor is None else factor[state]
         q, c = expected_max(mu, scale, z, depth), candidate_cost(ch, depth)
         valid = allowed(table, state, "cascade_routing", j, force_order=force_order, greedy=greedy)
         best = select(q, c, lam, rtol, tie_max, valid)
@@ -95,7 +93,7 @@ def _events(quality, cost, e, z, factor, n, *, depth, rtol, force_order, greedy,
         start, lams, states, over = jax.vmap(walk, in_axes=(0, None, None))(e_, z, factor)
 
         def outcome(state):  # [chunk, P] bitmasks → [chunk, P, 3] realised (cost, quality, models run)
-            return jnp.stack(realised(q_, c_, e_[1], state)[:3], axis=-1)
+            return jnp.stack(realised(q_, c_, answer_scores(e_, state), state)[:3], axis=-1)
 
         before = jnp.concatenate([start[:, None], states[:, :-1]], axis=1)
         changed = (states != before) & jnp.isfinite(lams) & (w > 0)[:, None]  # padding queries: no events
@@ -153,9 +151,9 @@ def cascade_routing_path(ds, est, *, max_depth: int | None = None, samples: int 
     if ds.n_models > MAX_MODELS:
         raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                            "select fewer models (Dataset.select, or --models on the command line)")
-    size = _compile.bucket(ds.n_queries, ds.n_models * ds.quality.dtype.itemsize)
-    p = _chunks.plan(size, chunk_size, None, 1.0, 0, devices)
     e, z, factor, depth = _strategy_inputs(ds, est, max_depth, samples, no_deviation)
+    size = _compile.bucket(ds.n_queries, e[0][0].nbytes)  # a row of one input: [M], or a table's [2^M, M]
+    p = _chunks.plan(size, chunk_size, None, 1.0, 0, devices)
     quality, cost, e = _compile.pad_put((ds.quality, ds.cost, e), size)
     rtol = _tie_rtol(ds.quality.dtype, tie_rtol)
     room = ROOM

@@ -12,12 +12,14 @@ import numpy as np
 
 from ._data import Dataset
 from ._errors import CascjaxError
-from ._estimates import Estimates, check_covariance, covariance_factors
+from ._estimates import MAX_STATE_MODELS, Estimates, StateEstimates, check_covariance, covariance_factors
 from ._supermodels import check_depth, normal_points
+from ._views import prefix_rows
 
 
 def check_estimates(ds: Dataset, est: Estimates) -> None:
-    """Raises unless ``est`` has one [N, M] array per field matching ``ds`` (and a valid covariance table).
+    """Raises unless ``est`` has one [N, M] array per field matching ``ds`` — or, a :class:`StateEstimates`, one
+    finite [N, 2^M, M] table per field (σ ≥ 0) — and a valid covariance table.
 
     Example:
       >>> import cascjax
@@ -27,10 +29,13 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
       >>> check_estimates(ds, ds)
       Traceback (most recent call last):
       ...
-      cascjax._errors.CascjaxError: estimates must be a cascjax.Estimates, got Dataset
+      cascjax._errors.CascjaxError: estimates must be a cascjax.Estimates or cascjax.StateEstimates, got Dataset
     """
+    if isinstance(est, StateEstimates):
+        return _check_states(ds, est)
     if not isinstance(est, Estimates):
-        raise CascjaxError(f"estimates must be a cascjax.Estimates, got {type(est).__name__}")
+        raise CascjaxError(f"estimates must be a cascjax.Estimates or cascjax.StateEstimates, got "
+                           f"{type(est).__name__}")
     for name, arr in est._asdict().items():
         if name == "covariance":
             if arr is not None:
@@ -41,11 +46,56 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
                                f"is {ds.quality.shape} [N queries, M models]")
 
 
-def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviation, checked=False, candidates=True):
+def _check_states(ds: Dataset, est: StateEstimates) -> None:
+    """:func:`check_estimates` for a table over information states: [N, 2^M, M] fields, finite (σ ≥ 0)."""
+    n, m = ds.quality.shape
+    if m > MAX_STATE_MODELS:
+        raise CascjaxError(f"StateEstimates: a table over information states has 2^M rows per query; at most "
+                           f"{MAX_STATE_MODELS} models are supported, got {m}")
+    want = (n, 1 << m, m)
+    for name in ("quality", "cost", "sd"):
+        arr = getattr(est, name)
+        if arr is None and name == "sd":
+            continue
+        if getattr(arr, "shape", None) != want:
+            raise CascjaxError(f"StateEstimates.{name} must have shape [N, 2^M, M] = {want} (row R: the models "
+                               f"run, bit m = model m), got {getattr(arr, 'shape', None)}")
+        values = np.asarray(arr)
+        bad = ~np.isfinite(values) if name != "sd" else ~(values >= 0) | ~np.isfinite(values)
+        if bad.any():
+            q, r, i = (int(x) for x in np.argwhere(bad)[0])
+            what = "a finite number >= 0" if name == "sd" else "finite"
+            raise CascjaxError(f"StateEstimates.{name} must be {what}: query {q}, state {r}, model "
+                               f"{ds.models[i]!r} holds {values[q, r, i]}")
+    if est.covariance is not None:
+        check_covariance(est.covariance, ds.models)
+
+
+def routing_inputs(est) -> tuple:
+    """What routing decides on: the ex-ante μ and ĉ [N, M] (row ∅ of a state table)."""
+    if isinstance(est, StateEstimates):
+        return est.quality[:, 0], est.cost[:, 0]
+    return est.quality_ante, est.cost_ante
+
+
+def threshold_inputs(est):
+    """What the threshold cascade compares with θ_j: model j's post-hoc estimate [N, M] once models 0..j have
+    run (a state table's row {0..j}, entry j)."""
+    if isinstance(est, StateEstimates):
+        m = np.shape(est.quality)[2]
+        rows = (1 << np.arange(1, m + 1)) - 1
+        return np.asarray(est.quality)[:, rows, np.arange(m)]
+    return est.quality_post
+
+
+def _strategy_inputs(ds: Dataset, est, max_depth, samples, no_deviation, checked=False, candidates=True,
+                     prefix=False):
     """What the cascade kernels take: the estimates as a tuple in the dataset's dtype (σ = 0 for
-    ``no_deviation``), the shared points z [K, M], the covariance factors [2^M, M, M] or None, the depth.
-    ``samples`` is K (the seeded :func:`normal_points`) or a [K, M] array of points given by the caller.
-    ``candidates``: the strategy enumerates supermodels (cascade routing), so the table size is checked."""
+    ``no_deviation``; see :mod:`cascjax._views` for its two forms), the shared points z [K, M], the covariance
+    factors [2^M, M, M] or None, the depth. ``samples`` is K (the seeded :func:`normal_points`) or a [K, M]
+    array of points given by the caller. ``candidates``: the strategy enumerates supermodels (cascade
+    routing), so the table size is checked. ``prefix``: the cascades' kernels, which visit only the states
+    {0..j−1}: a state table is cut to those D + 1 rows."""
     if not checked:
         check_estimates(ds, est)
     depth = check_depth(ds.n_models, max_depth, candidates)
@@ -55,10 +105,16 @@ def _strategy_inputs(ds: Dataset, est: Estimates, max_depth, samples, no_deviati
     else:
         z = _check_points(samples, ds.n_models, dtype)
     # Cast in NumPy: an eager jnp cast would compile a program per shape.
-    e = tuple(np.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
-                                             est.cost_ante, est.cost_post))
-    if no_deviation:
-        e = e[:2] + (np.zeros_like(e[2]), np.zeros_like(e[3])) + e[4:]
+    if isinstance(est, StateEstimates):
+        rows = prefix_rows(depth) if prefix else slice(None)
+        mu, c_hat = (np.asarray(a, dtype)[:, rows] for a in (est.quality, est.cost))
+        sd = np.zeros_like(mu) if no_deviation or est.sd is None else np.asarray(est.sd, dtype)[:, rows]
+        e = (mu, sd, c_hat)
+    else:
+        e = tuple(np.asarray(a, dtype) for a in (est.quality_ante, est.quality_post, est.sd_ante, est.sd_post,
+                                                 est.cost_ante, est.cost_post))
+        if no_deviation:
+            e = e[:2] + (np.zeros_like(e[2]), np.zeros_like(e[3])) + e[4:]
     # Correlated uncertainty: a square root of each run-pattern's Σ(R), computed once per call.
     factor = None if no_deviation or est.covariance is None else covariance_factors(
         np.asarray(est.covariance, dtype))

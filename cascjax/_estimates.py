@@ -8,18 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _compile
 from ._data import Dataset
 from ._errors import CascjaxError
 
-# Noise levels of the paper (quality sd ante, post; cost sd ante, post). Cost levels are absolute USD on
-# RouterBench, whose mean cost per query and model is about 1.3e-3; see `noisy_estimates`.
-NOISE_LEVELS = {
-    "low": ((0.6, 0.3), (2e-4, 5e-5)),
-    "medium": ((1.6, 0.8), (4e-4, 1e-4)),
-    "high": ((2.4, 1.2), (100.0, 100.0)),
-}
-ROUTERBENCH_MEAN_COST = 1.3e-3
 #: The largest pool a covariance table (one [M, M] matrix per run-pattern, 2^M of them) is accepted for.
 MAX_COVARIANCE_MODELS = 16
 
@@ -80,12 +71,105 @@ class Estimates(NamedTuple):
           >>> est.quality_ante.shape, bool((est.quality_ante == ds.take(test_rows).quality).all())
           ((2, 2), True)
         """
-        import numpy as np
-
-        rows = np.asarray(rows)
-        if rows.dtype == bool:
-            rows = np.nonzero(rows)[0]
+        rows = _rows(rows)
         return Estimates(*(a[rows] for a in self[:6]), self.covariance)
+
+    def to_states(self) -> "StateEstimates":
+        """The same estimates as a table over information states: row R of query n holds, for every model m,
+        the post-hoc value if m ∈ R (bit m of R) and the ex-ante value otherwise. Every strategy decides on the
+        table exactly as on ``self``, to the bit.
+
+        Returns:
+          :class:`StateEstimates` with ``quality``, ``cost``, ``sd`` [N, 2^M, M] (the covariance is kept).
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1]], [[1, 2]] * 2)
+          >>> est = cascjax.perfect_estimates(ds)._replace(quality_ante=jnp.full((2, 2), 0.5))
+          >>> table = est.to_states()
+          >>> table.quality.shape, table.quality[0].tolist()   # rows R = {}, {0}, {1}, {0, 1}
+          ((2, 4, 2), [[0.5, 0.5], [0.0, 0.5], [0.5, 1.0], [0.0, 1.0]])
+        """
+        m = np.shape(self.quality_ante)[1]
+        if m > MAX_STATE_MODELS:
+            raise CascjaxError(f"a table over information states has 2^M rows per query; at most {MAX_STATE_MODELS} "
+                               f"models are supported, got {m}")
+        ran = run_patterns(m)[None]  # [1, 2^M, M]
+        # In NumPy, then placed: an eager jnp.where would compile a program per shape.
+        table = lambda post, ante: jax.device_put(np.where(ran, np.asarray(post)[:, None],  # noqa: E731
+                                                           np.asarray(ante)[:, None]))
+        return StateEstimates(table(self.quality_post, self.quality_ante), table(self.cost_post, self.cost_ante),
+                              table(self.sd_post, self.sd_ante), self.covariance)
+
+
+class StateEstimates(NamedTuple):
+    """Estimates that depend on the information state: a table over the 2^M sets of models already run.
+
+    Row R (a bitmask, bit m = model m in the dataset's order) of query n holds what a strategy sees when the
+    models of R have run: for m ∈ R the post-hoc estimate of m, for m ∉ R the ex-ante estimate of m *given R's
+    answers* — the paper's learned estimators, whose predictions change with the agreement between the models
+    already run (DESIGN section 2, "pattern table"). :meth:`Estimates.to_states` gives the table of separable
+    estimates; every strategy decides on it exactly as on the separable form. Routing sees row 0; the threshold
+    cascade compares ``quality[n, {0..j}, j]`` with θ_j; the cascade and cascade routing the rows of the
+    states they reach, and the answer is the run model with the highest estimate in the final state's row.
+
+    Attributes:
+      quality: [N, 2^M, M] quality estimates μ(n, R).
+      cost: [N, 2^M, M] cost estimates ĉ(n, R).
+      sd: [N, 2^M, M] standard deviations σ(n, R) of the quality estimates (independent), or None: 0 (no
+        deviation, Q = max μ).
+      covariance: optional [2^M, M, M] Σ(R) shared by all queries, as :attr:`Estimates.covariance`; when given,
+        ``sd`` is not used.
+
+    At most ``MAX_STATE_MODELS`` (16) models: a dense table holds N·2^M·M values per field.
+
+    Example:
+      >>> import jax.numpy as jnp, cascjax
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1]], [[1, 2]] * 2)
+      >>> q = jnp.asarray([[[0.5, 0.5], [0.0, 0.9], [0.5, 1.0], [0.0, 1.0]]] * 2)   # model 0 wrong: 1 looks better
+      >>> est = cascjax.StateEstimates(q, jnp.broadcast_to(ds.cost[:, None], (2, 4, 2)))
+      >>> cascjax.sweep(ds, est, [0.0, 0.3], "cascade").ran.tolist()   # at λ = 0.3 running model 1 is worth it
+      [2.0, 2.0]
+    """
+
+    quality: jax.Array
+    cost: jax.Array
+    sd: jax.Array | None = None
+    covariance: jax.Array | None = None
+
+    def take(self, rows) -> "StateEstimates":
+        """The estimates of the queries at ``rows`` (as :meth:`Estimates.take`; the covariance is kept).
+
+        Args:
+          rows: [R] integer indices (or a boolean mask [N]) of the queries to keep, in that order.
+
+        Returns:
+          :class:`StateEstimates` with every table [R, 2^M, M].
+
+        Example:
+          >>> import cascjax
+          >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1]], [[1, 2]] * 3)
+          >>> table = cascjax.perfect_estimates(ds).to_states().take([2, 0])
+          >>> table.quality.shape, table.quality[:, 0].tolist()   # row ∅ of queries 2 and 0
+          ((2, 4, 2), [[0.0, 1.0], [0.0, 1.0]])
+        """
+        rows = _rows(rows)
+        return StateEstimates(self.quality[rows], self.cost[rows], None if self.sd is None else self.sd[rows],
+                              self.covariance)
+
+
+#: The largest pool a dense table over information states ([N, 2^M, M]) is accepted for.
+MAX_STATE_MODELS = 16
+
+
+def _rows(rows) -> np.ndarray:
+    rows = np.asarray(rows)
+    return np.nonzero(rows)[0] if rows.dtype == bool else rows
+
+
+def run_patterns(n_models: int) -> np.ndarray:
+    """[2^M, M] bool: model m is run in pattern R (bit m of R)."""
+    return (np.arange(1 << n_models)[:, None] >> np.arange(n_models)[None]) & 1 == 1
 
 
 def perfect_estimates(ds: Dataset) -> Estimates:
@@ -109,124 +193,19 @@ def perfect_estimates(ds: Dataset) -> Estimates:
     return Estimates(ds.quality, ds.quality, zeros, zeros, ds.cost, ds.cost)
 
 
-def noisy_estimates(ds: Dataset, key: jax.Array, level: str | None = "low", *,
-                    quality_noise: tuple[float, float] | None = None,
-                    cost_noise: tuple[float, float] | None = None,
-                    cost_scale: float | None = None) -> Estimates:
-    """The paper's calibrated noise model (its ``GroundTruthQualityComputer`` / ``GroundTruthCostComputer``).
-
-    For each model and phase (ante, post) it draws ``noisy = truth + N(0, s_phase²)`` per query, then
-    calibrates: a least-squares line ``truth ≈ a·noisy + b`` is fitted per model and phase over all queries of
-    ``ds`` and ``noisy`` is replaced by its prediction. The ex-ante standard deviation of model m is the std
-    over queries of (calibrated ante − calibrated post); a run model's standard deviation is 0. Costs are
-    treated the same way, without standard deviations.
-
-    Noise levels (quality s_ante, s_post; cost s_ante, s_post): low (0.6, 0.3; 2e-4, 5e-5), medium
-    (1.6, 0.8; 4e-4, 1e-4), high (2.4, 1.2; 100, 100). The cost levels are absolute USD on RouterBench (mean
-    cost ≈ 1.3e-3 per query and model); for a named ``level`` they are multiplied by ``cost_scale``, by default
-    mean(ds.cost) / 1.3e-3, so that "low" means the same relative noise on data with another cost scale
-    (the MMLU-Pro example: ≈ 0.13). Explicit ``cost_noise`` values are used as given unless ``cost_scale``
-    is passed too. Quality levels are in quality units and never scaled.
-
-    The function is traceable in ``key`` (and in the noise values), so many seeds vmap:
-    ``jax.vmap(lambda k: noisy_estimates(ds, k))(jax.random.split(key, 8))``.
-
-    Args:
-      ds: the dataset.
-      key: a ``jax.random`` key.
-      level: ``"low"``, ``"medium"`` or ``"high"``; overridden field by field by ``quality_noise`` and
-        ``cost_noise``; ``None`` requires both of them.
-      quality_noise: (s_ante, s_post) in quality units.
-      cost_noise: (s_ante, s_post) in cost units.
-      cost_scale: factor applied to the cost noise (see above).
-
-    Returns:
-      :class:`Estimates` with every field [N, M] (the dataset's dtype): ``sd_ante`` is the same for every
-      query (one σ per model), ``sd_post`` is 0; no covariance.
-
-    Example:
-      >>> import jax, cascjax
-      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]] * 4, [[1, 2]] * 16)   # N = 16, M = 2
-      >>> est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
-      >>> est.quality_ante.shape, bool((est.sd_post == 0).all()), bool((est.sd_ante == est.sd_ante[:1]).all())
-      ((16, 2), True, True)
-    """
-    if level is not None and level not in NOISE_LEVELS:
-        raise CascjaxError(f"unknown noise level {level!r}; choose one of {sorted(NOISE_LEVELS)}")
-    if level is None and (quality_noise is None or cost_noise is None):
-        raise CascjaxError("with level=None both quality_noise and cost_noise must be given")
-    q_noise = NOISE_LEVELS[level][0] if quality_noise is None else quality_noise
-    c_noise = NOISE_LEVELS[level][1] if cost_noise is None else cost_noise
-    for label, pair in (("quality_noise", q_noise), ("cost_noise", c_noise)):
-        if len(pair) != 2:
-            raise CascjaxError(f"{label} must be a pair (ante, post), got {pair!r}")
-        for v in pair:
-            if not isinstance(v, jax.core.Tracer) and not (float(v) >= 0.0):
-                raise CascjaxError(f"{label} values must be non-negative numbers, got {pair!r}")
-    if cost_scale is None:
-        cost_scale = jnp.mean(ds.cost) / ROUTERBENCH_MEAN_COST if cost_noise is None else 1.0
-    q_noise = jnp.asarray(q_noise, ds.quality.dtype)
-    c_noise = jnp.asarray(c_noise, ds.quality.dtype) * cost_scale
-    if ds.quality.nbytes < _compile.PAD_BYTES:  # one program for every field (one per new N)
-        return Estimates(*_noisy(ds.quality, ds.cost, key, q_noise, c_noise))
-    # Large inputs: quality and cost in separate programs, so that one's noise draws and temporaries are freed
-    # before the other's (100,000 x 1,000 models: 6.3 GB of temporaries in one program, 3.4 GB in each of two).
-    # The same operations: the same bits.
-    kq, kc = _split_program(key)
-    return Estimates(*_quality_program(ds.quality, kq, q_noise), *_cost_program(ds.cost, kc, c_noise))
-
-
-def _split(key):
-    return tuple(jax.random.split(key))
-
-
-def _quality_estimates(truth, key, noise):
-    """quality_ante, quality_post, sd_ante (per model, the std over queries of ante − post, for every query) and
-    sd_post (0)."""
-    q_ante, q_post = _calibrated_draws(truth, key, noise)
-    sd = jnp.std(q_ante - q_post, axis=0, keepdims=True)
-    return q_ante, q_post, jnp.broadcast_to(sd, truth.shape), jnp.zeros_like(truth)
-
-
-def _calibrated_draws(truth, key, noise):
-    """Two noisy draws (ante, post) of ``truth`` [N, M], each replaced by its least-squares calibration."""
-    eps = jax.random.normal(key, (2,) + truth.shape, truth.dtype)
-    noisy = truth[None] + noise.reshape(2, 1, 1) * eps
-    return tuple(_calibrate(noisy[i], truth) for i in range(2))
-
-
-@jax.jit
-def _noisy(quality, cost, key, q_noise, c_noise):
-    """All six fields in one program: quality's four, then cost's calibrated draws (costs have no σ)."""
-    kq, kc = _split(key)
-    return _quality_estimates(quality, kq, q_noise) + _calibrated_draws(cost, kc, c_noise)
-
-
-_split_program = jax.jit(_split)
-_quality_program = jax.jit(_quality_estimates)
-_cost_program = jax.jit(_calibrated_draws)
-
-
-def _calibrate(x, y):
-    """Per column: the least-squares prediction of y from x (a·x + b), or mean(y) where x is constant."""
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
-    yc = y - jnp.mean(y, axis=0, keepdims=True)
-    var = jnp.sum(xc * xc, axis=0, keepdims=True)
-    slope = jnp.where(var > 0, jnp.sum(xc * yc, axis=0, keepdims=True) / jnp.where(var > 0, var, 1.0), 0.0)
-    return jnp.mean(y, axis=0, keepdims=True) + slope * xc
-
-
-def fit_covariances(est: Estimates, queries=None) -> Estimates:
+def fit_covariances(est, queries=None):
     """``est`` with a covariance per run-pattern fitted as the paper's ``fit_covariances`` does.
 
     Σ(R) is the covariance over queries (unbiased, as ``np.cov``) of μ(n, R) − μ(n, all models run): the
     error of the estimates made in state R relative to the estimates made once every model has run. In the
     separable ante/post form that difference is ante − post for a model not in R and 0 for a run model, so
     Σ(R) is the covariance of (ante − post) with the rows and columns of the models in R zeroed. Unlike the
-    independent ``sd_ante`` it keeps the correlations between the models' estimation errors.
+    independent ``sd_ante`` it keeps the correlations between the models' estimation errors. For
+    :class:`StateEstimates` the difference is taken row by row of the table (row R against the last row, every
+    model run), as the paper fits it for its learned estimators.
 
     Args:
-      est: estimates (their ``covariance``, if any, is replaced).
+      est: :class:`Estimates` or :class:`StateEstimates` (their ``covariance``, if any, is replaced).
       queries: the queries to fit on (an index array or an [N] boolean mask, e.g. the fit split); default all.
         At least two are needed.
 
@@ -240,8 +219,13 @@ def fit_covariances(est: Estimates, queries=None) -> Estimates:
       >>> est.covariance.shape
       (64, 6, 6)
     """
-    ante, post = jnp.asarray(est.quality_ante), jnp.asarray(est.quality_post)
-    n, m = ante.shape
+    states = isinstance(est, StateEstimates)
+    if states:  # μ(n, R) − μ(n, all run), per state R: [N, 2^M, M]
+        q = jnp.asarray(est.quality)
+        ante, post = q, jnp.broadcast_to(q[:, -1:], q.shape)
+    else:
+        ante, post = jnp.asarray(est.quality_ante), jnp.asarray(est.quality_post)
+    n, m = ante.shape[0], ante.shape[-1]
     if m > MAX_COVARIANCE_MODELS:
         raise CascjaxError(f"a covariance per run-pattern needs 2^M matrices; at most {MAX_COVARIANCE_MODELS} models "
                            f"are supported, got {m} (select fewer models or use independent sd_ante)")
@@ -260,14 +244,11 @@ def fit_covariances(est: Estimates, queries=None) -> Estimates:
         raise CascjaxError(f"fitting a covariance needs at least 2 queries, got {ante.shape[0]}")
     diff = ante - post
     diff = diff - jnp.mean(diff, axis=0, keepdims=True)
+    if states:
+        return est._replace(covariance=jnp.einsum("nri,nrj->rij", diff, diff) / (diff.shape[0] - 1))
     full = diff.T @ diff / (diff.shape[0] - 1)
-    free = ~_run_patterns(m)  # [2^M, M]: model not run in pattern R
+    free = ~run_patterns(m)  # [2^M, M]: model not run in pattern R
     return est._replace(covariance=full[None] * (free[:, :, None] & free[:, None, :]))
-
-
-def _run_patterns(n_models: int) -> np.ndarray:
-    """[2^M, M] bool: model m is run in pattern R (bit m of R)."""
-    return (np.arange(1 << n_models)[:, None] >> np.arange(n_models)[None]) & 1 == 1
 
 
 def check_covariance(cov, names) -> None:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import _strategy_inputs
+from ._checks import _strategy_inputs, threshold_inputs
 from ._metrics import model_hull
 
 
@@ -36,10 +36,11 @@ def _gradient(ds, est, strategy, options, depth, values, budgets, start, slope, 
 
     dtype = ds.quality.dtype
     if strategy == "threshold_cascade":
-        f = _soft.threshold_soft(ds.quality, ds.cost, jnp.asarray(est.quality_post, dtype), depth)
+        f = _soft.threshold_soft(ds.quality, ds.cost, jnp.asarray(threshold_inputs(est), dtype), depth)
     else:
         e, z, factor, _ = _strategy_inputs(ds, est, depth, options["samples"], options["no_deviation"],
-                                           candidates=strategy == "cascade_routing" and not options["greedy"])
+                                           candidates=strategy == "cascade_routing" and not options["greedy"],
+                                           prefix=strategy == "cascade")
         if strategy == "cascade":
             f = _soft.cascade_soft(ds.quality, ds.cost, e, z, factor, depth)
         else:

@@ -15,7 +15,8 @@ import numpy as np
 
 from ._data import Dataset
 from ._errors import CascjaxError
-from ._estimates import Estimates, noisy_estimates
+from ._estimates import Estimates
+from ._noise import noisy_estimates
 from ._fit import MIN_FIT_QUERIES, _select, evaluate_many, fit
 from ._metrics import auc, model_hull, model_points
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks, _compile
-from ._checks import check_estimates
+from ._checks import check_estimates, routing_inputs
 from ._compile import count, masked_sum
 from ._curve import Curve
 from ._data import Dataset
@@ -278,8 +278,8 @@ def routing_path(ds: Dataset, est: Estimates, *, chunk_size: int | None = None, 
     n, m = ds.n_queries, ds.n_models
     dtype = ds.quality.dtype
     size = _compile.bucket(n, m * dtype.itemsize)
-    data = _compile.pad_put((ds.quality, ds.cost, _compile.cast(est.quality_ante, dtype),
-                             _compile.cast(est.cost_ante, dtype)), size)
+    mu, c_hat = routing_inputs(est)
+    data = _compile.pad_put((ds.quality, ds.cost, _compile.cast(mu, dtype), _compile.cast(c_hat, dtype)), size)
     # The walk's working set per query: the inputs and a few [M] temporaries per step.
     p = _chunks.plan(size, chunk_size, memory, 16 * m * dtype.itemsize, 0, devices)
     hull = _hull_room(m, _WIDTHS.get(m))

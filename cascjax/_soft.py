@@ -24,6 +24,7 @@ from ._cascade import _tables, _valid
 from ._cascade_routing import realised
 from ._errors import CascjaxError
 from ._supermodels import _table, expected_max
+from ._views import answer_scores, visible
 
 #: Elements (queries × states × candidates) the cascade-routing tables may hold; larger pools need fewer
 #: queries, a smaller ``max_depth`` or another method.
@@ -140,27 +141,24 @@ def cascade_routing_soft(quality, cost, est, z, factor, depth, *, force_order=Fa
         raise CascjaxError(f"the smoothed cascade-routing objective needs {n:,} queries x {pairs:,} (state, "
                            f"candidate) pairs, more than {MAX_SOFT_ELEMENTS:,} values; use fewer fit queries, a "
                            "smaller max_depth or per_step without 'gradient'")
-    ante, post, sd_ante, sd_post, c_ante, c_post = est
-    bit = jnp.left_shift(jnp.int32(1), jnp.arange(m, dtype=jnp.int32))
+    every = jnp.arange(n)
 
     def values(masks, rows):
         """Q, C [N, n_j, W_j] of the group's candidates; realised cost, quality [N, n_j] of its states."""
 
         def one_state(args):
             r, rw = args
-            ran = (r & bit) != 0
-            mu = jnp.where(ran[None], post, ante)
-            ch = jnp.where(ran[None], c_post, c_ante)
+            mu, sd, ch = visible(est, every, jnp.broadcast_to(r, (n,)))  # [N, M] each, in state r
             if factor is None:
-                q_all = jax.vmap(expected_max, in_axes=(0, 0, None, None))(
-                    mu, jnp.where(ran[None], sd_post, sd_ante), z, depth)
+                q_all = jax.vmap(expected_max, in_axes=(0, 0, None, None))(mu, sd, z, depth)
             else:
                 q_all = jax.vmap(expected_max, in_axes=(0, None, None, None))(mu, factor[r], z, depth)
             c_all = ch @ members.T.astype(ch.dtype)  # C(T) = Σ_{m∈T} ĉ(n, R)_m: candidates ⊇ R only are used
             return q_all[:, rw], c_all[:, rw]
 
         q, c = jax.lax.map(one_state, (jnp.asarray(masks), jnp.asarray(rows)))
-        out_c, out_q, _, _ = realised(quality, cost, post, jnp.broadcast_to(jnp.asarray(masks)[None], (n, len(masks))))
+        final = jnp.broadcast_to(jnp.asarray(masks)[None], (n, len(masks)))
+        out_c, out_q, _, _ = realised(quality, cost, answer_scores(est, final), final)
         return jnp.moveaxis(q, 0, 1), jnp.moveaxis(c, 0, 1), out_c, out_q
 
     tables = [values(g[0], g[1]) for g in groups]

@@ -8,12 +8,12 @@ import jax
 import numpy as np
 
 from . import _chunks, _compile
-from ._checks import _check_thresholds, _per_step, _strategy_inputs, check_estimates
+from ._checks import _check_thresholds, _per_step, _strategy_inputs, check_estimates, routing_inputs, threshold_inputs
 from ._curve import Curve, check_lambdas
 from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
-from ._estimates import Estimates
+from ._estimates import Estimates, StateEstimates
 from ._routing import _FILTER_ABOVE, _candidates, _grown, _hull_room, routing_sweep
 from ._routing_events import bytes_per_query, sweep_events
 
@@ -157,7 +157,11 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             lam = _per_step(check_lambdas(lambdas, dtype), depth, "λ")
         else:
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
-    n, size = ds.n_queries, _compile.bucket(ds.n_queries, ds.n_models * dtype.itemsize)
+    # A state table's rows are 2^M times wider (the cascade keeps D + 1 of them, the others one).
+    states = isinstance(est, StateEstimates)
+    width = 1 << ds.n_models if states and strategy == "cascade_routing" else (
+        depth + 1 if states and strategy == "cascade" else 1)
+    n, size = ds.n_queries, _compile.bucket(ds.n_queries, ds.n_models * dtype.itemsize * width)
     n_lam = lam.shape[0]
     # Shape buckets (cascjax._compile): the query axis and the λ axis are padded, in NumPy, to a few sizes, so
     # one compiled program serves every N and L of a bucket; padding rows weigh 0 and are cut off below.
@@ -166,7 +170,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     count = np.int32(n)
     rtol = _tie_rtol(dtype, tie_rtol)
     if strategy in ("cascade", "cascade_routing"):
-        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True, candidates=table)
+        e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True, candidates=table,
+                                           prefix=strategy == "cascade")
         e = _compile.pad_put(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
@@ -175,7 +180,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             raise CascjaxError(f"cascade routing supports at most {MAX_MODELS} models, got {ds.n_models}; "
                                "select fewer models (Dataset.select, or --models on the command line)")
         per_query, fixed = chunk_bytes(ds.n_models, depth, z.shape[0], lam.shape[0], ds.quality.dtype.itemsize,
-                                       bool(greedy))
+                                       bool(greedy), states=states)
         plan = _chunks.plan(size, chunk_size, memory, per_query, fixed, devices)
         curve = cascade_routing_sweep(quality, cost, e, lam, z, factor=factor, n=count, depth=depth, rtol=rtol,
                                       tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
@@ -188,7 +193,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     # the λ band), else the direct grid.
     cascade_events = strategy == "cascade" and (tie_band == "lambda" or lam.shape[0] >= CASCADE_EVENT_LAMBDAS)
     if strategy == "cascade":
-        per_query = m * itemsize * (12 + 3 * depth * z.shape[0])
+        per_query = m * itemsize * (12 + 3 * depth * z.shape[0] + 3 * (depth + 1) * states)
         if cascade_events:  # models run, unsure flags and their running count per λ
             per_query += 9 * lam.shape[0]
     else:
@@ -208,12 +213,11 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     elif strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 
-        post = _compile.pad_put(_compile.cast(est.quality_post, dtype), size)
+        post = _compile.pad_put(_compile.cast(threshold_inputs(est), dtype), size)
         curve = threshold_sweep(quality, cost, post, lam, count, return_choices=return_choices,
                                 batch_size=batch_size, plan=plan)
     else:
-        mu, c_hat = _compile.pad_put((_compile.cast(est.quality_ante, dtype), _compile.cast(est.cost_ante, dtype)),
-                                     size)
+        mu, c_hat = _compile.pad_put(tuple(_compile.cast(a, dtype) for a in routing_inputs(est)), size)
         if tie_band == "lambda" or _event_route(m, lam.shape[0]):  # the same choices
             def plan_for(width):
                 return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, width, itemsize), 0,
@@ -258,7 +262,7 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
     (perfect 0/1 estimates).
 
     Args:
-      est: the estimates; ``quality_ante`` and ``cost_ante`` [N, M] are used.
+      est: the estimates; ``quality_ante`` and ``cost_ante`` [N, M] are used (of :class:`StateEstimates`, row ∅).
       n: L, the number of grid points (≥ 2).
       max_queries: at most this many queries (evenly spaced) are used for the quantiles.
 
@@ -273,16 +277,17 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
     """
     if not (isinstance(n, (int, np.integer)) and n >= 2):
         raise CascjaxError(f"a λ grid needs at least 2 points, got {n!r}")
-    queries, m = np.shape(est.quality_ante)
+    mu_ante, c_ante = routing_inputs(est)
+    queries, m = np.shape(mu_ante)
     if m > _FILTER_ABOVE:  # large pools: pairs among the models routing can reach, on fewer queries
-        mu, c = _staircase(*_reachable(est, max(1, min(max_queries, PAIRS // (64 * 64)))))
+        mu, c = _staircase(*_reachable((mu_ante, c_ante), max(1, min(max_queries, PAIRS // (64 * 64)))))
         step = max(1, -(-mu.size * mu.shape[1] // PAIRS))
         mu, c = mu[::step], c[::step]
     else:
         # Queries evenly spaced, at most ``max_queries`` and at most PAIRS pairs in all (bounded memory).
         step = max(1, queries // max_queries, -(-queries * m * m // PAIRS))
-        mu = np.asarray(est.quality_ante, dtype=np.float64)[::step]
-        c = np.asarray(est.cost_ante, dtype=np.float64)[::step]
+        mu = np.asarray(mu_ante, dtype=np.float64)[::step]
+        c = np.asarray(c_ante, dtype=np.float64)[::step]
     dq = mu[:, :, None] - mu[:, None, :]
     dc = c[:, :, None] - c[:, None, :]
     ok = (dq > 0) & (dc > 0)  # NaN (padding of ``_reachable``) never passes
@@ -300,12 +305,13 @@ def lambda_grid(est: Estimates, n: int = 256, *, max_queries: int = 100_000) -> 
 PAIRS = 1 << 24
 
 
-def _reachable(est: Estimates, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """μ and ĉ [r, W] (float64, NaN-padded) of ``rows`` evenly spaced queries, restricted to the models no
-    strictly cheaper model beats (:func:`cascjax._routing._candidates`: every hull vertex is among them)."""
-    n, m = np.shape(est.quality_ante)
+def _reachable(ante: tuple, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """μ and ĉ [r, W] (float64, NaN-padded) of ``rows`` evenly spaced queries (of the ex-ante ``ante`` = (μ, ĉ)
+    [N, M]), restricted to the models no strictly cheaper model beats (:func:`cascjax._routing._candidates`:
+    every hull vertex is among them)."""
+    n, m = np.shape(ante[0])
     pick = np.unique(np.linspace(0, n - 1, min(n, rows)).round().astype(np.int64))
-    picked = tuple(np.asarray(a)[pick] for a in (est.quality_ante, est.cost_ante))
+    picked = tuple(np.asarray(a)[pick] for a in ante)
     # Padded to a shape bucket: one program per bucket, not per number of queries (padding rows are cut below).
     mu, c = _compile.pad_put(picked, _compile.bucket(pick.size))
     hull = _hull_room(m)
@@ -351,7 +357,8 @@ def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None
     one of them), and +inf (all D models run).
 
     Args:
-      est: the estimates; ``quality_post`` [N, M] is used.
+      est: the estimates; ``quality_post`` [N, M] is used (of :class:`StateEstimates`, model j's entry in the
+        row {0..j}).
       n: at most this many grid points (≥ 3).
       max_depth: D, the models the cascade may run (default M).
 
@@ -366,7 +373,7 @@ def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None
     """
     if not (isinstance(n, (int, np.integer)) and n >= 3):
         raise CascjaxError(f"a threshold grid needs at least 3 points, got {n!r}")
-    post = np.asarray(est.quality_post, dtype=np.float64)
+    post = np.asarray(threshold_inputs(est), dtype=np.float64)
     from ._supermodels import check_depth
 
     depth = check_depth(post.shape[1], max_depth, candidates=False)

@@ -18,7 +18,7 @@ from hypothesis import Phase, given, settings, strategies as st
 
 import cascjax
 import cascjax.testing as ct
-from cascjax import _cascade, _cascade_routing, _curve, _fit, _supermodels, _sweep, _threshold
+from cascjax import _cascade, _cascade_routing, _curve, _fit, _supermodels, _sweep, _threshold, _views
 from cascjax.testing import _properties
 
 THOROUGH = settings.default.max_examples >= 1000
@@ -337,6 +337,7 @@ def test_pruning_catches_a_wrong_inequality(broken):
 
 
 def test_depth_one_catches_swapped_ante_and_post(broken):
-    broken(_cascade_routing, "_visible", lambda ran, post, ante: jnp.where(ran, ante, post), _cascade_routing._run)
+    swapped = lambda e, rows, states: _views.visible((e[1], e[0], e[3], e[2], e[5], e[4]), rows, states)  # noqa: E731
+    broken(_cascade_routing, "visible", swapped, _cascade_routing._run)
     cases = st.tuples(ct.instances(n_queries=N, n_models=M, kind=("noisy", "arbitrary")), ct.lambdas(n=L))
     assert "routing" in _must_fail(ct.check_depth_one, cases)

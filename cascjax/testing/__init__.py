@@ -77,6 +77,7 @@ from ._reference import (
     reference_sweep as reference_sweep,
     routing_dual as routing_dual,
     routing_lp as routing_lp,
+    seen as seen,
 )
 from ._strategies import (
     Instance as Instance,

@@ -230,11 +230,12 @@ def estimates_row(est, n: int | None = None) -> dict:
     sd_ante, sd_post, c_ante, c_post``), float64: every query ([N, M] each), or query ``n`` ([M] each).
 
     Args:
-      est: :class:`cascjax.Estimates`, fields [N, M].
+      est: :class:`cascjax.Estimates`, fields [N, M]; or :class:`cascjax.StateEstimates`, then the dict holds
+        ``mu, sd, c`` [N, 2^M, M] (or [2^M, M]): row R is what is seen once the models of R have run.
       n: a query index, or None for every query.
 
     Returns:
-      A dict of six float64 NumPy arrays, [N, M] or [M].
+      A dict of six float64 NumPy arrays, [N, M] or [M] (three [N, 2^M, M] or [2^M, M] for a table).
 
     Example:
       >>> import cascjax, cascjax.testing as ct
@@ -243,8 +244,11 @@ def estimates_row(est, n: int | None = None) -> dict:
       >>> list(row), row["mu_ante"].tolist(), row["c_ante"].tolist()
       (['mu_ante', 'mu_post', 'sd_ante', 'sd_post', 'c_ante', 'c_post'], [0.0, 1.0], [1.0, 2.0])
     """
-    fields = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante, sd_post=est.sd_post,
-                  c_ante=est.cost_ante, c_post=est.cost_post)
+    if hasattr(est, "quality"):  # a StateEstimates table: per query [2^M, M] rows, row R = the models run
+        fields = dict(mu=est.quality, sd=np.zeros(np.shape(est.quality)) if est.sd is None else est.sd, c=est.cost)
+    else:
+        fields = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante,
+                      sd_post=est.sd_post, c_ante=est.cost_ante, c_post=est.cost_post)
     return {k: np.asarray(v, np.float64) if n is None else np.asarray(v, np.float64)[n] for k, v in fields.items()}
 
 
@@ -307,17 +311,17 @@ def enumerate_candidates(est, state, lam, kind="cascade_routing", *, z, tie="min
       >>> e.sets[e.best], e.next    # {1}: 0.8 − 0.2 beats {0}: 0.45 and {0, 1}: 0.55
       ((1,), 1)
     """
-    m = len(est["mu_post"])
+    m = _n_models(est)
     depth = 1 if kind == "routing" else (max_depth or m)
     if rtol is None:
         rtol = TIE_ULPS * np.finfo(np.float64).eps
     run = set(int(i) for i in state)
     j = len(run)
-    mu = [est["mu_post"][i] if i in run else est["mu_ante"][i] for i in range(m)]
-    sd = [0.0 if no_deviation else (est["sd_post"][i] if i in run else est["sd_ante"][i]) for i in range(m)]
+    mu, sd, ch = seen(est, run)
+    if no_deviation:
+        sd = [0.0] * m
     if factor is not None and not no_deviation:
         sd = np.asarray(factor)[sum(1 << i for i in run)]  # L(R): correlated deviations
-    ch = [est["c_post"][i] if i in run else est["c_ante"][i] for i in range(m)]
     sets = candidates(m, depth)  # |T| ≤ D: a cascade's prefixes too
     ok, qs, cs = [], [], []
     for t in sets:
@@ -376,14 +380,14 @@ def reference_run(est, lam, kind, tie="min", max_depth=None, force_order=False, 
       >>> ct.reference_run(row, 0.5, "threshold_cascade")   # θ = 0.5: model 0's 0 is below, continue
       ([0, 1], 1)
     """
-    m = len(est["mu_post"])
+    m = _n_models(est)
     depth = 1 if kind == "routing" else (max_depth or m)
     lam_at = (lambda j: float(lam[j])) if np.ndim(lam) else (lambda j: float(lam))
     run: list[int] = []
     if kind == "threshold_cascade":
         for j in range(depth):
             run.append(j)
-            if not est["mu_post"][j] < lam_at(j):
+            if not _post(est, run, j) < lam_at(j):  # model j's post-hoc estimate once 0..j have run
                 break
         return run, run[-1]
     while len(run) < depth:
@@ -393,8 +397,38 @@ def reference_run(est, lam, kind, tie="min", max_depth=None, force_order=False, 
         if nxt < 0:
             break
         run.append(nxt)
-    answer = max(run, key=lambda i: (est["mu_post"][i], -i))  # highest post-hoc estimate, lower index on a tie
+    answer = max(run, key=lambda i: (_post(est, run, i), -i))  # highest post-hoc estimate, lower index on a tie
     return run, answer
+
+
+def seen(est, run) -> tuple:
+    """What a strategy sees of one query once the models ``run`` have run: μ, σ, ĉ as lists of M floats —
+    post-hoc values for run models, ex-ante otherwise; of a table (:func:`estimates_row` of a StateEstimates),
+    the row of that set.
+
+    Example:
+      >>> import numpy as np
+      >>> est = dict(mu_ante=np.array([0.5, 0.8]), mu_post=np.array([0.9, 0.8]), sd_ante=np.ones(2),
+      ...            sd_post=np.zeros(2), c_ante=np.array([0.1, 0.4]), c_post=np.array([0.1, 0.4]))
+      >>> seen(est, [0])[:2]
+      ([0.9, 0.8], [0.0, 1.0])
+    """
+    run = set(int(i) for i in run)
+    if "mu" in est:
+        row = sum(1 << i for i in run)
+        return tuple([float(x) for x in est[k][row]] for k in ("mu", "sd", "c"))
+    m = len(est["mu_post"])
+    pick = lambda post, ante: [float(est[post][i] if i in run else est[ante][i]) for i in range(m)]  # noqa: E731
+    return pick("mu_post", "mu_ante"), pick("sd_post", "sd_ante"), pick("c_post", "c_ante")
+
+
+def _post(est, run, i) -> float:
+    """The post-hoc estimate of run model ``i`` once the models ``run`` have run (a table's row of that set)."""
+    return float(est["mu"][sum(1 << r for r in set(run))][i]) if "mu" in est else float(est["mu_post"][i])
+
+
+def _n_models(est) -> int:
+    return np.shape(est["mu"])[-1] if "mu" in est else len(est["mu_post"])
 
 
 def reference_sweep(quality, cost, est, lambdas, kind, **options):
