@@ -139,7 +139,15 @@ def take_estimates(est: Estimates, rows) -> Estimates:
 
 class Outcomes(NamedTuple):
     """Per-query expected outcomes of one strategy at every budget: cost, quality [B, N] (NaN rows where
-    the budget was infeasible)."""
+    the budget was infeasible).
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 3]] * 4, models=["small", "big"])
+      >>> o = cp.baseline_outcomes(ds, [1.0, 2.0])   # B = 2 budgets, N = 4 queries
+      >>> o.cost.shape, o.quality.mean(axis=1).tolist()
+      ((2, 4), [0.5, 0.625])
+    """
 
     cost: np.ndarray
     quality: np.ndarray
@@ -148,7 +156,15 @@ class Outcomes(NamedTuple):
 def baseline_outcomes(ds: Dataset, budgets) -> Outcomes:
     """The "linear interpolation" baseline as per-query outcomes: at each budget the γ-mixture of the two
     consecutive non-dominated single models (on ``ds``'s means) that bracket it; below the cheapest model
-    infeasible, above the best model the best model."""
+    infeasible, above the best model the best model.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 3]] * 4, models=["small", "big"])
+      >>> o = cp.baseline_outcomes(ds, [1.0, 2.0, 3.0])   # small, half of each, big
+      >>> o.cost[:, 0].tolist(), o.quality[1].tolist()
+      ([1.0, 2.0, 3.0], [0.5, 1.0, 0.5, 0.5])
+    """
     cost_m, quality_m = model_points(ds)
     models = np.arange(ds.n_models)[:, None]
     lo, hi, gamma, _, _, ok, _ = _select(models, cost_m, quality_m, np.zeros(ds.n_models, object),
@@ -162,7 +178,15 @@ def baseline_outcomes(ds: Dataset, budgets) -> Outcomes:
 
 
 def curve_auc(cost, quality, ds: Dataset) -> float:
-    """The paper's AUC of a fitted curve (one point per feasible budget) on ``ds``'s pool."""
+    """The paper's AUC of a fitted curve (one point per feasible budget) on ``ds``'s pool.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 3]] * 4, models=["small", "big"])
+      >>> o = cp.baseline_outcomes(ds, [1.0, 2.0, 3.0])
+      >>> cp.curve_auc(o.cost.mean(axis=1), o.quality.mean(axis=1), ds)
+      62.5
+    """
     ok = np.isfinite(cost) & np.isfinite(quality)
     if not ok.any():
         return float("nan")
@@ -184,6 +208,14 @@ def bootstrap(outcomes: dict, ds: Dataset, *, reference: str = REFERENCE, n_boot
 
     Returns:
       name → dict(diff=point estimate on all queries, low, high, draws=[n_boot] differences).
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 3]] * 4, models=["small", "big"])
+      >>> o = cp.baseline_outcomes(ds, [1.0, 2.0, 3.0])
+      >>> b = cp.bootstrap({"cascade routing": o, "same": o}, ds, n_boot=10)
+      >>> b["same"]["diff"], b["same"]["low"], b["same"]["high"]
+      (0.0, 0.0, 0.0)
     """
     if reference not in outcomes:
         raise CascjaxError(f"the bootstrap reference {reference!r} is not among {list(outcomes)}")
@@ -322,56 +354,81 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
         fit_ds, test_ds = pool.take(fit_rows), pool.take(test_rows)
         budgets = paper_budgets(test_ds, per_segment)
         for noise in noises:
-            runs = {label: [] for label, _ in wanted}
-            extra = {label: dict(auc_constant=[], fit_gain=[], seconds=0.0, infeasible=0) for label, _ in wanted}
-            for seed in range(seeds):
+            def estimates(seed, pool=pool, noise=noise, fit_rows=fit_rows, test_rows=test_rows):
                 est = noisy_estimates(pool, jax.random.key(seed), noise)
-                fit_est, test_est = take_estimates(est, fit_rows), take_estimates(est, test_rows)
-                for label, strategy in wanted:
-                    if progress:
-                        progress(f"pool {spec}, {noise}, seed {seed}: {label}")
-                    t0 = time.perf_counter()
-                    if strategy is None:
-                        runs[label].append(baseline_outcomes(test_ds, budgets))
-                        continue
-                    options = {}
-                    if strategy == "cascade_routing":
-                        options = dict(max_depth=min(max_depth, pool.n_models), samples=samples)
-                    elif strategy == "cascade":
-                        options = dict(samples=samples)
-                    f = fit(fit_ds, fit_est, budgets, strategy, per_step=per_step, candidates=candidates, grid=grid,
-                            seed=seed, **options)
-                    ev, *ec = evaluate_many([f] + ([f.constant] if f.constant is not None else []), test_ds,
-                                            test_est, per_query=True)
-                    runs[label].append(Outcomes(ev.query_cost, ev.query_quality))
-                    extra[label]["infeasible"] += int((~f.feasible).sum())
-                    if ec:
-                        extra[label]["auc_constant"].append(curve_auc(ec[0].cost, ec[0].quality, test_ds))
-                        extra[label]["fit_gain"].append(float(np.nanmean(f.quality - f.constant_quality)) * 100)
-                    extra[label]["seconds"] += time.perf_counter() - t0
-            boot = (bootstrap(runs, test_ds, n_boot=n_boot, seed=boot_seed) if REFERENCE in runs and n_boot > 0
-                    else None)
-            rows, curves = [], {}
-            for label, strategy in wanted:
-                per_seed = [_mean_auc([o], test_ds) for o in runs[label]]
-                o0 = runs[label][0]
-                curves[label] = (np.mean(o0.cost, axis=1), np.mean(o0.quality, axis=1))
-                row = dict(pool=spec, noise=noise, models=len(names), seeds=seeds, strategy=label,
-                           auc=float(np.mean(per_seed)), auc_sd=float(np.std(per_seed)) if seeds > 1 else float("nan"),
-                           diff=float("nan"), ci_low=float("nan"), ci_high=float("nan"),
-                           auc_constant=(float(np.mean(extra[label]["auc_constant"])) if extra[label]["auc_constant"]
-                                         else float("nan")),
-                           fit_gain=(float(np.mean(extra[label]["fit_gain"])) if extra[label]["fit_gain"]
-                                     else float("nan")),
-                           seconds=round(extra[label]["seconds"], 2),
-                           infeasible=(extra[label]["infeasible"] / seeds if strategy is not None else
-                                       float(np.mean([np.isnan(o.cost[:, 0]).sum() for o in runs[label]]))),
-                           budgets=int(budgets.size))
-                if boot is not None:
-                    row.update(diff=boot[label]["diff"], ci_low=boot[label]["low"], ci_high=boot[label]["high"])
-                rows.append(row)
-            cells.append(Cell(spec, noise, names, rows, curves, test_ds))
+                return take_estimates(est, fit_rows), take_estimates(est, test_rows)
+
+            cells.append(run_cell(spec, noise, names, fit_ds, test_ds, budgets, estimates, seeds, wanted,
+                                  dict(max_depth=max_depth, samples=samples, per_step=per_step, candidates=candidates,
+                                       grid=grid), n_boot, boot_seed, progress))
     return cells
+
+
+def run_cell(spec, label, names, fit_ds, test_ds, budgets, estimates, seeds, wanted, options, n_boot, boot_seed,
+             progress) -> Cell:
+    """One :class:`Cell`: every row of ``wanted`` (of :data:`ROWS`) fitted per budget on ``fit_ds`` and evaluated
+    on ``test_ds``, with ``estimates(seed)`` → (fit estimates, test estimates) for each seed (``label``: the noise
+    level or estimator, the cell's ``noise`` field); ``options``: :func:`reproduce`'s ``max_depth``,
+    ``samples``, ``per_step``, ``candidates``, ``grid``. The building block of :func:`reproduce` and
+    :func:`reproduce_learned`, for a study with estimates of its own.
+
+    Example:
+      >>> import cascjax, cascjax.protocol as cp
+      >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 3]] * 4, models=["small", "big"])
+      >>> est = cascjax.perfect_estimates(ds)
+      >>> options = dict(max_depth=2, samples=8, per_step=(), candidates=64, grid=16)
+      >>> cell = cp.run_cell("all", "perfect", ds.models, ds, ds, cp.paper_budgets(ds, 4), lambda seed: (est, est), 1,
+      ...                    cp.ROWS[:2], options, 0, 0, None)
+      >>> [(r["strategy"], round(r["auc"], 2)) for r in cell.rows]
+      [('linear interpolation', 62.5), ('routing', 87.5)]
+    """
+    runs = {row: [] for row, _ in wanted}
+    extra = {row: dict(auc_constant=[], fit_gain=[], seconds=0.0, infeasible=0) for row, _ in wanted}
+    m = test_ds.n_models
+    for seed in range(seeds):
+        fit_est, test_est = estimates(seed)
+        for row, strategy in wanted:
+            if progress:
+                progress(f"pool {spec}, {label}, seed {seed}: {row}")
+            t0 = time.perf_counter()
+            if strategy is None:
+                runs[row].append(baseline_outcomes(test_ds, budgets))
+                continue
+            kw = {}
+            if strategy == "cascade_routing":
+                kw = dict(max_depth=min(options["max_depth"], m), samples=options["samples"])
+            elif strategy == "cascade":
+                kw = dict(samples=options["samples"])
+            f = fit(fit_ds, fit_est, budgets, strategy, per_step=options["per_step"],
+                    candidates=options["candidates"], grid=options["grid"], seed=seed, **kw)
+            ev, *ec = evaluate_many([f] + ([f.constant] if f.constant is not None else []), test_ds, test_est,
+                                    per_query=True)
+            runs[row].append(Outcomes(ev.query_cost, ev.query_quality))
+            extra[row]["infeasible"] += int((~f.feasible).sum())
+            if ec:
+                extra[row]["auc_constant"].append(curve_auc(ec[0].cost, ec[0].quality, test_ds))
+                extra[row]["fit_gain"].append(float(np.nanmean(f.quality - f.constant_quality)) * 100)
+            extra[row]["seconds"] += time.perf_counter() - t0
+    boot = bootstrap(runs, test_ds, n_boot=n_boot, seed=boot_seed) if REFERENCE in runs and n_boot > 0 else None
+    rows, curves = [], {}
+    for row, strategy in wanted:
+        per_seed = [_mean_auc([o], test_ds) for o in runs[row]]
+        o0 = runs[row][0]
+        curves[row] = (np.mean(o0.cost, axis=1), np.mean(o0.quality, axis=1))
+        out = dict(pool=spec, noise=label, models=len(names), seeds=seeds, strategy=row,
+                   auc=float(np.mean(per_seed)), auc_sd=float(np.std(per_seed)) if seeds > 1 else float("nan"),
+                   diff=float("nan"), ci_low=float("nan"), ci_high=float("nan"),
+                   auc_constant=(float(np.mean(extra[row]["auc_constant"])) if extra[row]["auc_constant"]
+                                 else float("nan")),
+                   fit_gain=float(np.mean(extra[row]["fit_gain"])) if extra[row]["fit_gain"] else float("nan"),
+                   seconds=round(extra[row]["seconds"], 2),
+                   infeasible=(extra[row]["infeasible"] / seeds if strategy is not None else
+                               float(np.mean([np.isnan(o.cost[:, 0]).sum() for o in runs[row]]))),
+                   budgets=int(budgets.size))
+        if boot is not None:
+            out.update(diff=boot[row]["diff"], ci_low=boot[row]["low"], ci_high=boot[row]["high"])
+        rows.append(out)
+    return Cell(spec, label, names, rows, curves, test_ds)
 
 
 def markdown(cells: list[Cell]) -> str:

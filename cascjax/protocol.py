@@ -21,9 +21,20 @@ from ._protocol import (
     ROUTERBENCH_MODELS as ROUTERBENCH_MODELS,
     ROWS as ROWS,
     Cell as Cell,
+    Outcomes as Outcomes,
+    baseline_outcomes as baseline_outcomes,
+    bootstrap as bootstrap,
+    curve_auc as curve_auc,
     is_routerbench as is_routerbench,
     markdown as markdown,
     paper_budgets as paper_budgets,
     pool_models as pool_models,
     reproduce as reproduce,
+    run_cell as run_cell,
+)
+from ._protocol_learned import (
+    ESTIMATES as ESTIMATES,
+    Reproduction as Reproduction,
+    reproduce_learned as reproduce_learned,
+    split_three as split_three,
 )

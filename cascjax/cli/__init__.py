@@ -35,6 +35,8 @@ REPRODUCE_EXAMPLES = """examples:
   cascjax reproduce routerbench_0shot.pkl --pools 3 --noise low --seeds 5
   cascjax reproduce routerbench_0shot.pkl --pools 9+4+5,gpt-4-1106-preview+claude-v2 --per-step search,gradient
   cascjax reproduce                                            # the embedded example, all its models
+  cascjax reproduce --estimator learned                        # the example with learned estimators
+  cascjax reproduce data.csv --estimator learned --features answers.csv --post-hoc perfect
 """
 
 ABLATE_EXAMPLES = """examples:
@@ -121,6 +123,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bootstrap", type=int, default=1000,
                    help="paired bootstrap resamples for the intervals (0: none; default: 1000)")
     r.add_argument("--out", default="cascjax-reproduce", help="output directory (default: ./cascjax-reproduce)")
+    r.add_argument("--estimator", default="noise", choices=("noise", "learned"),
+                   help="noise: the paper's RouterBench protocol on its noise model (default); learned: its "
+                        "real-benchmark protocol, estimators learned from what the models answered (train / "
+                        "validation / test split; writes estimators.csv too)")
+    r.add_argument("--features", default=None,
+                   help="learned: the file with <model>|answer (and numeric <model>|<name>) columns and query "
+                        "features, joined on sample_id (default: DATA itself; the example's answers file for "
+                        "the example)")
+    r.add_argument("--query-features", default=None,
+                   help="learned: comma-separated query feature columns (default: every column without '|')")
+    r.add_argument("--post-hoc", default="learned", choices=("learned", "perfect"),
+                   help="learned: post-hoc estimates learned, or perfect (a run model's quality becomes known, "
+                        "as the paper's SWE-bench setting)")
+    r.add_argument("--compare", default="separable",
+                   help="learned: other estimates run beside the learned ones: separable (the same "
+                        "regressions, separable), baseline (models not run at their training mean), none")
+    r.add_argument("--test-fraction", type=float, default=0.5, help="learned: test share (default: 0.5)")
+    r.add_argument("--validation-fraction", type=float, default=0.1,
+                   help="learned: share on which λ is fitted per budget (default: 0.1; the rest trains the "
+                        "estimators)")
 
     a = sub.add_parser("ablate", help="the paper's ablations: noise grid heatmaps and Table 7 (cascade-routing "
                                       "variants)",

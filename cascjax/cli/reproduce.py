@@ -19,6 +19,8 @@ def run(args) -> int:
 
     options = _protocol_args(args)
     ds, path = _load(args)
+    if args.estimator == "learned":
+        return _learned(args, ds, path, options)
     pools = _parse_list(args.pools, "--pools") if args.pools else (
         ["3", "5", "all"] if _protocol.is_routerbench(ds) else ["all"])
     noises = _parse_list(args.noise, "--noise")
@@ -62,3 +64,81 @@ def run(args) -> int:
     print(md)
     print(f"wrote {', '.join(os.path.join(args.out, w) for w in written[:3])}{' ...' if len(written) > 3 else ''}")
     return 0
+
+
+def _learned(args, ds, path, options) -> int:
+    """``cascjax reproduce --estimator learned``: the real-benchmark protocol (:func:`cascjax.protocol.reproduce_learned`)."""
+    import numpy as np
+    import pandas as pd
+
+    from .. import _protocol, _protocol_learned, estimators
+    from .._errors import CascjaxError
+
+    compare = [] if args.compare.strip() == "none" else _parse_list(args.compare, "--compare")
+    for kind in compare:
+        if kind not in ("separable", "baseline"):
+            raise CascjaxError(f"unknown estimates {kind!r} in --compare; choose separable, baseline or none")
+    strategies = [CLI_STRATEGIES.get(s) for s in _parse_list(args.strategy, "--strategy")]
+    for s, name in zip(strategies, _parse_list(args.strategy, "--strategy")):
+        if s is None:
+            raise CascjaxError(f"unknown strategy {name!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
+    if args.bootstrap < 0:
+        raise CascjaxError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    query = _parse_list(args.query_features, "--query-features") if args.query_features else None
+    if args.features is None and args.data is None and args.models is None and query is None:
+        features = estimators.example_features()
+    else:
+        source = args.features if args.features is not None else path
+        ids = _sample_ids(path, ds) if args.features is not None else None
+        features = estimators.read_features(source, ds, query_features=query, sample_ids=ids)
+    kinds = ["learned"] + [k for k in compare if k != "learned"]
+    rows = [r for r in _protocol.ROWS if r[1] is None or r[1] in strategies]
+    bar = _Progress(1 + len(kinds) * len(rows), args.quiet, "fit")
+    try:
+        run = _protocol_learned.reproduce_learned(
+            ds, features, estimates=kinds, test_fraction=args.test_fraction,
+            validation_fraction=args.validation_fraction, split_seed=options["split_seed"], post_hoc=args.post_hoc,
+            max_depth=options["max_depth"], samples=options["samples"], per_step=options["per_step"],
+            candidates=options["candidates"], n_boot=args.bootstrap, strategies=strategies, progress=bar)
+    finally:
+        bar.close()
+    table = pd.DataFrame([r for c in run.cells for r in c.rows])
+    md = _protocol.markdown(run.cells)
+    quality = run.quality
+    files = [("table.csv", lambda f: table.to_csv(f, index=False, float_format="%.6g")),
+             ("table.md", lambda f: f.write(md.encode())),
+             ("estimators.csv", lambda f: quality.to_csv(f, index=False, float_format="%.6g"))]
+    for c in run.cells:
+        curves = {label: (x[np.isfinite(x)], y[np.isfinite(y)]) for label, (x, y) in c.curves.items()}
+        files.append((f"frontier_{c.noise}.png", _png("frontier", curves, c.test,
+                                                      title=f"{len(c.models)} models, {c.noise} estimates — test split")))
+    written = _write_files(args.out, files)
+    if args.json:
+        _print_json(dict(command="reproduce", estimator="learned", data=str(path), queries=ds.n_queries,
+                         models=list(ds.models), estimates=kinds, fit_seconds=run.fit_seconds,
+                         split=[int(len(s)) for s in run.split], table=table.to_dict(orient="records"),
+                         estimators=quality.to_dict(orient="records"),
+                         files=[os.path.join(args.out, w) for w in written]))
+        return 0
+    train, val, test = (len(s) for s in run.split)
+    print(f"{path}: {ds.n_queries} queries x {ds.n_models} models; learned estimators (post hoc {args.post_hoc}) "
+          f"on {train} train queries in {run.fit_seconds:.1f} s; λ fitted on {val}, evaluated on {test}")
+    print(md)
+    wide = quality.pivot_table(index=["depth", "phase"], columns="estimator", values=["brier", "auc"])
+    print("\nEstimator quality on the test split (Brier score, ROC AUC) per depth |R|:\n")
+    print(wide.round(4).to_string())
+    print(f"wrote {', '.join(os.path.join(args.out, w) for w in written[:4])}{' ...' if len(written) > 4 else ''}")
+    return 0
+
+
+def _sample_ids(path, ds):
+    """The data file's sample_id column, to join a features file on (None where the file has none)."""
+    from ..io._wide import _read_frame
+
+    try:
+        frame = _read_frame(path)
+    except Exception:  # not a single table (a folder of the paper's JSON, a pickle): join by row order
+        return None
+    if "sample_id" not in frame.columns or len(frame) != ds.n_queries:
+        return None
+    return frame["sample_id"].to_numpy()
