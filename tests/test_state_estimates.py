@@ -206,3 +206,46 @@ def test_bad_tables():
     wide = cascjax.synthetic(0, 2, 17)
     with pytest.raises(cascjax.CascjaxError, match="at most 16 models"):
         cascjax.perfect_estimates(wide).to_states()
+
+
+@given(tables(deviation=False), st.data())
+@settings(max_examples=max(3, settings.default.max_examples // 20), deadline=None)
+def test_the_theorem_properties_hold_on_state_tables(case, data):
+    """The suite's properties (cascjax.testing) on random, non-separable state tables: Theorem 1 on row ∅, the
+    pruning lemma against enumeration, depth one = routing, prefixes = the cascade, fitted budgets, and jit /
+    vmap / sharding transforms."""
+    import cascjax.testing as ct
+
+    ds, est = case
+    instance = ct.Instance(ds, est)
+    lam = _lambdas(data.draw, N_MODELS, False)
+    ct.check_pruning(instance, lam, samples=2)
+    ct.check_depth_one(instance, lam)
+    ct.check_prefix(instance, lam, samples=2)
+    mean_cost = float(np.mean(np.asarray(ds.cost)))
+    ct.check_theorem1(instance, [0.5 * mean_cost, mean_cost, 2 * mean_cost])
+    ct.check_fit_budget(instance, [mean_cost, 2 * mean_cost], "cascade_routing", samples=2, max_depth=2)
+    ct.check_transforms(instance, lam, "cascade_routing", samples=2, max_depth=2, eager=False)
+    ct.check_sharded(instance, lam, "cascade", samples=2)
+
+
+def test_the_properties_catch_a_kernel_that_ignores_the_state(monkeypatch):
+    """A cascade-routing kernel that reads row ∅ of the table in every state fails the pruning property (the
+    loop reads row R), so the property is not blind to the state."""
+    import cascjax.testing as ct
+    from cascjax import _cascade_routing, _views
+
+    rng = np.random.default_rng(0)
+    n, m = 5, 3
+    ds = cascjax.Dataset.from_arrays(rng.integers(0, 5, (n, m)) / 4, rng.integers(1, 9, (n, m)) / 8, sort=False)
+    est = cascjax.StateEstimates(jnp.asarray(rng.integers(0, 5, (n, 8, m)) / 4),
+                                 jnp.asarray(rng.integers(1, 9, (n, 8, m)) / 8))
+    lam = [0.0, 0.25, 0.5, 1.0]
+    ct.check_pruning(ct.Instance(ds, est), lam, samples=2)
+    monkeypatch.setattr(_cascade_routing, "visible", lambda e, rows, states: _views.visible(e, rows, states * 0))
+    _cascade_routing._run.clear_cache()
+    try:
+        with pytest.raises(ct.PropertyFailed, match=r"\[pruning\]"):
+            ct.check_pruning(ct.Instance(ds, est), lam, samples=2)
+    finally:
+        _cascade_routing._run.clear_cache()

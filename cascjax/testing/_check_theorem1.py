@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _curve, _estimates, _fit, _routing, _sweep
+from .. import _checks, _curve, _estimates, _fit, _routing, _sweep
 from .._data import Dataset
 from . import _reference
 from ._properties import RTOL, _count, _fail, _needs_x64, _scale
@@ -35,7 +35,7 @@ def check_theorem1(instance: Instance, budgets) -> None:
       >>> ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
       >>> ct.check_theorem1(ct.Instance(ds, cascjax.perfect_estimates(ds)), [0.5, 1.25, 2.0])   # holds: no output
     """
-    mu, c_hat = (np.asarray(a, np.float64) for a in (instance.estimates.quality_ante, instance.estimates.cost_ante))
+    mu, c_hat = (np.asarray(a, np.float64) for a in _checks.routing_inputs(instance.estimates))  # row ∅ of a table
     world = Dataset.from_arrays(mu, c_hat, models=instance.dataset.models, sort=False)
     path = _routing.routing_path(world, _estimates.perfect_estimates(world))
     budgets = np.atleast_1d(np.asarray(budgets, np.float64))
