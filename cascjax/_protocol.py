@@ -297,7 +297,8 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
               seeds: int = 1, *, fit_fraction: float = 0.05, split_seed: int = 42, per_segment: int = 10,
               max_depth: int = 5, samples: int = 100, per_step=("search",), candidates: int = 512,
               grid: int = 256, n_boot: int = 1000, boot_seed: int = 0,
-              strategies: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> list[Cell]:
+              strategies: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
+              estimates: Estimates | None = None) -> list[Cell]:
     """The paper's RouterBench protocol on ``ds`` for every pool × noise level (a list of :class:`Cell`).
 
     For each pool (:func:`pool_models`) and noise level: the paper's noise model on all queries of the pool
@@ -315,7 +316,8 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
     Args:
       ds: the data (every pool is selected from it).
       pools: pool specs (:func:`pool_models`).
-      noises: noise levels of :func:`cascjax.noisy_estimates`.
+      noises: noise levels of :func:`cascjax.noisy_estimates`, or ``"columns"``: the user's own ``estimates``
+        (one seed; restricted to each pool's models).
       seeds: noise seeds per cell.
       fit_fraction, split_seed: the fit/test split (:meth:`cascjax.Dataset.split_indices`).
       per_segment: budgets per hull segment (:func:`paper_budgets`).
@@ -324,6 +326,8 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
       n_boot, boot_seed: the paired bootstrap (``n_boot=0``: none).
       strategies: the strategies to fit (default all four; the baseline row is always there).
       progress: called with a line of text before each fit.
+      estimates: the estimates of ``ds`` (e.g. :func:`cascjax.read_estimates`) for the noise level
+        ``"columns"``; without a covariance.
 
     Returns:
       A list of :class:`Cell`, pool-major then noise.
@@ -354,11 +358,19 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
         fit_ds, test_ds = pool.take(fit_rows), pool.take(test_rows)
         budgets = paper_budgets(test_ds, per_segment)
         for noise in noises:
-            def estimates(seed, pool=pool, noise=noise, fit_rows=fit_rows, test_rows=test_rows):
-                est = noisy_estimates(pool, jax.random.key(seed), noise)
+            if noise == "columns":
+                if estimates is None or estimates.covariance is not None:
+                    raise CascjaxError("the noise level 'columns' needs the data's own estimates (estimates=), "
+                                       "without a covariance")
+                cols = np.asarray([ds.models.index(name) for name in names])
+                own = Estimates(*(np.asarray(a)[:, cols] for a in estimates[:6]))
+
+            def draw(seed, pool=pool, noise=noise, fit_rows=fit_rows, test_rows=test_rows):
+                est = own if noise == "columns" else noisy_estimates(pool, jax.random.key(seed), noise)
                 return take_estimates(est, fit_rows), take_estimates(est, test_rows)
 
-            cells.append(run_cell(spec, noise, names, fit_ds, test_ds, budgets, estimates, seeds, wanted,
+            cells.append(run_cell(spec, noise, names, fit_ds, test_ds, budgets, draw,
+                                  1 if noise == "columns" else seeds, wanted,
                                   dict(max_depth=max_depth, samples=samples, per_step=per_step, candidates=candidates,
                                        grid=grid), n_boot, boot_seed, progress))
     return cells

@@ -64,6 +64,7 @@ def split_three(n: int, test_fraction: float, validation_fraction: float, seed: 
 def reproduce_learned(ds: Dataset, features: Features, *, estimates: Sequence[str] = ("learned", "separable"),
                       test_fraction: float = 0.5, validation_fraction: float = 0.1, split_seed: int = 42,
                       post_hoc: str = "learned", estimator_depth: int | None = None, per_segment: int = 10,
+                      budgets: str = "paper",
                       max_depth: int = 5, samples: int = 100, per_step=("search",), candidates: int = 512,
                       grid: int = 256, n_boot: int = 1000, boot_seed: int = 0,
                       strategies: Sequence[str] | None = None,
@@ -84,6 +85,9 @@ def reproduce_learned(ds: Dataset, features: Features, *, estimates: Sequence[st
       test_fraction, validation_fraction, split_seed: the split.
       post_hoc: ``"learned"`` or ``"perfect"`` (a run model's quality becomes known: SWE-bench).
       estimator_depth: the largest run pattern fitted (default ``max_depth``).
+      budgets: ``"paper"`` (:func:`paper_budgets` of the test split, ``per_segment`` per hull segment) or
+        ``"sum"`` (the paper's SWE-bench range: ``per_segment`` × M evenly spaced budgets from the cheapest
+        model's mean cost to the sum of all models' mean costs, on the test split).
       per_segment, max_depth, samples, per_step, candidates, grid, n_boot, boot_seed, strategies, progress:
         as :func:`reproduce`.
 
@@ -110,7 +114,13 @@ def reproduce_learned(ds: Dataset, features: Features, *, estimates: Sequence[st
     train, val, test = split_three(ds.n_queries, test_fraction, validation_fraction, split_seed)
     depth = min(max_depth if estimator_depth is None else estimator_depth, ds.n_models)
     val_ds, test_ds = ds.take(val), ds.take(test)
-    budgets = paper_budgets(test_ds, per_segment)
+    if budgets not in ("paper", "sum"):
+        raise CascjaxError(f"unknown budgets {budgets!r}; choose 'paper' or 'sum'")
+    if budgets == "paper":
+        budgets = paper_budgets(test_ds, per_segment)
+    else:
+        mean = np.asarray(test_ds.cost, np.float64).mean(axis=0)
+        budgets = np.linspace(mean.min(), mean.sum(), per_segment * ds.n_models)
     wanted = [r for r in ROWS if strategies is None or r[1] is None or r[1] in strategies]
     options = dict(max_depth=max_depth, samples=samples, per_step=per_step, candidates=candidates, grid=grid)
     t0 = time.perf_counter()

@@ -83,10 +83,17 @@ def test_cli_reproduce_learned(tmp_path, capsys):
     # Perfect post-hoc estimates (SWE-bench): the run models' estimates are their truth: Brier 0 post hoc.
     rc, stdout, err = _run(["reproduce", data, "--estimator", "learned", "--features", answers, "--out",
                             tmp_path / "perfect", "--samples", "8", "--bootstrap", "0", "--per-step", "none",
-                            "--strategy", "routing", "--post-hoc", "perfect", "--compare", "none", "--quiet"], capsys)
+                            "--strategy", "routing", "--post-hoc", "perfect", "--compare", "none",
+                            "--protocol", "swe-bench", "--json", "--quiet"], capsys)
     assert rc == 0, err
     quality = pd.read_csv(tmp_path / "perfect" / "estimators.csv")
     assert (quality[quality.phase == "post"].brier == 0).all()
+    import json
+
+    doc = json.loads(stdout)
+    assert doc["split"] == [60, 60, 120]  # SWE-bench: half for test, the rest split evenly
+    table = pd.read_csv(tmp_path / "perfect" / "table.csv")
+    assert set(table.budgets) == {30}  # 10 per model, from the cheapest model's cost to the sum of all
 
 
 def test_cli_reproduce_learned_bad_input(tmp_path, capsys):
@@ -109,3 +116,27 @@ def test_cli_reproduce_learned_bad_input(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "bad").exists()  # nothing half-written
 
+
+
+def test_cli_reproduce_on_the_datas_own_estimate_columns(tmp_path, capsys):
+    """`reproduce --estimates columns` runs the paper's protocol on the file's own estimate columns: the same
+    table as cascjax.protocol.reproduce with read_estimates, one 'columns' cell."""
+    data, _ = _files(tmp_path)
+    frame = pd.read_csv(data)
+    rng = np.random.default_rng(5)
+    for m in ("small", "mid", "big"):
+        frame[f"{m}|quality_ante"] = np.clip(frame[m] + rng.normal(0, 0.4, len(frame)), 0, 1).round(2)
+    frame.to_csv(tmp_path / "own.csv", index=False)
+    out = tmp_path / "cols"
+    rc, stdout, err = _run(["reproduce", tmp_path / "own.csv", "--estimates", "columns", "--strategy",
+                            "routing,cascade", "--per-step", "none", "--bootstrap", "0", "--samples", "8",
+                            "--fit-fraction", "0.25", "--out", out, "--quiet"], capsys)
+    assert rc == 0, err
+    table = pd.read_csv(out / "table.csv")
+    assert set(table.noise) == {"columns"} and list(table.strategy) == ["linear interpolation", "routing", "cascade"]
+    ds = cascjax.read(tmp_path / "own.csv")
+    cells = cp.reproduce(ds, ("all",), ("columns",), estimates=cascjax.read_estimates(tmp_path / "own.csv", ds),
+                         strategies=("routing", "cascade"), per_step=(), n_boot=0, samples=8, fit_fraction=0.25)
+    np.testing.assert_allclose(table.auc, [r["auc"] for r in cells[0].rows], rtol=1e-5)
+    with pytest.raises(cascjax.CascjaxError, match="needs the data's own estimates"):
+        cp.reproduce(ds, ("all",), ("columns",), n_boot=0)

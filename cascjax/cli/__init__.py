@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                         "model) or models joined by + (names, or RouterBench indices 0..10); default: 3,5,all "
                         "on RouterBench data, else all")
     r.add_argument("--noise", default="low,medium,high", help="comma-separated noise levels (default: all three)")
+    r.add_argument("--estimates", default="noise", choices=("noise", "columns"),
+                   help="noise: the paper's noise model at the --noise levels (default); columns: DATA's own "
+                        "<model>|quality_ante ... columns, as frontier --estimates columns")
     r.add_argument("--seeds", type=int, default=1, help="noise seeds 0..K-1, AUCs averaged (default: 1)")
     r.add_argument("--strategy", default="routing,threshold-cascade,cascade,cascade-routing",
                    help="comma-separated strategies (default: all; the linear interpolation row is always there)")
@@ -139,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--compare", default="separable",
                    help="learned: other estimates run beside the learned ones: separable (the same "
                         "regressions, separable), baseline (models not run at their training mean), none")
+    r.add_argument("--protocol", default="classification", choices=("classification", "swe-bench"),
+                   help="learned: swe-bench = the paper's SWE-bench protocol: half the rows for test, the rest "
+                        "split evenly between the estimators and λ, budgets from the cheapest model's mean cost "
+                        "to the sum of all models' (sets --test-fraction 0.5 --validation-fraction 0.25; combine "
+                        "with --post-hoc perfect as the paper)")
     r.add_argument("--test-fraction", type=float, default=0.5, help="learned: test share (default: 0.5)")
     r.add_argument("--validation-fraction", type=float, default=0.1,
                    help="learned: share on which λ is fitted per budget (default: 0.1; the rest trains the "

@@ -23,10 +23,16 @@ def run(args) -> int:
         return _learned(args, ds, path, options)
     pools = _parse_list(args.pools, "--pools") if args.pools else (
         ["3", "5", "all"] if _protocol.is_routerbench(ds) else ["all"])
-    noises = _parse_list(args.noise, "--noise")
+    noises = _parse_list(args.noise, "--noise") if args.estimates == "noise" else ["columns"]
     for n in noises:
-        if n not in ("low", "medium", "high"):
+        if n not in ("low", "medium", "high", "columns"):
             raise CascjaxError(f"unknown noise level {n!r} in --noise; choose low, medium, high")
+    own = None
+    if args.estimates == "columns":
+        import cascjax
+
+        own = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
+                                     dropna=args.dropna)
     strategies = [CLI_STRATEGIES.get(s) for s in _parse_list(args.strategy, "--strategy")]
     for s, name in zip(strategies, _parse_list(args.strategy, "--strategy")):
         if s is None:
@@ -41,7 +47,7 @@ def run(args) -> int:
     bar = _Progress(len(pools) * len(noises) * args.seeds * n_rows, args.quiet, "fit")
     try:
         cells = _protocol.reproduce(ds, pools, noises, args.seeds, n_boot=args.bootstrap, strategies=strategies,
-                                    progress=bar, **options)
+                                    progress=bar, estimates=own, **options)
     finally:
         bar.close()
     table = pd.DataFrame([r for c in cells for r in c.rows])
@@ -95,9 +101,11 @@ def _learned(args, ds, path, options) -> int:
     rows = [r for r in _protocol.ROWS if r[1] is None or r[1] in strategies]
     bar = _Progress(1 + len(kinds) * len(rows), args.quiet, "fit")
     try:
+        swe = args.protocol == "swe-bench"
         run = _protocol_learned.reproduce_learned(
-            ds, features, estimates=kinds, test_fraction=args.test_fraction,
-            validation_fraction=args.validation_fraction, split_seed=options["split_seed"], post_hoc=args.post_hoc,
+            ds, features, estimates=kinds, test_fraction=0.5 if swe else args.test_fraction,
+            validation_fraction=0.25 if swe else args.validation_fraction, budgets="sum" if swe else "paper",
+            split_seed=options["split_seed"], post_hoc=args.post_hoc,
             max_depth=options["max_depth"], samples=options["samples"], per_step=options["per_step"],
             candidates=options["candidates"], n_boot=args.bootstrap, strategies=strategies, progress=bar)
     finally:
