@@ -19,6 +19,7 @@ from ._fit import Evaluation as Evaluation, Fitted as Fitted, evaluate as evalua
 from ._estimates import (
     Estimates as Estimates,
     StateEstimates as StateEstimates,
+    StateModel as StateModel,
     covariance_factors as covariance_factors,
     fit_covariances as fit_covariances,
     perfect_estimates as perfect_estimates,

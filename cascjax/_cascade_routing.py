@@ -38,7 +38,7 @@ from ._compile import masked_sum, ordered_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._supermodels import _Relative, _relative, _sample_means, _table
-from ._views import answer_scores, visible
+from ._views import Rows, answer_scores, expand, visible
 
 #: Largest pool cascade routing supports: states are int32 bitmasks.
 MAX_MODELS = 30
@@ -370,17 +370,20 @@ def _outcome(quality, cost, scores, weight, final):
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "prune", "room", "plan",
                                    "return_choices", "prefix", "skip_padding"))
-def _run(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, force_order, greedy, prune, room, plan,
-         return_choices, prefix, skip_padding=True):
+def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, *, depth, rtol, force_order, greedy, prune, room,
+         plan, return_choices, prefix, skip_padding=True):
 
-    def one(args, lam, z, factor):
+    def one(args, lam, z, factor, model):
         q, c, e, w = args
+        if model is not None:  # a state model: this chunk's table, from its rows (cascjax._views.expand)
+            e = expand(Rows(*e), model)
         final, flags = _chunk(q, c, e, lam, z, factor, depth=depth, rtol=rtol, tie_max=tie_max, force_order=force_order,
                               greedy=greedy, prune=prune, room=room, prefix=prefix, skip_padding=skip_padding)
         sums, per_query = _outcome(q, c, answer_scores(e, final), w, final)  # padding queries weigh 0
         return (sums, flags.astype(jnp.int32)), (per_query if return_choices else None)
 
-    (total, flags), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan, (lam, z, factor))
+    (total, flags), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan,
+                                                     (lam, z, factor, model))
     if return_choices:  # [L, N] answering model and realised cost per query
         per_query = tuple(a.T for a in per_query)
     return total, per_query, flags > 0  # overflow in any chunk
@@ -391,9 +394,10 @@ _ROOMS: dict = {}
 
 
 def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, depth, rtol, tie_max, force_order, greedy,
-                          prune, return_choices, plan, room=None, prefix=False, skip_padding=True):
+                          prune, return_choices, plan, room=None, prefix=False, skip_padding=True, model=None):
     """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows.
-    The first ``n`` rows (default all) are real queries, the rest padding of weight 0. (``skip_padding=False``:
+    The first ``n`` rows (default all) are real queries, the rest padding of weight 0. ``model``: ``est`` are a
+    state model's :class:`cascjax._views.Rows` and this its shared :class:`cascjax._views.Model`. (``skip_padding=False``:
     compute the padding states of the buffer too, as before issue 6; for ``benchmarks/bench_hotspots.py``.)"""
     size, m = quality.shape
     n = size if n is None else int(n)
@@ -411,7 +415,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
     limits = _Room(n_lam, chunk * n_lam, (m + 1 if greedy else _table(m, depth).n_candidates) + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
-        total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max),
+        total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max), model,
                                        depth=depth, rtol=rtol,
                                     force_order=force_order, greedy=greedy, prune=prune, room=room, plan=plan,
                                     return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)

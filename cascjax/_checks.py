@@ -12,9 +12,10 @@ import numpy as np
 
 from ._data import Dataset
 from ._errors import CascjaxError
-from ._estimates import MAX_STATE_MODELS, Estimates, StateEstimates, check_covariance, covariance_factors
+from ._estimates import (MAX_STATE_MODELS, Estimates, StateEstimates, StateModel, check_covariance,
+                         covariance_factors)
 from ._supermodels import check_depth, normal_points
-from ._views import prefix_rows
+from ._views import Lazy, Model, Rows, prefix_rows
 
 
 def check_estimates(ds: Dataset, est: Estimates) -> None:
@@ -33,6 +34,8 @@ def check_estimates(ds: Dataset, est: Estimates) -> None:
     """
     if isinstance(est, StateEstimates):
         return _check_states(ds, est)
+    if isinstance(est, StateModel):
+        return _check_model(ds, est)
     if not isinstance(est, Estimates):
         raise CascjaxError(f"estimates must be a cascjax.Estimates or cascjax.StateEstimates, got "
                            f"{type(est).__name__}")
@@ -71,8 +74,32 @@ def _check_states(ds: Dataset, est: StateEstimates) -> None:
         check_covariance(est.covariance, ds.models)
 
 
+def _check_model(ds: Dataset, est: StateModel) -> None:
+    """:func:`check_estimates` for a state model: shapes that fit together, finite values."""
+    n, m = ds.quality.shape
+    if m > MAX_STATE_MODELS:
+        raise CascjaxError(f"StateModel: at most {MAX_STATE_MODELS} models are supported, got {m}")
+    f = np.shape(est.features)[-1] if np.ndim(est.features) == 2 else None
+    want = dict(features=(n, f), weights=(np.shape(est.weights)[0], m, f), which=(1 << m,), cost_ante=(n, m),
+                cost_post=(n, m), truth=(n, m), mean=(m,), sd=(1 << m, m))
+    for name, shape in want.items():
+        arr = getattr(est, name)
+        if arr is None and name in ("truth", "mean", "sd"):
+            continue
+        if f is None or np.shape(arr) != shape or not np.isfinite(np.asarray(arr, np.float64)).all():
+            raise CascjaxError(f"StateModel.{name} must be a finite array of shape {shape} (N queries, M models, "
+                               f"F features), got shape {np.shape(arr)}")
+    which = np.asarray(est.which)
+    if which.min() < 0 or which.max() >= np.shape(est.weights)[0]:
+        raise CascjaxError(f"StateModel.which must index the {np.shape(est.weights)[0]} fitted patterns")
+    if est.covariance is not None:
+        check_covariance(est.covariance, ds.models)
+
+
 def routing_inputs(est) -> tuple:
     """What routing decides on: the ex-ante μ and ĉ [N, M] (row ∅ of a state table)."""
+    if isinstance(est, StateModel):
+        return np.asarray(est.dense(states=[0]).quality)[:, 0], est.cost_ante
     if isinstance(est, StateEstimates):
         return est.quality[:, 0], est.cost[:, 0]
     return est.quality_ante, est.cost_ante
@@ -81,21 +108,24 @@ def routing_inputs(est) -> tuple:
 def threshold_inputs(est):
     """What the threshold cascade compares with θ_j: model j's post-hoc estimate [N, M] once models 0..j have
     run (a state table's row {0..j}, entry j)."""
-    if isinstance(est, StateEstimates):
-        m = np.shape(est.quality)[2]
+    if isinstance(est, (StateEstimates, StateModel)):
+        m = np.shape(est.cost)[2] if isinstance(est, StateEstimates) else np.shape(est.cost_ante)[1]
         rows = (1 << np.arange(1, m + 1)) - 1
-        return np.asarray(est.quality)[:, rows, np.arange(m)]
+        table = est.dense(states=rows).quality if isinstance(est, StateModel) else np.asarray(est.quality)[:, rows]
+        return np.asarray(table)[:, np.arange(m), np.arange(m)]
     return est.quality_post
 
 
 def _strategy_inputs(ds: Dataset, est, max_depth, samples, no_deviation, checked=False, candidates=True,
-                     prefix=False):
+                     prefix=False, lazy=False):
     """What the cascade kernels take: the estimates as a tuple in the dataset's dtype (σ = 0 for
     ``no_deviation``; see :mod:`cascjax._views` for its two forms), the shared points z [K, M], the covariance
     factors [2^M, M, M] or None, the depth. ``samples`` is K (the seeded :func:`normal_points`) or a [K, M]
     array of points given by the caller. ``candidates``: the strategy enumerates supermodels (cascade
     routing), so the table size is checked. ``prefix``: the cascades' kernels, which visit only the states
-    {0..j−1}: a state table is cut to those D + 1 rows."""
+    {0..j−1}: a state table is cut to those D + 1 rows. A :class:`StateModel` gives those rows, or with
+    ``lazy`` (cascade routing's sweep) a :class:`cascjax._views.Lazy` the kernel expands chunk by chunk, or else
+    its dense table (refused above ``DENSE_BYTES``)."""
     if not checked:
         check_estimates(ds, est)
     depth = check_depth(ds.n_models, max_depth, candidates)
@@ -105,6 +135,22 @@ def _strategy_inputs(ds: Dataset, est, max_depth, samples, no_deviation, checked
     else:
         z = _check_points(samples, ds.n_models, dtype)
     # Cast in NumPy: an eager jnp cast would compile a program per shape.
+    if isinstance(est, StateModel) and lazy and not prefix:
+        put = lambda a: None if a is None else np.asarray(a, dtype)  # noqa: E731
+        rows = Rows(put(est.features), put(est.cost_ante), put(est.cost_post), put(est.truth))
+        model = Model(put(est.weights), np.asarray(est.which, np.int32), put(est.mean),
+                      None if no_deviation else put(est.sd))
+        factor = None if no_deviation or est.covariance is None else covariance_factors(
+            np.asarray(est.covariance, dtype))
+        return Lazy(rows, model), z, factor, depth
+    if isinstance(est, StateModel):
+        n, m = ds.quality.shape
+        if not prefix and 3 * n * (1 << m) * m * dtype.itemsize > DENSE_BYTES:
+            raise CascjaxError(f"this strategy needs the state model's table, {n:,} x {1 << m:,} x {m} (more than "
+                               f"{DENSE_BYTES / 2**30:.0f} GiB); cascade routing's sweep evaluates the model chunk "
+                               "by chunk, or use fewer queries")
+        est = est.dense(states=prefix_rows(depth) if prefix else None)
+        prefix = False  # the rows are already the prefixes'
     if isinstance(est, StateEstimates):
         rows = prefix_rows(depth) if prefix else slice(None)
         mu, c_hat = (np.asarray(a, dtype)[:, rows] for a in (est.quality, est.cost))
@@ -119,6 +165,10 @@ def _strategy_inputs(ds: Dataset, est, max_depth, samples, no_deviation, checked
     factor = None if no_deviation or est.covariance is None else covariance_factors(
         np.asarray(est.covariance, dtype))
     return e, z, factor, depth
+
+
+#: The largest dense table (three fields) a strategy other than cascade routing's sweep makes of a state model.
+DENSE_BYTES = 1 << 31
 
 
 def _check_points(points, n_models: int, dtype) -> np.ndarray:

@@ -162,6 +162,71 @@ class StateEstimates(NamedTuple):
 MAX_STATE_MODELS = 16
 
 
+class StateModel(NamedTuple):
+    """State-dependent estimates given by a fitted model instead of a table: a logistic regression per run
+    pattern and model on each query's features, evaluated inside the kernels for the queries of one chunk at
+    a time, so no [N, 2^M, M] table is held (:func:`cascjax.estimators.state_model` makes one).
+
+    In state R, model m's quality estimate is σ(features[n] · weights[which[R], m]) — or its true quality
+    ``truth[n, m]`` if m ∈ R and ``truth`` is given (post hoc perfect), or ``mean[m]`` if m ∉ R and ``mean``
+    is given (the paper's baseline); its cost estimate ``cost_post[n, m]`` if m ∈ R, else ``cost_ante[n, m]``.
+
+    Attributes:
+      features: [N, F] each query's design row (every model run; the weights of a pattern are 0 on the
+        columns of models not in it).
+      weights: [S, M, F] the regressions of S fitted patterns.
+      which: [2^M] int32, the fitted pattern each state R uses.
+      cost_ante, cost_post: [N, M].
+      truth: [N, M] or None.  mean: [M] or None.
+      sd: [2^M, M] σ(R) shared by the queries, or None (0).  covariance: [2^M, M, M] Σ(R), or None.
+
+    Example:
+      >>> import numpy as np, cascjax
+      >>> from cascjax import estimators
+      >>> ds, f = cascjax.load_example(), estimators.example_features()
+      >>> rows = np.arange(0, 12020, 40)
+      >>> fit = estimators.fit_learned(ds.take(rows), f.take(rows), np.arange(200), max_depth=1)
+      >>> model = estimators.state_model(fit, ds.take(rows), f.take(rows))
+      >>> model.features.shape, model.weights.shape, model.dense().quality.shape
+      ((301, 127), (12, 6, 127), (301, 64, 6))
+    """
+
+    features: jax.Array
+    weights: jax.Array
+    which: jax.Array
+    cost_ante: jax.Array
+    cost_post: jax.Array
+    truth: jax.Array | None = None
+    mean: jax.Array | None = None
+    sd: jax.Array | None = None
+    covariance: jax.Array | None = None
+
+    def take(self, rows) -> "StateModel":
+        """The model's estimates for the queries at ``rows`` (indices or an [N] boolean mask)."""
+        rows = _rows(rows)
+        return self._replace(features=self.features[rows], cost_ante=self.cost_ante[rows],
+                             cost_post=self.cost_post[rows], truth=None if self.truth is None else self.truth[rows])
+
+    def dense(self, states=None) -> StateEstimates:
+        """The table [N, 2^M, M] (or only the rows ``states``), computed in float64 NumPy and cast to the
+        features' dtype."""
+        m = np.shape(self.cost_ante)[1]
+        states = np.arange(1 << m) if states is None else np.asarray(states)
+        weights, which = np.asarray(self.weights, np.float64), np.asarray(self.which)[states]
+        logits = np.einsum("nf,smf->nsm", np.asarray(self.features, np.float64), weights[which])
+        mu = 1 / (1 + np.exp(-logits))
+        ran = run_patterns(m)[states][None]
+        if self.truth is not None:
+            mu = np.where(ran, np.asarray(self.truth, np.float64)[:, None], mu)
+        if self.mean is not None:
+            mu = np.where(ran, mu, np.asarray(self.mean, np.float64)[None, None])
+        cost = np.where(ran, np.asarray(self.cost_post)[:, None], np.asarray(self.cost_ante)[:, None])
+        dtype = np.asarray(self.cost_ante).dtype
+        sd = None if self.sd is None else np.broadcast_to(np.asarray(self.sd)[states][None], mu.shape)
+        put = lambda a: None if a is None else jax.device_put(np.asarray(a, dtype))  # noqa: E731
+        return StateEstimates(put(mu), put(cost), put(sd), self.covariance)
+
+
 def _rows(rows) -> np.ndarray:
     rows = np.asarray(rows)
     return np.nonzero(rows)[0] if rows.dtype == bool else rows

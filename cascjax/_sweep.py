@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks, _compile
@@ -13,9 +14,10 @@ from ._curve import Curve, check_lambdas
 from ._data import Dataset
 from ._decide import check_tie, tie_rtol as _tie_rtol
 from ._errors import CascjaxError
-from ._estimates import Estimates, StateEstimates
+from ._estimates import Estimates, StateEstimates, StateModel
 from ._routing import _FILTER_ABOVE, _candidates, _grown, _hull_room, routing_sweep
 from ._routing_events import bytes_per_query, sweep_events
+from ._views import Lazy
 
 STRATEGIES = ("routing", "cascade", "cascade_routing", "threshold_cascade")
 #: Routing sweeps of at least this many λ go through each query's hull breakpoints
@@ -158,8 +160,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         else:
             lam = _per_step(_check_thresholds(lambdas, dtype), depth, "thresholds")
     # A state table's rows are 2^M times wider (the cascade keeps D + 1 of them, the others one).
-    states = isinstance(est, StateEstimates)
-    width = 1 << ds.n_models if states and strategy == "cascade_routing" else (
+    # (A state model's rows are its features: about a table row's width, never 2^M rows.)
+    states = isinstance(est, (StateEstimates, StateModel))
+    width = 1 << ds.n_models if isinstance(est, StateEstimates) and strategy == "cascade_routing" else (
         depth + 1 if states and strategy == "cascade" else 1)
     n, size = ds.n_queries, _compile.bucket(ds.n_queries, ds.n_models * dtype.itemsize * width)
     n_lam = lam.shape[0]
@@ -171,7 +174,10 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     rtol = _tie_rtol(dtype, tie_rtol)
     if strategy in ("cascade", "cascade_routing"):
         e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True, candidates=table,
-                                           prefix=strategy == "cascade")
+                                           prefix=strategy == "cascade", lazy=True)
+        model = None
+        if isinstance(e, Lazy):  # a state model: its rows go with the queries, the model to every chunk whole
+            e, model = e.rows, jax.tree.map(jnp.asarray, e.model)
         e = _compile.pad_put(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
@@ -184,7 +190,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         plan = _chunks.plan(size, chunk_size, memory, per_query, fixed, devices)
         curve = cascade_routing_sweep(quality, cost, e, lam, z, factor=factor, n=count, depth=depth, rtol=rtol,
                                       tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
-                                      prune=bool(prune), return_choices=return_choices, plan=plan)
+                                      prune=bool(prune), return_choices=return_choices, plan=plan, model=model)
         return _cut(curve, n_lam, n)
     itemsize, m = ds.quality.dtype.itemsize, ds.n_models
     # Per-query working set (bytes) of one chunk: the inputs and a few [M] temporaries; the cascade's

@@ -4,7 +4,9 @@ The dispatcher hands a kernel its estimates as a tuple ``e`` of arrays with the 
 * separable, six arrays [N, M]: μ ante, μ post, σ ante, σ post, ĉ ante, ĉ post (:class:`cascjax.Estimates`);
 * a state table, three arrays [N, S, M]: μ, σ, ĉ per state (:class:`cascjax.StateEstimates`), S = 2^M rows
   (row R = the bitmask of the models run) — or, for the cascades, only the D + 1 prefix states {0..j−1},
-  j = 0..D (:func:`prefix_rows`).
+  j = 0..D (:func:`prefix_rows`);
+* a state model's rows, for cascade routing's kernel (:class:`Lazy`: per-query :class:`Rows`, a shared
+  :class:`Model`), expanded to the table of one chunk of queries at a time (:func:`expand`).
 
 In a state R a strategy sees, for every model, the post-hoc value of a run model and the ex-ante value
 otherwise; a table holds exactly that per row, so a table made by :meth:`cascjax.Estimates.to_states` gives
@@ -13,6 +15,9 @@ every kernel the same values, and the same bits.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -63,3 +68,46 @@ def prefix_view(e, depth: int):
 def prefix_rows(depth: int) -> np.ndarray:
     """The table rows of the states {0..j−1}, j = 0..D: [D + 1] bitmasks 2^j − 1."""
     return (1 << np.arange(depth + 1)) - 1
+
+
+class Rows(NamedTuple):
+    """A :class:`cascjax.StateModel`'s per-query arrays, chunked with the queries: design rows x [N, F], ĉ ante
+    and post [N, M], the true quality [N, M] or None (post hoc perfect)."""
+
+    x: jax.Array
+    cost_ante: jax.Array
+    cost_post: jax.Array
+    truth: jax.Array | None
+
+
+class Model(NamedTuple):
+    """A :class:`cascjax.StateModel`'s shared arrays, seen whole by every chunk: weights [S, M, F], which [2^M],
+    the training mean [M] or None, σ per state [2^M, M] or None."""
+
+    weights: jax.Array
+    which: jax.Array
+    mean: jax.Array | None
+    sd: jax.Array | None
+
+
+class Lazy(NamedTuple):
+    """A state model as cascade routing's kernel takes it: ``rows`` (chunked) and ``model`` (shared)."""
+
+    rows: Rows
+    model: Model
+
+
+def expand(rows: Rows, model: Model):
+    """The table of one chunk of queries: μ, σ, ĉ [n, 2^M, M], as :meth:`cascjax.StateModel.dense` (in the
+    kernel's dtype, so equal to it up to rounding)."""
+    m = rows.cost_ante.shape[1]
+    logits = jnp.einsum("nf,smf->nsm", rows.x, model.weights)
+    mu = jax.nn.sigmoid(logits)[:, model.which]
+    ran = jnp.asarray((np.arange(1 << m)[:, None] >> np.arange(m)[None]) & 1 == 1)[None]
+    if rows.truth is not None:
+        mu = jnp.where(ran, rows.truth[:, None], mu)
+    if model.mean is not None:
+        mu = jnp.where(ran, mu, model.mean[None, None])
+    cost = jnp.where(ran, rows.cost_post[:, None], rows.cost_ante[:, None])
+    sd = jnp.zeros_like(mu) if model.sd is None else jnp.broadcast_to(model.sd[None], mu.shape)
+    return mu, sd, cost

@@ -193,3 +193,28 @@ def test_the_example_features_line_up_with_the_example():
     agree = f.answer[:, i] == f.answer[:, j]
     right = np.asarray(ds.quality)[:, i]
     assert round(float(right[agree].mean()) * 100, 1) == 77.1 and round(float(right[~agree].mean()) * 100, 1) == 13.1
+
+
+def test_a_state_model_decides_as_its_table():
+    """The state model (evaluated chunk by chunk inside cascade routing's kernel; the other strategies read its
+    few rows) makes its dense table's decisions: every strategy, every query's choice and cost."""
+    frame, ds = _frame(n=90, seed=2)
+    f = estimators.read_features(frame, ds)
+    for kw in (dict(), dict(post_hoc="perfect", ante="mean")):
+        fit = estimators.fit_learned(ds, f, np.arange(60), **kw)
+        model = estimators.state_model(fit, ds, f)
+        table = estimators.state_estimates(fit, ds, f)
+        np.testing.assert_array_equal(np.asarray(model.dense().quality), np.asarray(table.quality))
+        for strategy in ("routing", "threshold_cascade", "cascade", "cascade_routing"):
+            lam = [0.0, 0.5, 0.9] if strategy == "threshold_cascade" else [0.0, 0.02, 0.1, 1.0]
+            a = cascjax.sweep(ds, table, lam, strategy, samples=8, return_choices=True)
+            b = cascjax.sweep(ds, model, lam, strategy, samples=8, return_choices=True)
+            np.testing.assert_array_equal(np.asarray(a.choice), np.asarray(b.choice), err_msg=strategy)
+            np.testing.assert_allclose(np.asarray(a.query_cost), np.asarray(b.query_cost), rtol=1e-6)
+    # Independent σ instead of the covariance; a model that is not one.
+    model = estimators.state_model(fit, ds, f, uncertainty="independent")
+    assert model.covariance is None and model.sd.shape == (4, 2)
+    with pytest.raises(cascjax.CascjaxError, match="StateModel.which must index"):
+        cascjax.sweep(ds, model._replace(which=model.which + 100), [0.0], "cascade_routing")
+    with pytest.raises(cascjax.CascjaxError, match="StateModel.cost_ante must be a finite array of shape"):
+        cascjax.sweep(ds, model._replace(cost_ante=model.cost_ante[:5]), [0.0], "cascade_routing")

@@ -14,5 +14,6 @@ from ._learned import (
     fit_learned as fit_learned,
     separable as separable,
     state_estimates as state_estimates,
+    state_model as state_model,
 )
 from ._report import estimator_quality as estimator_quality, roc_auc as roc_auc

@@ -21,7 +21,8 @@ import numpy as np
 
 from .._data import Dataset
 from .._errors import CascjaxError
-from .._estimates import MAX_STATE_MODELS, Estimates, StateEstimates, fit_covariances, run_patterns
+from .._estimates import (MAX_STATE_MODELS, Estimates, StateEstimates, StateModel, fit_covariances,
+                          run_patterns)
 from ._features import Features
 from ._logistic import ITERATIONS, TOLERANCE, fit_logistic, mean_log_loss
 
@@ -240,27 +241,48 @@ def state_estimates(fitted: Learned, ds: Dataset, features: Features, *, uncerta
     if fitted.weights.shape[1] != m or features.answer.shape != (n, m):
         raise CascjaxError(f"the estimator was fitted on {fitted.weights.shape[1]} models; the dataset and features "
                            f"are {(n, m)} and {features.answer.shape}")
-    x = _design(features, fitted.center, fitted.scale)
-    logits = np.einsum("nf,smf->nsm", x, fitted.weights)
-    which = np.full(1 << m, fitted.patterns.size - 1)  # deeper rows: the full set's
+    model = state_model(fitted, ds, features, uncertainty=uncertainty)
+    return model.dense()
+
+
+def state_model(fitted: Learned, ds: Dataset, features: Features, *, uncertainty: str = "covariance") -> StateModel:
+    """The learned estimates of ``ds``'s queries as a :class:`cascjax.StateModel`: the regressions themselves,
+    evaluated inside cascade routing's kernel for one chunk of queries at a time (no [N, 2^M, M] table; the
+    other strategies read only a few rows). Arguments as :func:`state_estimates`, whose table is this
+    model's :meth:`~cascjax.StateModel.dense`.
+
+    Example:
+      >>> import numpy as np, cascjax
+      >>> from cascjax import estimators
+      >>> ds, f = cascjax.load_example(), estimators.example_features()
+      >>> rows = np.arange(0, 12020, 40)
+      >>> fit = estimators.fit_learned(ds.take(rows), f.take(rows), np.arange(200), max_depth=1)
+      >>> model = estimators.state_model(fit, ds.take(rows), f.take(rows))
+      >>> curve = cascjax.sweep(ds.take(rows), model, [0.0, 1e-4], "cascade_routing", max_depth=2, samples=8)
+      >>> curve.ran.shape
+      (2,)
+    """
+    if uncertainty not in ("covariance", "independent", "none"):
+        raise CascjaxError(f"unknown uncertainty {uncertainty!r}; choose 'covariance', 'independent' or 'none'")
+    n, m = ds.quality.shape
+    if fitted.weights.shape[1] != m or features.answer.shape != (n, m):
+        raise CascjaxError(f"the estimator was fitted on {fitted.weights.shape[1]} models; the dataset and features "
+                           f"are {(n, m)} and {features.answer.shape}")
+    which = np.full(1 << m, fitted.patterns.size - 1, np.int32)  # rows not fitted: the full set's
     which[fitted.patterns] = np.arange(fitted.patterns.size)
-    mu = 1 / (1 + np.exp(-logits[:, which]))  # [N, 2^M, M]
-    ran = run_patterns(m)[None]
-    if fitted.post_hoc == "perfect":
-        mu = np.where(ran, np.asarray(ds.quality, np.float64)[:, None], mu)
-    if fitted.ante == "mean":
-        mu = np.where(ran, mu, fitted.train_mean[None, None])
     c = np.concatenate([np.ones((n, 1)), (features.query - fitted.center[0]) / fitted.scale[0]], axis=1)
-    cost = np.where(ran, np.asarray(ds.cost, np.float64)[:, None], (c @ fitted.cost_weights.T)[:, None])
-    dtype = ds.quality.dtype
-    put = lambda a: jax.device_put(np.asarray(a, dtype))  # noqa: E731
+    ran = run_patterns(m)
     cov = fitted.covariance
     if fitted.post_hoc == "perfect":  # a run model's quality is known: no deviation once run
-        cov = cov * ~(ran[0][:, :, None] | ran[0][:, None, :])
-    if uncertainty == "covariance":
-        return StateEstimates(put(mu), put(cost), None, put(cov))
-    sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0))[None] if uncertainty == "independent" else 0
-    return StateEstimates(put(mu), put(cost), put(np.broadcast_to(sd, mu.shape)))
+        cov = cov * ~(ran[:, :, None] | ran[:, None, :])
+    sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0)) if uncertainty == "independent" else None
+    dtype = ds.quality.dtype
+    put = lambda a: None if a is None else jax.device_put(np.asarray(a, dtype))  # noqa: E731
+    return StateModel(put(_design(features, fitted.center, fitted.scale)), put(fitted.weights),
+                      jax.device_put(which), put(c @ fitted.cost_weights.T), put(ds.cost),
+                      put(ds.quality) if fitted.post_hoc == "perfect" else None,
+                      put(fitted.train_mean) if fitted.ante == "mean" else None,
+                      put(sd), put(cov) if uncertainty == "covariance" else None)
 
 
 def separable(fitted: Learned, ds: Dataset, features: Features) -> Estimates:
@@ -277,11 +299,11 @@ def separable(fitted: Learned, ds: Dataset, features: Features) -> Estimates:
       >>> estimators.separable(fit, ds.take(rows), f.take(rows)).quality_ante.shape
       (301, 6)
     """
-    table = state_estimates(fitted, ds, features, uncertainty="none")
-    mu, cost = np.asarray(table.quality), np.asarray(table.cost)
-    m = mu.shape[2]
+    m = ds.n_models
     own = 1 << np.arange(m)
-    post = mu[:, own, np.arange(m)]
+    table = state_model(fitted, ds, features, uncertainty="none").dense(states=np.r_[0, own, (1 << m) - 1])
+    mu, cost = np.asarray(table.quality), np.asarray(table.cost)  # rows ∅, {0}, ..., {M−1}, all
+    post = mu[:, 1 + np.arange(m), np.arange(m)]
     sd = np.sqrt(np.maximum(np.diagonal(fitted.covariance[0]), 0))
     dtype = ds.quality.dtype
     put = lambda a: jax.device_put(np.asarray(a, dtype))  # noqa: E731
