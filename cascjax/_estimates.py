@@ -202,14 +202,31 @@ class StateModel(NamedTuple):
     covariance: jax.Array | None = None
 
     def take(self, rows) -> "StateModel":
-        """The model's estimates for the queries at ``rows`` (indices or an [N] boolean mask)."""
+        """The model's estimates for the queries at ``rows`` (indices or an [N] boolean mask).
+
+        Example:
+          >>> import numpy as np, jax.numpy as jnp, cascjax
+          >>> model = cascjax.StateModel(jnp.ones((3, 1)), jnp.zeros((1, 2, 1)), jnp.zeros(4, jnp.int32),
+          ...                            jnp.ones((3, 2)), jnp.ones((3, 2)))   # N = 3, M = 2, one pattern
+          >>> model.take([2, 0]).features.shape, model.take(np.arange(3) < 1).cost_ante.shape
+          ((2, 1), (1, 2))
+        """
         rows = _rows(rows)
         return self._replace(features=self.features[rows], cost_ante=self.cost_ante[rows],
                              cost_post=self.cost_post[rows], truth=None if self.truth is None else self.truth[rows])
 
     def dense(self, states=None) -> StateEstimates:
         """The table [N, 2^M, M] (or only the rows ``states``), computed in float64 NumPy and cast to the
-        features' dtype."""
+        cost's dtype.
+
+        Example:
+          >>> import jax.numpy as jnp, cascjax
+          >>> model = cascjax.StateModel(jnp.ones((3, 1)), jnp.zeros((1, 2, 1)), jnp.zeros(4, jnp.int32),
+          ...                            jnp.ones((3, 2)), jnp.full((3, 2), 2.0))   # weights 0: σ(0) = 1/2
+          >>> table = model.dense()
+          >>> table.quality.shape, table.quality[0].tolist(), table.cost[0, 1].tolist()   # row {0}: 0 run
+          ((3, 4, 2), [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], [2.0, 1.0])
+        """
         m = np.shape(self.cost_ante)[1]
         states = np.arange(1 << m) if states is None else np.asarray(states)
         weights, which = np.asarray(self.weights, np.float64), np.asarray(self.which)[states]
