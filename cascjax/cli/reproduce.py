@@ -33,10 +33,7 @@ def run(args) -> int:
 
         own = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
                                      dropna=args.dropna)
-    strategies = [CLI_STRATEGIES.get(s) for s in _parse_list(args.strategy, "--strategy")]
-    for s, name in zip(strategies, _parse_list(args.strategy, "--strategy")):
-        if s is None:
-            raise CascjaxError(f"unknown strategy {name!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
+    strategies = _strategies(args)
     if args.seeds < 1:
         raise CascjaxError(f"--seeds must be at least 1, got {args.seeds}")
     if args.bootstrap < 0:
@@ -84,10 +81,7 @@ def _learned(args, ds, path, options) -> int:
     for kind in compare:
         if kind not in ("separable", "baseline"):
             raise CascjaxError(f"unknown estimates {kind!r} in --compare; choose separable, baseline or none")
-    strategies = [CLI_STRATEGIES.get(s) for s in _parse_list(args.strategy, "--strategy")]
-    for s, name in zip(strategies, _parse_list(args.strategy, "--strategy")):
-        if s is None:
-            raise CascjaxError(f"unknown strategy {name!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
+    strategies = _strategies(args)
     if args.bootstrap < 0:
         raise CascjaxError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
     query = _parse_list(args.query_features, "--query-features") if args.query_features else None
@@ -150,3 +144,14 @@ def _sample_ids(path, ds):
     if "sample_id" not in frame.columns or len(frame) != ds.n_queries:
         return None
     return frame["sample_id"].to_numpy()
+
+
+def _strategies(args) -> list:
+    """--strategy's names as sweep strategies; an unknown one is an error naming it."""
+    from .._errors import CascjaxError
+
+    names = _parse_list(args.strategy, "--strategy")
+    for name in names:
+        if name not in CLI_STRATEGIES:
+            raise CascjaxError(f"unknown strategy {name!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
+    return [CLI_STRATEGIES[name] for name in names]

@@ -235,14 +235,7 @@ def state_estimates(fitted: Learned, ds: Dataset, features: Features, *, uncerta
       >>> est.quality.shape, est.covariance.shape
       ((101, 64, 6), (64, 6, 6))
     """
-    if uncertainty not in ("covariance", "independent", "none"):
-        raise CascjaxError(f"unknown uncertainty {uncertainty!r}; choose 'covariance', 'independent' or 'none'")
-    n, m = ds.quality.shape
-    if fitted.weights.shape[1] != m or features.answer.shape != (n, m):
-        raise CascjaxError(f"the estimator was fitted on {fitted.weights.shape[1]} models; the dataset and features "
-                           f"are {(n, m)} and {features.answer.shape}")
-    model = state_model(fitted, ds, features, uncertainty=uncertainty)
-    return model.dense()
+    return state_model(fitted, ds, features, uncertainty=uncertainty).dense()
 
 
 def state_model(fitted: Learned, ds: Dataset, features: Features, *, uncertainty: str = "covariance") -> StateModel:
