@@ -9,6 +9,8 @@
    their weights.
 2. ``fit_learned`` (L2 strength chosen on a held-out fifth, then refit) per ``max_depth``: seconds, regressions.
 3. ``state_estimates`` on the test queries: seconds, and the table's size.
+4. Compile once: ``fit_learned`` (max_depth 1) on training sets of several sizes in one process, with the query
+   buckets (cascjax's default) and without: programs compiled per fit, seconds per fit.
 Prints sizes, device and jax version; float32 (jax's default).
 """
 
@@ -26,6 +28,7 @@ import optax
 import cascjax
 import cascjax.protocol
 from cascjax import estimators
+from cascjax._compile import buckets, programs
 from cascjax.estimators import _learned
 from cascjax.estimators._logistic import fit_logistic
 
@@ -113,6 +116,18 @@ def main():
     s, table = timed(lambda: estimators.state_estimates(fits[depth], ds.take(test), feats.take(test)))
     print(f"\n3. state_estimates on {len(test)} test queries: {s:.2f} s, table "
           f"{table.quality.shape} ({table.quality.nbytes / 2**20:.0f} MiB a field)")
+
+    # 4. Programs compiled per training-set size.
+    sizes = (601, 650, 700, 777, 850, 1000) if not args.quick else (601, 700, 850)
+    print("\n4. fit_learned, max_depth 1, on the first n train queries (programs compiled, seconds):")
+    for padded in (True, False):
+        row = []
+        with buckets(padded):
+            for n in sizes:
+                before = programs()["total"]
+                s, _ = timed(lambda n=n: estimators.fit_learned(ds, feats, train[:n], max_depth=1))
+                row.append(f"{n}: {programs()['total'] - before} / {s:.1f} s")
+        print(f"   {'buckets (default)' if padded else 'unpadded         '}  " + ", ".join(row))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ CACHE_DIR = _compile.enable_cache()
 from ._cascade import cascade_path as cascade_path  # noqa: E402
 from ._cascade_routing_path import cascade_routing_path as cascade_routing_path
 from ._curve import Curve as Curve, Mixture as Mixture, at_budget as at_budget, path_at as path_at
-from ._data import Dataset as Dataset, synthetic as synthetic
+from ._data import Dataset as Dataset
+from ._synthetic import synthetic as synthetic
 from ._decide import TIE_ULPS as TIE_ULPS
 from ._errors import CascjaxError as CascjaxError
 from ._fit import Evaluation as Evaluation, Fitted as Fitted, evaluate as evaluate, fit as fit
@@ -37,5 +38,6 @@ from ._metrics import (
 from ._routing import routing_path as routing_path
 from ._sweep import STRATEGIES as STRATEGIES, lambda_grid as lambda_grid, sweep as sweep
 from ._sweep import threshold_grid as threshold_grid
+from ._grid import grid as grid, merge as grid_merge, plan as grid_plan, read_spec as read_grid_spec
 
 __version__ = "0.1.0"

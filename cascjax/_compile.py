@@ -54,7 +54,8 @@ MAPS_FRACTION = 0.4
 CACHE_BYTES = 2 << 30
 
 _lock = threading.Lock()
-_state = {"programs": 0, "total": 0, "loaded": 0, "clears": 0, "enabled": True, "listening": False, "seen": 0}
+_state = {"programs": 0, "total": 0, "loaded": 0, "clears": 0, "enabled": True, "listening": False, "seen": 0,
+          "seconds": 0.0}
 
 
 # -- buckets --------------------------------------------------------------------------------------------------
@@ -223,6 +224,7 @@ def _on_compile(event: str, *args, **kwargs) -> None:
         with _lock:
             _state["programs"] += 1
             _state["total"] += 1
+            _state["seconds"] += float(args[0]) if args else 0.0
     elif event == "/jax/compilation_cache/cache_hits":
         with _lock:
             _state["loaded"] += 1
@@ -288,9 +290,10 @@ def checkpoint() -> None:
 
 def programs() -> dict:
     """Counters of this process: ``live`` (programs compiled or loaded since the last clear), ``total`` (all
-    since the start), of which ``compiled`` by XLA and ``loaded`` from the persistent cache, and ``clears``."""
+    since the start), of which ``compiled`` by XLA and ``loaded`` from the persistent cache, ``clears``, and
+    ``seconds``: the backend compile (or cache load) time of all of them."""
     return {"live": _state["programs"], "total": _state["total"], "compiled": _state["total"] - _state["loaded"],
-            "loaded": _state["loaded"], "clears": _state["clears"]}
+            "loaded": _state["loaded"], "clears": _state["clears"], "seconds": _state["seconds"]}
 
 
 # -- the persistent compilation cache ---------------------------------------------------------------------------

@@ -16,15 +16,13 @@ from ._ablation import (
     ablation_grid as ablation_grid,
     variants as variants,
 )
+from ._outcomes import Outcomes as Outcomes, baseline_outcomes as baseline_outcomes, bootstrap as bootstrap
+from ._outcomes import curve_auc as curve_auc
 from ._protocol import (
     PAPER_POOLS as PAPER_POOLS,
     ROUTERBENCH_MODELS as ROUTERBENCH_MODELS,
     ROWS as ROWS,
     Cell as Cell,
-    Outcomes as Outcomes,
-    baseline_outcomes as baseline_outcomes,
-    bootstrap as bootstrap,
-    curve_auc as curve_auc,
     is_routerbench as is_routerbench,
     markdown as markdown,
     paper_budgets as paper_budgets,

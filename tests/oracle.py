@@ -1,6 +1,7 @@
 """The NumPy loop references the kernels are checked against, now public in :mod:`cascjax.testing`."""
 
 from cascjax.testing._reference import *  # noqa: F401,F403
+from cascjax.testing._reference_routing import *  # noqa: F401,F403
 
 
 def band_grid(breaks, dtype, rtol):

@@ -217,3 +217,27 @@ def test_figures_keep_the_users_matplotlib_backend():
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(before)
+
+
+@pytest.mark.parametrize("costs, message", [
+    ((1e300, 2e300), "does not fit float32 (largest 3.4e+38); rescale it, or enable float64"),
+    ((1e-42, 2e-42), "below float32's smallest normal number (1.18e-38): it would be flushed to zero; rescale"),
+])
+def test_costs_that_do_not_fit_float32_are_an_input_error(tmp_path, costs, message):
+    """Without float64 (the CLI's default) costs beyond float32's range are refused with a one-line input
+    error (exit 2) that says what to do, instead of inf or zeros downstream."""
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"a": [0, 1, 1], "a|total_cost": [costs[0]] * 3, "b": [1, 1, 0],
+                  "b|total_cost": [costs[1]] * 3}).to_csv(path, index=False)
+    proc = subprocess.run([sys.executable, "-m", "cascjax.cli", "frontier", str(path), "--quiet", "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_parquet_file_that_is_not_parquet_is_an_input_error(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "d.parquet"
+    path.write_text("a,b\n1,2\n")
+    rc, out, err = _run(["frontier", str(path), "--quiet", "--out", tmp_path / "o"], capsys)
+    assert rc == 2 and f"{path}: is not a readable Parquet file" in err and "internal error" not in err

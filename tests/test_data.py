@@ -115,7 +115,7 @@ def test_read_formats(tmp_path, suffix):
     else:
         pytest.importorskip("pyarrow")
         df.to_parquet(path)
-    ds = cascjax.read(path)
+    ds = cascjax.read(path, allow_pickle=suffix == "pkl")
     assert ds.models == ("c", "b", "a")  # ascending mean cost
     np.testing.assert_allclose(ds.quality[:, 2], df["a"])
     np.testing.assert_allclose(ds.cost[:, 0], df["c|total_cost"])
@@ -131,9 +131,42 @@ def test_read_routerbench_pickle_layout(tmp_path):
     path = tmp_path / "routerbench_0shot.pkl"
     with open(path, "wb") as f:
         pickle.dump(df, f)
-    ds = cascjax.read(path)
+    ds = cascjax.read(path, allow_pickle=True)
     assert set(ds.models) == set(models) and ds.n_queries == 7
     assert ds.group_names == ("x", "y")
+
+
+class _Writes:
+    """Unpickling this writes a file: what a malicious pickle could do."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (_touch, (self.target,))
+
+
+def _touch(path):
+    with open(path, "w") as f:
+        f.write("ran")
+    return pd.DataFrame({"a": [1, 0], "a|total_cost": [1.0, 1.0], "b": [1, 1], "b|total_cost": [2.0, 2.0]})
+
+
+def test_a_pickle_is_not_loaded_without_the_opt_in(tmp_path):
+    """Loading a pickle runs the code it holds: without allow_pickle (CLI: --allow-pickle) nothing is run and
+    the error names the flag; with it, the file loads."""
+    from cascjax import cli
+
+    path, target = tmp_path / "data.pkl", tmp_path / "ran.txt"
+    with open(path, "wb") as f:
+        pickle.dump(_Writes(target), f)
+    for call in (lambda: cascjax.read(path), lambda: cascjax.read_estimates(path, cascjax.load_example())):
+        with pytest.raises(cascjax.CascjaxError, match="is a pickle, .* pass --allow-pickle"):
+            call()
+    assert cli.main(["frontier", str(path), "--quiet", "--out", str(tmp_path / "o")]) == 2
+    assert not target.exists() and not (tmp_path / "o").exists()
+    ds = cascjax.read(path, allow_pickle=True)
+    assert target.exists() and ds.models == ("a", "b")
 
 
 def test_from_frame_and_models_argument():
@@ -199,7 +232,7 @@ def test_read_files_that_are_not_data(tmp_path):
     with open(bad_pickle, "wb") as f:
         pickle.dump([1, 2], f)
     with pytest.raises(CascjaxError, match="not a pandas DataFrame"):
-        cascjax.read(bad_pickle)
+        cascjax.read(bad_pickle, allow_pickle=True)
     with pytest.raises(CascjaxError, match="unknown model 'zzz'|missing quality column 'zzz'"):
         cascjax.read(_write(tmp_path, _frame()), models=["a", "zzz"])
 

@@ -154,6 +154,31 @@ def test_options_perfect_post_hoc_and_training_mean_ante():
     assert independent.covariance is None and independent.sd.shape == (60, 4, 2)
 
 
+def test_training_sizes_of_a_bucket_reuse_the_programs_and_padding_changes_nothing(monkeypatch):
+    """Fits on training sets of different sizes that share a query bucket compile no new program (rows of
+    weight 0 pad them); each equals the unpadded fit to the solver's tolerance; Σ(R), fitted one chunk of
+    queries at a time, is :func:`cascjax.fit_covariances` of the training rows' table."""
+    from cascjax._compile import buckets, programs
+
+    from cascjax.estimators import _learned
+
+    monkeypatch.setattr(_learned, "COVARIANCE_ELEMENTS", 7 * 4 * 2)  # Σ(R) from chunks of 7 queries
+    frame, ds = _frame(n=120, seed=2)
+    f = estimators.read_features(frame, ds)
+    estimators.fit_learned(ds, f, np.arange(70), max_depth=1)  # bucket 128: its programs compiled once
+    before = programs()["total"]
+    fits = {n: estimators.fit_learned(ds, f, np.arange(n), max_depth=1) for n in (65, 88, 101, 120)}
+    assert programs()["total"] == before
+    with buckets(False):
+        plain = estimators.fit_learned(ds, f, np.arange(88), max_depth=1)
+    np.testing.assert_allclose(fits[88].weights, plain.weights, atol=1e-5)
+    np.testing.assert_array_equal(fits[88].alpha, plain.alpha)
+    rows = np.arange(101)
+    model = estimators.state_model(fits[101], ds.take(rows), f.take(rows), uncertainty="none")
+    want = cascjax.fit_covariances(model.dense()).covariance
+    np.testing.assert_allclose(fits[101].covariance, np.asarray(want), rtol=1e-9, atol=1e-15)
+
+
 def test_bad_fit_input():
     frame, ds = _frame()
     f = estimators.read_features(frame, ds)

@@ -219,10 +219,10 @@ def test_routerbench_pickles(tmp_path, shots):
     data["oracle_model_to_route_to"] = ROUTERBENCH_MODELS[5]
     with open(tmp_path / f"routerbench_{shots}.pkl", "wb") as f:
         pickle.dump(pd.DataFrame(data), f)
-    ds = cascjax.read(tmp_path / f"routerbench_{shots}.pkl", format="routerbench")
+    ds = cascjax.read(tmp_path / f"routerbench_{shots}.pkl", format="routerbench", allow_pickle=True)
     assert ds.n_queries == n and set(ds.models) == set(ROUTERBENCH_MODELS) and len(ds.group_names) == 3
     assert pool_models(ds, "3") == ("mistralai/mixtral-8x7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview")
-    same(ds, cascjax.read(tmp_path / f"routerbench_{shots}.pkl"))
+    same(ds, cascjax.read(tmp_path / f"routerbench_{shots}.pkl", allow_pickle=True))
 
 
 def test_unknown_format_and_split(tmp_path):

@@ -8,15 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cascjax import CascjaxError
-from cascjax.testing._worlds import (
-    World,
-    dp_gap,
-    optimal_value,
-    pandora_value,
-    rule_value,
-    rule_values,
-    world_nodes,
-)
+from cascjax.testing._rule_worlds import dp_gap, rule_value, rule_values
+from cascjax.testing._worlds import World, optimal_value, pandora_value, world_nodes
 
 # Small lattices make exact ties (equal scores, equal costs, equal node values) common.
 LATTICE = st.integers(-4, 4).map(lambda i: i / 4)

@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 
-from . import ablate, frontier, reproduce
+from . import ablate, frontier, grid, reproduce
 from ._common import CLI_STRATEGIES as CLI_STRATEGIES
 
 EXIT_BAD_INPUT = 2
@@ -22,7 +22,7 @@ ESTIMATE_CHOICES = ("perfect", "low", "medium", "high", "columns")
 EXAMPLES = """examples:
   cascjax frontier                                  # the embedded MMLU-Pro example, low noise
   cascjax frontier data.csv --estimates perfect --out results/
-  cascjax frontier routerbench_0shot.pkl --models gpt-4-1106-preview,mistralai/mistral-7b-chat
+  cascjax frontier routerbench_0shot.pkl --allow-pickle --models gpt-4-1106-preview,mistralai/mistral-7b-chat
   cascjax frontier --lambda-values 0,100,1000,10000 --seed 3 --budgets 0.0005,0.001
   cascjax frontier results.csv --format long        # query_id,model,quality,cost rows
   cascjax frontier gsm8k_responses.csv --prices prices.csv    # RouteLLM CSV: costs from tokens x prices
@@ -31,26 +31,50 @@ EXAMPLES = """examples:
 """
 
 REPRODUCE_EXAMPLES = """examples:
-  cascjax reproduce routerbench_0shot.pkl                      # the paper's table: pools 3,5,all x low,medium,high
-  cascjax reproduce routerbench_0shot.pkl --pools 3 --noise low --seeds 5
-  cascjax reproduce routerbench_0shot.pkl --pools 9+4+5,gpt-4-1106-preview+claude-v2 --per-step search,gradient
+  cascjax reproduce routerbench_0shot.pkl --allow-pickle                      # the paper's table: pools 3,5,all x low,medium,high
+  cascjax reproduce routerbench_0shot.pkl --allow-pickle --pools 3 --noise low --seeds 5
+  cascjax reproduce routerbench_0shot.pkl --allow-pickle --pools 9+4+5,gpt-4-1106-preview+claude-v2 --per-step search,gradient
   cascjax reproduce                                            # the embedded example, all its models
   cascjax reproduce --estimator learned                        # the example with learned estimators
   cascjax reproduce data.csv --estimator learned --features answers.csv --post-hoc perfect
 """
 
 ABLATE_EXAMPLES = """examples:
-  cascjax ablate routerbench_0shot.pkl                         # noise grid on the paper's 5-model pool + Table 7
-  cascjax ablate routerbench_0shot.pkl --what noise --step 0.6 --seeds 3
+  cascjax ablate routerbench_0shot.pkl --allow-pickle                         # noise grid on the paper's 5-model pool + Table 7
+  cascjax ablate routerbench_0shot.pkl --allow-pickle --what noise --step 0.6 --seeds 3
   cascjax ablate --what variants                               # Table 7 on the embedded example
+"""
+
+
+GRID_EXAMPLES = """examples:
+  cascjax grid spec.toml --out sweep/                 # run (again: only the cells not in sweep/ yet)
+  cascjax grid spec.toml --dry-run                    # the cells, their groups, a time estimate
+  cascjax grid spec.toml --out sweep-$I --shard $I/4  # one of 4 shards (e.g. a SLURM array task)
+  cascjax grid merge sweep-0 sweep-1 sweep-2 sweep-3 --out sweep   # join shards; lists missing cells
+
+spec.toml (every list is an axis; the grid is their product):
+  [data]
+  path = "example"                  # or a data file; models = [["a", "b"], "all"] for pools
+  [estimates]
+  kind = ["perfect", "low", "high"] # or "columns"
+  seed = [0, 1, 2]
+  [strategies]
+  routing = {}
+  cascade_routing = { max_depth = [2, 3], samples = [16, 64] }
+  [fit]
+  fit_fraction = 0.05
+  split_seed = [42, 43]
+  budgets = 10                      # per hull segment, or a list of budgets
+  lambda = ["constant", "per-step"]
 """
 
 
 MAIN_EPILOG = """examples:
   cascjax frontier                                  # frontiers on the embedded MMLU-Pro example
   cascjax frontier my_results.csv --budgets 0.001,0.002 --out my-frontier/
-  cascjax reproduce routerbench_0shot.pkl           # the paper's RouterBench tables
-  cascjax ablate routerbench_0shot.pkl --what noise # the paper's noise ablation heatmaps
+  cascjax reproduce routerbench_0shot.pkl --allow-pickle           # the paper's RouterBench tables
+  cascjax ablate routerbench_0shot.pkl --allow-pickle --what noise # the paper's noise ablation heatmaps
+  cascjax grid spec.toml --out sweep/               # a hyperparameter sweep: cached, resumable, one table
   cascjax frontier --help                           # every option of a command
 
 data: wide CSV/Parquet/pickle (RouterBench's pickles as they are), long (query_id,model,quality,cost), the
@@ -152,6 +176,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="learned: share on which λ is fitted per budget (default: 0.1; the rest trains the "
                         "estimators)")
 
+    g = sub.add_parser("grid", help="a hyperparameter sweep from a TOML spec: cached per cell, resumable, one "
+                                    "results table",
+                       description="Run every cell of SPEC (a TOML grid) not yet in --out, group by compiled program; "
+                                   "write results.csv (results.parquet with pyarrow) and grid.png. 'cascjax grid "
+                                   "merge DIR... --out OUT' joins the folders of shards.",
+                       epilog=GRID_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("spec", help="the grid spec (TOML), or 'merge' followed by the shards' folders")
+    g.add_argument("folders", nargs="*", help=argparse.SUPPRESS)
+    g.add_argument("--out", default=None, help="output folder (required to run or merge)")
+    g.add_argument("--dry-run", action="store_true", help="print the cells, their groups and a time estimate; run "
+                                                          "nothing")
+    g.add_argument("--shard", default=None, help="i/n: run groups i, i+n, ... only (0 <= i < n)")
+    _output_options(g)
+
     a = sub.add_parser("ablate", help="the paper's ablations: noise grid heatmaps and Table 7 (cascade-routing "
                                       "variants)",
                        description="Noise grid: σ_ante in 0..MAX, σ_post <= σ_ante, step STEP, x seeds; AUC of "
@@ -183,6 +221,9 @@ def _data_options(p):
     p.add_argument("--split", choices=("train", "test"), help="the paper's JSON layout: one split (default: both)")
     p.add_argument("--models", help="comma-separated model names to use (default: all)")
     p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="read .pkl/.pickle files (RouterBench's); off by default: loading a pickle runs any code it "
+                        "holds, so only allow files you trust")
 
 
 def _output_options(p):
@@ -211,7 +252,8 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
-            result = {"frontier": frontier.run, "reproduce": reproduce.run, "ablate": ablate.run}[args.command](args)
+            result = {"frontier": frontier.run, "reproduce": reproduce.run, "ablate": ablate.run,
+                      "grid": grid.run}[args.command](args)
         for w in caught:
             print(f"cascjax: warning: {w.message}", file=sys.stderr)
         return result

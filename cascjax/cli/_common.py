@@ -33,6 +33,7 @@ def _load(args):
     path = args.data if args.data is not None else cascjax.example_path()
     models = _parse_list(args.models, "--models") if args.models else None
     return cascjax.read(path, models=models, format=args.format, prices=args.prices, split=args.split,
+                        allow_pickle=args.allow_pickle,
                         dropna=args.dropna), path
 
 

@@ -37,6 +37,7 @@ def run(args) -> int:
         est = cascjax.perfect_estimates(ds)
     elif args.estimates == "columns":
         est = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
+                                     allow_pickle=args.allow_pickle,
                                      dropna=args.dropna)
     else:
         est = cascjax.noisy_estimates(ds, jax.random.key(args.seed), args.estimates)

@@ -32,6 +32,7 @@ def run(args) -> int:
         import cascjax
 
         own = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
+                                     allow_pickle=args.allow_pickle,
                                      dropna=args.dropna)
     strategies = _strategies(args)
     if args.seeds < 1:
@@ -89,8 +90,9 @@ def _learned(args, ds, path, options) -> int:
         features = estimators.example_features()
     else:
         source = args.features if args.features is not None else path
-        ids = _sample_ids(path, ds) if args.features is not None else None
-        features = estimators.read_features(source, ds, query_features=query, sample_ids=ids)
+        ids = _sample_ids(path, ds, args.allow_pickle) if args.features is not None else None
+        features = estimators.read_features(source, ds, query_features=query, sample_ids=ids,
+                                            allow_pickle=args.allow_pickle)
     kinds = ["learned"] + [k for k in compare if k != "learned"]
     rows = [r for r in _protocol.ROWS if r[1] is None or r[1] in strategies]
     bar = _Progress(1 + len(kinds) * len(rows), args.quiet, "fit")
@@ -133,12 +135,12 @@ def _learned(args, ds, path, options) -> int:
     return 0
 
 
-def _sample_ids(path, ds):
+def _sample_ids(path, ds, allow_pickle=False):
     """The data file's sample_id column, to join a features file on (None where the file has none)."""
     from ..io._wide import _read_frame
 
     try:
-        frame = _read_frame(path)
+        frame = _read_frame(path, allow_pickle)
     except Exception:  # not a single table (a folder of the paper's JSON, a pickle): join by row order
         return None
     if "sample_id" not in frame.columns or len(frame) != ds.n_queries:

@@ -56,7 +56,8 @@ class Features(NamedTuple):
         return Features(self.query[rows], self.model[rows], self.answer[rows], self.query_names, self.model_names)
 
 
-def read_features(source, ds: Dataset, *, query_features=None, sample_ids=None) -> Features:
+def read_features(source, ds: Dataset, *, query_features=None, sample_ids=None, allow_pickle: bool = False
+                  ) -> Features:
     """Reads the features of ``ds``'s queries and models from a file or a DataFrame.
 
     Args:
@@ -66,6 +67,7 @@ def read_features(source, ds: Dataset, *, query_features=None, sample_ids=None) 
         ``sample_id`` and the dataset's own columns: the models' quality columns, ``category``).
       sample_ids: the dataset's rows as ``sample_id`` values: the file's rows are joined on them (every id must
         be in the file once). Default: the file has exactly the dataset's rows, in its order.
+      allow_pickle: read a ``.pkl``/``.pickle`` file (off by default: loading a pickle runs any code it holds).
 
     Returns:
       :class:`Features`.
@@ -87,7 +89,7 @@ def read_features(source, ds: Dataset, *, query_features=None, sample_ids=None) 
     else:
         from ..io._wide import _read_frame
 
-        frame, where = _read_frame(source), os.fspath(source)
+        frame, where = _read_frame(source, allow_pickle), os.fspath(source)
     frame = _aligned(frame, ds.n_queries, sample_ids, where)
     models = list(ds.models)
     per_model = {}

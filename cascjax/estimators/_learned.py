@@ -6,8 +6,10 @@ numeric answer features, whether an answer was extracted) and, for every pair of
 answers agree. R = ∅ gives m's ex-ante estimate; m ∈ R its post-hoc one; m ∉ R its ex-ante estimate given R's
 answers. All regressions fit at once (:mod:`cascjax.estimators._logistic`), the L2 strength of each picked from
 a grid on a held-out part of the training rows. Costs: ex ante a per-model least-squares regression on the
-query features, post hoc the observed cost. Uncertainty: Σ(R) by :func:`cascjax.fit_covariances` on the
-training rows' table (the paper's ``fit_covariances``).
+query features, post hoc the observed cost. Uncertainty: Σ(R) as :func:`cascjax.fit_covariances` of the
+training rows' table (the paper's ``fit_covariances``), one chunk of queries at a time. The training rows are
+padded to a query bucket (:func:`cascjax._compile.bucket`) with rows of weight 0: one set of compiled programs
+serves every training-set size of a bucket.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _compile
 from .._data import Dataset
 from .._errors import CascjaxError
-from .._estimates import (MAX_STATE_MODELS, Estimates, StateEstimates, StateModel, fit_covariances,
-                          run_patterns)
+from .._estimates import MAX_STATE_MODELS, Estimates, StateEstimates, StateModel, run_patterns
 from ._features import Features
 from ._logistic import ITERATIONS, TOLERANCE, fit_logistic, mean_log_loss
 
@@ -153,29 +155,60 @@ def fit_learned(ds: Dataset, features: Features, train, *, max_depth: int | None
         raise CascjaxError("l2 must be a non-empty list of positive strengths")
     center = (features.query[rows].mean(0), features.model[rows].mean(0))
     scale = tuple(np.where(x[rows].std(0) > 0, x[rows].std(0), 1.0) for x in (features.query, features.model))
-    x = _design(features.take(rows), center, scale)
+    train = features.take(rows)
     width, masks = _layout(m, features.query.shape[1], features.model.shape[2])
     patterns = _patterns(m, depth)
     s = patterns.size
 
+    # The training rows padded to a query bucket with rows of weight 0: one compiled program per bucket, not
+    # per training-set size (a fit inside a loop over splits or pools would otherwise compile ~20 programs).
+    size = _compile.bucket(rows.size)
+    x = _compile.pad_rows(_design(train, center, scale), size)
+    y = _compile.pad_rows(quality[rows], size)  # [size, M]
+    real = np.arange(size) < rows.size
     # α per regression: fit on the training rows but a held-out part, for every α of the grid; then refit.
-    held = np.zeros(rows.size, bool)
+    held = np.zeros(size, bool)
     held[np.random.default_rng(seed).permutation(rows.size)[:max(1, int(round(holdout * rows.size)))]] = True
-    y = quality[rows]  # [n, M]
     target = np.tile(np.arange(m), s)  # problem p = (pattern p // M, model p % M)
     mask = np.repeat(masks[patterns], m, axis=0)  # [S·M, F]
     probs = mask.shape[0]
     every = (np.tile(target, l2.size), np.tile(mask, (l2.size, 1)), np.repeat(l2, probs))
-    w = _fit(x, y, *every[:2], ~held, every[2], iterations, tolerance)
-    loss = _chunked(lambda t, w_: mean_log_loss(*_put(x, y, t, held), _put(w_)[0]), every[0], w, rows=rows.size)
+    w = _fit(x, y, *every[:2], real & ~held, every[2], iterations, tolerance)
+    loss = _chunked(lambda t, w_: mean_log_loss(*_put(x, y, t, held), _put(w_)[0]), every[0], w, rows=size)
     alpha = l2[np.argmin(loss.reshape(l2.size, probs), axis=0)]
-    w = _fit(x, y, target, mask, np.ones(rows.size, bool), alpha, iterations, tolerance)
-    c = np.concatenate([np.ones((rows.size, 1)), (features.query[rows] - center[0]) / scale[0]], axis=1)
-    cost_weights = np.linalg.lstsq(c, np.asarray(ds.cost, np.float64)[rows], rcond=None)[0].T  # [M, Fq + 1]
+    w = _fit(x, y, target, mask, real, alpha, iterations, tolerance)
+    c = np.concatenate([np.ones((rows.size, 1)), (train.query - center[0]) / scale[0]], axis=1)
+    cost = np.asarray(ds.cost, np.float64)[rows]
+    cost_weights = np.linalg.lstsq(c, cost, rcond=None)[0].T  # [M, Fq + 1]
     fitted = Learned(w.reshape(s, m, width), patterns, alpha.reshape(s, m), center, scale, cost_weights,
                      quality[rows].mean(0), np.zeros((1 << m, m, m)), depth, post_hoc, ante)
-    table = state_estimates(fitted, ds.take(rows), features.take(rows), uncertainty="none")
-    return fitted._replace(covariance=np.asarray(fit_covariances(table).covariance))
+    return fitted._replace(covariance=_covariance(fitted, train, quality[rows], cost))
+
+
+#: Queries per chunk of the training table when Σ(R) is fitted (bounds its memory: [chunk, 2^M, M] float64).
+COVARIANCE_ELEMENTS = 1 << 22
+
+
+def _covariance(fitted: Learned, train: Features, quality, cost) -> np.ndarray:
+    """Σ(R) on the training rows, as :func:`cascjax.fit_covariances` of their table (the covariance over queries
+    of μ(n, R) − μ(n, all run)), in float64 NumPy one chunk of queries at a time: no [N, 2^M, M] table is held
+    and no program is compiled per training-set size. One pass with a shift (the first chunk's mean) keeps
+    the sums of squares well conditioned."""
+    n, m = quality.shape
+    model = _model(fitted, train, quality, cost, "none", np.float64, put=lambda a: a)
+    chunk = max(1, COVARIANCE_ELEMENTS // ((1 << m) * m))
+    total = np.zeros((1 << m, m))
+    squares = np.zeros((1 << m, m, m))
+    shift = None
+    for start in range(0, n, chunk):
+        mu = np.asarray(model.take(np.arange(start, min(n, start + chunk))).dense().quality, np.float64)
+        diff = mu - mu[:, -1:]
+        shift = diff.mean(0) if shift is None else shift
+        d = diff - shift
+        total += d.sum(0)
+        squares += np.einsum("nri,nrj->rij", d, d)
+    mean = total / n
+    return (squares - n * mean[:, :, None] * mean[:, None, :]) / (n - 1)
 
 
 #: Problems per L-BFGS run: at most this many elements of the [P, N] logits (bounds memory; runs reuse one
@@ -185,7 +218,7 @@ RUN_ELEMENTS = 1 << 25
 
 def _put(*arrays):
     dt = jnp.zeros(()).dtype  # float64 when x64 is on, else float32
-    return tuple(jnp.asarray(np.asarray(a, np.int32 if np.asarray(a).dtype.kind in "iu" else dt)) for a in arrays)
+    return tuple(_compile.put(a, np.int32 if np.asarray(a).dtype.kind in "iu" else dt) for a in arrays)
 
 
 def _chunked(run, target, *per_problem, rows):
@@ -261,6 +294,13 @@ def state_model(fitted: Learned, ds: Dataset, features: Features, *, uncertainty
     if fitted.weights.shape[1] != m or features.answer.shape != (n, m):
         raise CascjaxError(f"the estimator was fitted on {fitted.weights.shape[1]} models; the dataset and features "
                            f"are {(n, m)} and {features.answer.shape}")
+    return _model(fitted, features, ds.quality, ds.cost, uncertainty, ds.quality.dtype, put=jax.device_put)
+
+
+def _model(fitted: Learned, features: Features, quality, cost, uncertainty: str, dtype, put) -> StateModel:
+    """:func:`state_model` of the queries with these features, qualities and costs [N, M]; arrays in ``dtype``,
+    each passed through ``put`` (``jax.device_put``, or the identity for NumPy)."""
+    n, m = np.shape(quality)
     which = np.full(1 << m, fitted.patterns.size - 1, np.int32)  # rows not fitted: the full set's
     which[fitted.patterns] = np.arange(fitted.patterns.size)
     c = np.concatenate([np.ones((n, 1)), (features.query - fitted.center[0]) / fitted.scale[0]], axis=1)
@@ -269,13 +309,12 @@ def state_model(fitted: Learned, ds: Dataset, features: Features, *, uncertainty
     if fitted.post_hoc == "perfect":  # a run model's quality is known: no deviation once run
         cov = cov * ~(ran[:, :, None] | ran[:, None, :])
     sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0)) if uncertainty == "independent" else None
-    dtype = ds.quality.dtype
-    put = lambda a: None if a is None else jax.device_put(np.asarray(a, dtype))  # noqa: E731
-    return StateModel(put(_design(features, fitted.center, fitted.scale)), put(fitted.weights),
-                      jax.device_put(which), put(c @ fitted.cost_weights.T), put(ds.cost),
-                      put(ds.quality) if fitted.post_hoc == "perfect" else None,
-                      put(fitted.train_mean) if fitted.ante == "mean" else None,
-                      put(sd), put(cov) if uncertainty == "covariance" else None)
+    cast = lambda a: None if a is None else put(np.asarray(a, dtype))  # noqa: E731
+    return StateModel(cast(_design(features, fitted.center, fitted.scale)), cast(fitted.weights), put(which),
+                      cast(c @ fitted.cost_weights.T), cast(cost),
+                      cast(quality) if fitted.post_hoc == "perfect" else None,
+                      cast(fitted.train_mean) if fitted.ante == "mean" else None,
+                      cast(sd), cast(cov) if uncertainty == "covariance" else None)
 
 
 def separable(fitted: Learned, ds: Dataset, features: Features) -> Estimates:

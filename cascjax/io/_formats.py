@@ -40,7 +40,7 @@ _TRUTH = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false"
 _PAPER_FILES = ("qualities.json", "costs.json")
 
 
-def to_wide(path, *, format: str = "auto", prices=None, split: str | None = None):
+def to_wide(path, *, format: str = "auto", prices=None, split: str | None = None, allow_pickle: bool = False):
     """The wide frame of ``path`` and the format it was read as."""
     if format not in FORMATS:
         raise CascjaxError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -55,7 +55,7 @@ def to_wide(path, *, format: str = "auto", prices=None, split: str | None = None
     else:
         if split is not None:
             raise CascjaxError(f"{path}: split={split!r} applies to the paper's JSON layout only")
-        df = _read_frame(path)
+        df = _read_frame(path, allow_pickle)
         if fmt == "auto":
             fmt = detect(df)
         if fmt == "long":

@@ -21,7 +21,7 @@ EXAMPLE = "mmlu_pro_6models.csv.gz"
 
 
 def read(path, models: Sequence[str] | None = None, *, format: str = "auto", prices=None, split: str | None = None,
-         group: str | None = "auto", sort: bool = True, dropna: bool = False) -> Dataset:
+         group: str | None = "auto", sort: bool = True, dropna: bool = False, allow_pickle: bool = False) -> Dataset:
     """Reads a dataset (N queries × M models) from the formats people have, into one :class:`Dataset`.
 
     The wide interchange format: one row per query; for every model a column ``<model>`` with the true
@@ -50,6 +50,8 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
       sort: order models by ascending mean cost (the paper's cascade order).
       dropna: drop queries with a missing or infinite quality/cost instead of raising (a warning says how
         many).
+      allow_pickle: read ``.pkl``/``.pickle`` files (RouterBench's). Off by default, as NumPy's: loading a
+        pickle runs whatever code it holds, so only allow files you trust.
 
     Example:
       >>> import cascjax
@@ -65,7 +67,7 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
       >>> ds.models, ds.quality.shape
       (('small', 'big'), (2, 2))
     """
-    df, _ = to_wide(path, format=format, prices=prices, split=split)
+    df, _ = to_wide(path, format=format, prices=prices, split=split, allow_pickle=allow_pickle)
     ds = frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
     del df
     release_arrow()
@@ -103,14 +105,14 @@ def load_example(**kwargs) -> Dataset:
 
 
 def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, split: str | None = None,
-                   dropna: bool = False) -> Estimates:
+                   dropna: bool = False, allow_pickle: bool = False) -> Estimates:
     """Reads a user's estimator outputs for ``ds`` from the same file the dataset came from.
 
     Columns ``<model>|quality_ante``, ``<model>|quality_post``, ``<model>|quality_sd_ante``,
     ``<model>|quality_sd_post``, ``<model>|cost_ante``, ``<model>|cost_post`` for the models of ``ds`` (long
     format: columns ``quality_ante`` ... ``cost_post``). A missing column means: quality estimate = the true
     quality, standard deviation = 0, cost estimate = the true cost. Rows are matched by position, so pass
-    the same ``format``, ``prices``, ``split`` and ``dropna`` that :func:`read` used.
+    the same ``format``, ``prices``, ``split``, ``dropna`` and ``allow_pickle`` that :func:`read` used.
 
     Returns:
       :class:`cascjax.Estimates` with every field [N, M] in the order of ``ds.models``.
@@ -130,7 +132,7 @@ def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, spli
 
     with warnings.catch_warnings():  # reading the dataset already reported what converting the file reports
         warnings.simplefilter("ignore", UserWarning)
-        df, _ = to_wide(path, format=format, prices=prices, split=split)
+        df, _ = to_wide(path, format=format, prices=prices, split=split, allow_pickle=allow_pickle)
     with warnings.catch_warnings():  # reading the dataset already reported the dropped rows
         warnings.simplefilter("ignore", UserWarning)
         _, kept = frame_to_dataset(df, ds.models, group=None, sort=False, dropna=dropna, source=str(path))

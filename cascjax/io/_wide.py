@@ -25,7 +25,7 @@ _MODEL_SUFFIXES = (COST_SUFFIX, "|model_response", "|input_tokens", "|output_tok
 _GROUP_COLUMNS = ("eval_name", "category", "group")
 
 
-def _read_frame(path):
+def _read_frame(path, allow_pickle: bool = False):
     import pandas as pd
 
     path = os.fspath(path)
@@ -48,9 +48,16 @@ def _read_frame(path):
                 import pyarrow  # noqa: F401
             except ImportError:
                 raise CascjaxError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
-            df = pd.read_parquet(path)
+            try:
+                df = pd.read_parquet(path)
+            except (OSError, ValueError, TypeError, ImportError) as e:  # pyarrow's ArrowInvalid is a ValueError
+                raise CascjaxError(f"{path}: is not a readable Parquet file ({type(e).__name__}: "
+                                   f"{str(e).splitlines()[0] if str(e) else ''})") from None
             release_arrow()  # the blocks the conversion freed: 2.50 -> 0.97 GB resident on 100,000 x 1,000
         elif lower.endswith((".pkl", ".pickle")):
+            if not allow_pickle:  # as NumPy's allow_pickle=False: unpickling runs whatever code the file holds
+                raise CascjaxError(f"{path}: is a pickle, and loading a pickle runs any code it holds; if you trust "
+                                   "the file, pass --allow-pickle (Python: allow_pickle=True)")
             df = pd.read_pickle(path)
         else:
             raise CascjaxError(f"{path}: unknown file type; use .csv, .parquet or .pkl")

@@ -67,16 +67,15 @@ from ._properties import (
     Property as Property,
     PropertyFailed as PropertyFailed,
 )
+from ._reference_routing import reference_routing as reference_routing, routing_dual as routing_dual
+from ._reference_routing import routing_lp as routing_lp
 from ._reference import (
     Enumeration as Enumeration,
     enumerate_candidates as enumerate_candidates,
     estimates_row as estimates_row,
     reference_expected_max as reference_expected_max,
-    reference_routing as reference_routing,
     reference_run as reference_run,
     reference_sweep as reference_sweep,
-    routing_dual as routing_dual,
-    routing_lp as routing_lp,
     seen as seen,
 )
 from ._strategies import (
@@ -94,10 +93,8 @@ from ._strategies import (
 )
 from ._worlds import (
     World as World,
-    dp_gap as dp_gap,
     optimal_value as optimal_value,
     pandora_value as pandora_value,
-    rule_value as rule_value,
-    rule_values as rule_values,
     world_nodes as world_nodes,
 )
+from ._rule_worlds import dp_gap as dp_gap, rule_value as rule_value, rule_values as rule_values

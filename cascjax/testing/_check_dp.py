@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _worlds
+from . import _rule_worlds, _worlds
 from ._properties import MEASURED, RTOL, _count, _fail, _needs_x64, _scale
 
 
@@ -34,7 +34,7 @@ def check_optimal_policy(worlds, lam, *, nodes: int = 4, tie: str = "min") -> No
     lam_w = np.broadcast_to(np.asarray(lam, np.float64), (n_worlds,))
     dp = _worlds.optimal_value(worlds, lam_w, nodes=nodes)
     pandora = _worlds.pandora_value(worlds, lam_w, nodes=nodes)
-    rule = _worlds.rule_values(worlds, float(lam), nodes=nodes, tie=tie)  # one λ row: one compilation per W
+    rule = _rule_worlds.rule_values(worlds, float(lam), nodes=nodes, tie=tie)  # one λ row: one compilation per W
     scale = _scale(worlds.mu, worlds.sd, np.asarray(worlds.cost) * np.max(lam_w))
     for w in range(n_worlds):
         world = {f: np.asarray(getattr(worlds, f))[w].tolist() for f in ("mu", "sd", "cost")}
@@ -96,7 +96,7 @@ def measure_dp_gap(worlds, lams, *, nodes: int = 4, tie: str = "min") -> dict:
     for lam in np.atleast_1d(np.asarray(lams, np.float64)):
         lam_w = np.full(n_worlds, lam)
         opt = _worlds.optimal_value(worlds, lam_w, nodes=nodes)
-        gap = opt - _worlds.rule_values(worlds, float(lam), nodes=nodes, tie=tie)
+        gap = opt - _rule_worlds.rule_values(worlds, float(lam), nodes=nodes, tie=tie)
         if (gap < -RTOL * _scale(worlds.mu, worlds.sd, worlds.cost)).any():
             w = int(np.argmin(gap))
             _fail("optimal_policy", f"the rule beats the optimum by {-gap[w]} on world "
@@ -144,7 +144,7 @@ def minimal_counterexample(n_models: int, *, nodes: int = 2, max_examples: int =
 
     def gap(case):
         world, lam = case
-        return _worlds.optimal_value(world, lam, nodes) - _worlds.rule_value(world, lam, nodes, tie)
+        return _worlds.optimal_value(world, lam, nodes) - _rule_worlds.rule_value(world, lam, nodes, tie)
 
     try:
         world, lam = find(cases, lambda case: gap(case) > 1e-6,
@@ -154,7 +154,7 @@ def minimal_counterexample(n_models: int, *, nodes: int = 2, max_examples: int =
         return None
     found = dict(mu=np.asarray(world.mu).tolist(), sd=np.asarray(world.sd).tolist(),
                  cost=np.asarray(world.cost).tolist(), lam=float(lam), nodes=nodes, tie=tie,
-                 rule=float(_worlds.rule_value(world, lam, nodes, tie)),
+                 rule=float(_rule_worlds.rule_value(world, lam, nodes, tie)),
                  optimum=float(_worlds.optimal_value(world, lam, nodes)))
     MEASURED["counterexamples"].append(found)
     return found

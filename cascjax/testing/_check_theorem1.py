@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import _checks, _curve, _estimates, _fit, _routing, _sweep
 from .._data import Dataset
-from . import _reference
+from . import _reference_routing
 from ._properties import RTOL, _count, _fail, _needs_x64, _scale
 from ._strategies import Instance
 
@@ -43,13 +43,13 @@ def check_theorem1(instance: Instance, budgets) -> None:
     lam, lo, hi, gamma = (np.asarray(a) for a in (mix.lam, mix.lo, mix.hi, mix.gamma))
     pc, pq = np.asarray(path.cost, np.float64), np.asarray(path.quality, np.float64)
     tol = RTOL * _scale(mu, c_hat)
-    dual = _reference.routing_dual(mu, c_hat, budgets)
+    dual = _reference_routing.routing_dual(mu, c_hat, budgets)
     # HiGHS works to absolute tolerances (1e-10): where costs differ by less than a millionth of the largest
     # cost its answer is not exact enough to compare with; the dual (exact, no solver) always is.
     gaps = np.diff(np.unique(np.concatenate([[0.0], c_hat.ravel()])))
     use_lp = gaps.size == 0 or gaps.min() >= 1e-6 * c_hat.max()
     for b, budget in enumerate(budgets):
-        lp = _reference.routing_lp(mu, c_hat, budget) if use_lp else None
+        lp = _reference_routing.routing_lp(mu, c_hat, budget) if use_lp else None
         if np.isnan(dual[b]):
             if bool(mix.feasible[b]):
                 _fail("theorem1", f"budget {budget!r} is below every strategy's cost but the mixture is feasible; "

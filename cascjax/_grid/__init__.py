@@ -1,0 +1,255 @@
+"""Hyperparameter sweeps as one call: a declarative grid of cells, run by compiled program, cached per cell,
+resumable, one tidy results table (``cascjax grid SPEC.toml --out DIR`` on the command line; in Python
+:func:`cascjax.grid`, :func:`cascjax.grid_plan`, :func:`cascjax.grid_merge`, :func:`cascjax.read_grid_spec`).
+
+A spec (a dict, or a TOML file: :func:`read_spec`) has sections ``[data]`` (path, models, format), ``[estimates]``
+(kind, seed), ``[strategies]`` (a table per strategy with its options) and ``[fit]`` (fit_fraction, split_seed,
+budgets, lambda, grid, candidates, bootstrap); every list is an axis and the grid is their product, or
+``[[cells]]`` lists explicit cells (:func:`expand`). Cells equal in every static setting (pool, strategy and its
+options, λ mode) form a group: one stack of queries, one sweep per stack (:mod:`cascjax.grid._run`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from .._errors import CascjaxError
+from . import _run, _store
+from ._spec import AXES, TRACED, expand as expand, read_spec as read_spec, static_key
+
+__all__ = ["grid", "expand", "read_spec", "plan", "merge", "AXES", "TRACED"]
+
+
+def _load(cell: dict, cache: dict):
+    """The dataset of a cell's ``path`` (``"example"``: the embedded one), its content hash and, for
+    ``estimates = "columns"``, the estimate columns; read once per path."""
+    import cascjax
+
+    key = (cell["path"], cell["format"])
+    if key not in cache:
+        path = cell["path"]
+        if path == "example":
+            ds = cascjax.load_example()
+            source = cascjax.example_path()
+        else:
+            if path.lower().endswith((".pkl", ".pickle")) and not cell["allow_pickle"]:
+                raise CascjaxError(f"{path}: is a pickle, and loading a pickle runs any code it holds; if you trust "
+                                   "the file, set allow_pickle = true in [data]")
+            ds = cascjax.read(path, format=cell["format"], allow_pickle=True)
+            source = path
+        cache[key] = (ds, _run.data_hash(ds), source)
+    return cache[key]
+
+
+def plan(spec: dict, *, text: str | None = None, name: str = "spec") -> pd.DataFrame:
+    """Every cell of the spec, checked against its data before anything runs: a row per cell with its key, its
+    group (cells sharing compiled programs) and its settings (:data:`AXES`). Raises
+    :class:`cascjax.CascjaxError` naming the key on a bad spec.
+
+    Example:
+      >>> import cascjax
+      >>> cells = cascjax.grid_plan({"estimates": {"kind": ["low", "high"], "seed": [0, 1]},
+      ...               "strategies": {"routing": {}, "cascade": {"max_depth": [2, 3]}}})
+      >>> len(cells), cells["group"].nunique()   # 12 cells; the estimates and seeds vary traced values only
+      (12, 3)
+    """
+    import cascjax
+
+    cells = expand(spec, text=text, name=name)
+    cache: dict = {}
+    rows, groups = [], {}
+    for cell in cells:
+        ds, digest, _ = _load(cell, cache)
+        _run.check_cell(ds, cell, name)
+        key = _store.cell_key(cell, digest, cascjax.__version__)
+        group = groups.setdefault(static_key(cell) + (("data", digest),), len(groups))
+        row = {"key": key, "group": group}
+        row.update({a: _text(cell[a]) for a in AXES})
+        row.update({k: cell[k] for k in ("format", "allow_pickle", "grid", "candidates", "bootstrap")})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame["key"].duplicated().any():
+        dup = frame.loc[frame["key"].duplicated(), "key"].iloc[0]
+        raise CascjaxError(f"{name}: two cells have the same settings (key {dup}); list each cell once")
+    # Group ids: the hash of their cells' keys (stable across shards and reruns).
+    ids = {g: _store.group_id(frame.loc[frame["group"] == g, "key"]) for g in frame["group"].unique()}
+    frame["group"] = frame["group"].map(ids)
+    return frame
+
+
+def _text(v):
+    if isinstance(v, tuple):
+        return "+".join(str(x) for x in v) if v and isinstance(v[0], str) else ";".join(repr(x) for x in v)
+    return v
+
+
+def _shard(text) -> tuple[int, int]:
+    if text is None:
+        return 0, 1
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise CascjaxError(f"--shard must be i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise CascjaxError(f"--shard {text}: i must lie in 0..n-1 (shards are numbered from 0), n >= 1")
+    return i, n
+
+
+def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", shard=None, progress=None,
+         figure: bool = True) -> pd.DataFrame:
+    """Runs the cells of ``spec`` that ``out`` has no rows for yet and returns the results table.
+
+    Args:
+      spec: the grid (see the module docstring; :func:`read_spec` reads a TOML file).
+      out: the output folder: ``results.csv`` (``results.parquet`` with pyarrow), ``grid.png``, the part files
+        and ``cells.csv`` (:mod:`cascjax.grid._store`). Rerunning with the same spec computes only missing cells.
+      text, name: the TOML text and file name the spec came from (errors then name the line).
+      shard: ``"i/n"``: run only groups i, i + n, i + 2n, ... of the spec's groups (0 ≤ i < n), e.g. one task of
+        a SLURM array job; :func:`merge` joins the shards' folders.
+      progress: called with (cells done, cells to do) after each group (a progress bar).
+      figure: write ``grid.png`` (AUC against each axis; needs matplotlib).
+
+    Returns:
+      The results table (this shard's): a row per (cell, budget), with the key, the group, a column per axis
+      (:data:`cascjax._grid.AXES`), and budget, feasible, lambda_lo, lambda_hi (λ per step joined by ';'),
+      gamma, source, fit_cost, fit_quality, test_cost, test_quality, auc, aiq, auc_low, auc_high (with
+      ``bootstrap``), fit_queries, test_queries, candidates, us_per_decision, compile_s, run_s and version.
+
+    Example:
+      >>> import tempfile, cascjax
+      >>> spec = {"estimates": {"kind": ["low", "high"]}, "strategies": {"routing": {}},
+      ...         "fit": {"budgets": 3, "grid": 32}}
+      >>> table = cascjax.grid(spec, tempfile.mkdtemp(), figure=False)
+      >>> table.groupby("estimates").auc.first().round().to_dict()   # the test AUC of each cell
+      {'high': 64.0, 'low': 75.0}
+    """
+    import cascjax
+
+    i, n = _shard(shard)
+    cells = plan(spec, text=text, name=name)
+    _store.check_folder(out, cells)
+    os.makedirs(os.path.join(out, "parts"), exist_ok=True)
+    _store.write_csv(cells, os.path.join(out, "cells.csv"))
+    groups = list(dict.fromkeys(cells["group"]))
+    mine = set(groups[i::n])
+    done = _store.done_keys(out)
+    todo = cells[cells["group"].isin(mine) & ~cells["key"].isin(done)]
+    settings = expand(spec, text=text, name=name)
+    by_key = dict(zip(cells["key"], settings))
+    cache: dict = {}
+    finished = groups_done = 0
+    if progress:
+        progress(0, len(todo))
+    for group, members in todo.groupby("group", sort=False):
+        group_cells = [by_key[k] for k in members["key"]]
+        ds, _, source = _load(group_cells[0], cache)
+        sub = _run.pool(ds, group_cells[0])
+        columns = None
+        if any(c["estimates"] == "columns" for c in group_cells):
+            columns = cascjax.read_estimates(source, ds, format=group_cells[0]["format"],
+                                             allow_pickle=group_cells[0]["allow_pickle"])
+            if group_cells[0]["models"] != "all":
+                index = [list(ds.models).index(m) for m in sub.models]
+                columns = cascjax.Estimates(*(np.asarray(a)[:, index] for a in columns[:6]))
+        t = time.perf_counter()
+        results = _run.run_group(sub, group_cells, columns)
+        rows = []
+        for (_, meta), cell_rows in zip(members.iterrows(), results):
+            axes = {a: meta[a] for a in AXES}
+            for r in cell_rows:
+                rows.append({"key": meta["key"], "group": group, **axes, **r, "version": cascjax.__version__})
+        _store.write_csv(pd.DataFrame(rows), os.path.join(out, "parts", f"{group}.csv"))
+        finished += len(members)
+        table = _store.assemble(cells[cells["group"].isin(mine)], _store.parts(out))
+        _store.write_results(out, table)
+        if progress:
+            progress(finished, len(todo), time.perf_counter() - t)
+        groups_done += 1
+        _kill_for_tests(groups_done)
+    table = _store.assemble(cells[cells["group"].isin(mine)], _store.parts(out))
+    _store.write_results(out, table)
+    if figure and len(table):
+        _figure(table, out)
+    return table
+
+
+def _kill_for_tests(groups_done: int) -> None:
+    """``CASCJAX_GRID_KILL_AFTER=k``: SIGKILL this process once k groups are written (the resume test's crash)."""
+    after = os.environ.get("CASCJAX_GRID_KILL_AFTER")
+    if after and groups_done >= int(after):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def merge(folders, out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Joins the folders of a grid's shards (the same spec) into ``out``: their part files and one results
+    table. Returns (the table, the cells no folder has rows for).
+
+    Example:
+      >>> import tempfile, cascjax
+      >>> spec = {"estimates": {"kind": ["low", "high"]}, "strategies": {"routing": {}, "cascade": {}},
+      ...         "fit": {"budgets": 3, "grid": 32}}
+      >>> a, b, merged = tempfile.mkdtemp(), tempfile.mkdtemp(), tempfile.mkdtemp()
+      >>> _ = cascjax.grid(spec, a, shard="0/2", figure=False)   # the routing group
+      >>> table, missing = cascjax.grid_merge([a], merged)
+      >>> table.strategy.unique().tolist(), missing.strategy.tolist()
+      (['routing'], ['cascade', 'cascade'])
+    """
+    if not folders:
+        raise CascjaxError("merge needs at least one folder")
+    cells = None
+    for folder in folders:
+        path = os.path.join(folder, "cells.csv")
+        if not os.path.exists(path):
+            raise CascjaxError(f"{folder} is not a grid folder (it has no cells.csv)")
+        these = _store.read_csv(path)
+        if cells is None:
+            cells = these
+        elif list(these["key"]) != list(cells["key"]):
+            raise CascjaxError(f"{folder} holds another grid than {folders[0]} (their cells.csv differ)")
+    frames = [f for f in (_store.parts(folder) for folder in folders) if f is not None]
+    rows = pd.concat(frames, ignore_index=True) if frames else None
+    if os.path.abspath(out) not in {os.path.abspath(f) for f in folders}:
+        _store.check_folder(out, cells)
+    os.makedirs(os.path.join(out, "parts"), exist_ok=True)
+    _store.write_csv(cells, os.path.join(out, "cells.csv"))
+    if rows is not None:
+        for group, part in rows.groupby("group", sort=False):
+            _store.write_csv(part, os.path.join(out, "parts", f"{group}.csv"))
+    table = _store.assemble(cells, _store.parts(out))
+    _store.write_results(out, table)
+    missing = cells[~cells["key"].isin(set(table["key"]) if len(table) else set())]
+    return table, missing.reset_index(drop=True)
+
+
+def _figure(table: pd.DataFrame, out: str) -> None:
+    """``grid.png``: the mean AUC against each axis that varies, one panel per axis, a line per strategy."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    per_cell = table.drop_duplicates("key")
+    axes = [a for a in AXES if a != "strategy" and per_cell[a].astype(str).nunique() > 1]
+    if not axes:
+        axes = ["strategy"]
+    fig, panels = plt.subplots(1, len(axes), figsize=(4 * len(axes), 3.2), squeeze=False)
+    for ax, axis in zip(panels[0], axes):
+        for strategy, part in per_cell.groupby("strategy", sort=False):
+            mean = part.groupby(part[axis].astype(str), sort=False)["auc"].mean()
+            ax.plot(list(mean.index), mean.to_numpy(), marker="o", label=strategy)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("AUC (test)")
+        ax.tick_params(axis="x", labelrotation=30)
+    panels[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    _store.write_atomic(os.path.join(out, "grid.png"), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+

@@ -1,0 +1,256 @@
+"""Running a grid's cells by compiled program: the cells of a group (equal in every static setting: pool,
+strategy and options, λ mode) differ only in traced values (estimates, seeds, splits, budgets) and run as one
+stack of queries through one sweep per stack, not one fit per cell.
+
+A cell is the paper's protocol on one split: λ (per step, with ``lambda = "per-step"``) and γ are fitted per
+budget on the fit split and evaluated on the test split. Every cell of a group chooses among the same candidates
+— a constant λ grid (θ for the threshold cascade) drawn from the estimates of the whole group, plus random
+per-step vectors — by the selection of :func:`cascjax.fit` (the best γ-mixture of two candidates on the fit
+split's upper hull at each budget; without ``fit``'s bisection, which would give each cell λ of its own). The
+candidates are swept once over the stack of all the group's cells (each cell its own copy of the data with its
+own estimates); per-query outcomes give each cell's fit and test points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import jax
+import numpy as np
+
+from .. import _compile
+from .._data import Dataset
+from .._errors import CascjaxError
+from .._estimates import Estimates, perfect_estimates
+from .._fit import _search, _select
+from .._metrics import aiq, auc
+from .._noise import noisy_estimates
+from .._protocol import hull_budgets
+from .._sweep import lambda_grid, sweep, threshold_grid
+
+#: Per-query outcomes held at once: candidates × stacked queries (bounds the memory of one stack).
+STACK_ELEMENTS = 1 << 25
+
+
+def data_hash(ds: Dataset) -> str:
+    """A hash of a dataset's content: its model names, quality and cost arrays (as read)."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(ds.models).encode())
+    for a in (ds.quality, ds.cost):
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def pool(ds: Dataset, cell: dict) -> Dataset:
+    return ds if cell["models"] == "all" else ds.select(list(cell["models"]))
+
+
+def depth_of(ds: Dataset, cell: dict) -> int:
+    if cell["strategy"] == "routing":
+        return 1
+    from .._supermodels import check_depth
+
+    return check_depth(ds.n_models, cell["max_depth"], candidates=cell["strategy"] == "cascade_routing")
+
+
+def _estimates(ds: Dataset, cell: dict, columns: Estimates | None) -> Estimates:
+    kind = cell["estimates"]
+    if kind == "perfect":
+        return perfect_estimates(ds)
+    if kind == "columns":
+        return columns
+    return noisy_estimates(ds, jax.random.key(cell["seed"]), kind)
+
+
+def _options(cell: dict, depth: int) -> dict:
+    s = cell["strategy"]
+    if s == "routing":
+        return {}
+    if s == "threshold_cascade":
+        return dict(max_depth=depth)
+    opts = dict(max_depth=depth, samples=cell["samples"], no_deviation=cell["no_deviation"])
+    if s == "cascade_routing":
+        opts.update(force_order=cell["force_order"], greedy=cell["greedy"], prune=cell["prune"])
+    return opts
+
+
+def candidates(cell: dict, est: Estimates, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The group's candidates [P, D] and their method (``"constant"`` or ``"search"``): as :func:`cascjax.fit`
+    builds its constant grid and search vectors, from ``est`` (the stacked fit splits of every cell)."""
+    threshold = cell["strategy"] == "threshold_cascade"
+    if threshold:
+        values = threshold_grid(est, cell["grid"], max_depth=depth)
+        base = values
+    else:
+        base = lambda_grid(est, max(cell["grid"] - 2, 2))
+        values = np.concatenate([base, base[-1] * np.array([1e3, 1e6])])
+    params = np.repeat(values[:, None], depth, axis=1)
+    source = np.full(params.shape[0], "constant", dtype=object)
+    if cell["lambda"] == "per-step" and depth > 1:
+        extra = _search(base, cell["candidates"], depth, threshold, 0)
+        params = np.concatenate([params, extra])
+        source = np.concatenate([source, np.full(extra.shape[0], "search", dtype=object)])
+    return params, source
+
+
+def _estimates_key(cell: dict) -> tuple:
+    """Cells with equal keys have equal estimates: the truth and the data's columns do not depend on the seed."""
+    kind = cell["estimates"]
+    return (kind,) if kind in ("perfect", "columns") else (kind, cell["seed"])
+
+
+def _take(est: Estimates, rows) -> Estimates:
+    return Estimates(*(np.asarray(a)[rows] for a in est[:6]))
+
+
+def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None) -> list[list[dict]]:
+    """Runs the cells of one group on ``ds`` (the pool): per cell, one row per budget (see
+    :func:`cascjax.grid` for the columns). ``columns``: the data's own estimates, for ``estimates =
+    "columns"``."""
+    cell0 = cells[0]
+    depth = depth_of(ds, cell0)
+    options = _options(cell0, depth)
+    n = ds.n_queries
+    quality = np.asarray(ds.quality, np.float64)
+    cost = np.asarray(ds.cost, np.float64)
+    splits = [ds.split_indices(c["fit_fraction"], c["split_seed"]) for c in cells]
+    # Cells with the same estimates (equal kind and, for the noise model, seed) share their per-query outcomes:
+    # they differ only in which rows are fit and test, and in the budgets. Each distinct estimate is swept once.
+    kinds = [_estimates_key(c) for c in cells]
+    distinct = list(dict.fromkeys(kinds))
+    which = np.array([distinct.index(k) for k in kinds])
+    ests = [_estimates(ds, cells[kinds.index(k)], columns) for k in distinct]
+    fit_part = [_take(ests[which[i]], splits[i][0]) for i in range(len(cells))]
+    stacked_fit = Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_part))))
+    params, source = candidates(cell0, stacked_fit, depth)
+    p = params.shape[0]
+    lam = params[:, 0] if depth == 1 or cell0["strategy"] == "routing" else params
+    per_stack = max(1, STACK_ELEMENTS // max(p * n, 1))
+    programs0 = _compile.programs()
+    t0 = time.perf_counter()
+    fit_points, test_points, test_query = [None] * len(cells), [None] * len(cells), [None] * len(cells)
+    for start in range(0, len(distinct), per_stack):
+        part = range(start, min(len(distinct), start + per_stack))
+        rows = np.tile(np.arange(n), len(part))
+        data = Dataset.from_arrays(quality[rows], cost[rows], models=list(ds.models), sort=False)
+        est = Estimates(*(np.concatenate([np.asarray(ests[e][k]) for e in part]) for k in range(6)))
+        curve = sweep(data, est, lam, cell0["strategy"], return_choices=True, **options)
+        choice = np.asarray(curve.choice).reshape(p, len(part), n)
+        spent = np.asarray(curve.query_cost, np.float64).reshape(p, len(part), n)
+        for j, e in enumerate(part):
+            got = quality[np.arange(n)[None, :], choice[:, j]]  # [P, N] the answering model's quality
+            users = np.flatnonzero(which == e)
+            # The means over each cell's fit and test rows as one matrix product with their indicators.
+            member = np.zeros((n, 2 * users.size))
+            for u, i in enumerate(users):
+                member[splits[i][0], 2 * u] = 1.0 / splits[i][0].size
+                member[splits[i][1], 2 * u + 1] = 1.0 / splits[i][1].size
+            mean_cost, mean_quality = spent[:, j] @ member, got @ member  # [P, 2 · cells]
+            for u, i in enumerate(users):
+                fit_points[i] = (mean_cost[:, 2 * u], mean_quality[:, 2 * u])
+                test_points[i] = (mean_cost[:, 2 * u + 1], mean_quality[:, 2 * u + 1])
+                if cells[i]["bootstrap"]:
+                    test_query[i] = (spent[:, j, splits[i][1]], got[:, splits[i][1]])
+    seconds = time.perf_counter() - t0
+    compiled = _compile.programs()["seconds"] - programs0["seconds"]
+    running = max(seconds - compiled, 0.0)  # compilation overlaps the first call; the rest is running
+    decisions = p * n * len(distinct)
+    out = []
+    for i, cell in enumerate(cells):
+        fit_rows, test_rows = splits[i]
+        mc, mq = cost[test_rows].mean(0), quality[test_rows].mean(0)
+        if isinstance(cell["budgets"], int):
+            budgets = hull_budgets(mc, mq, cell["budgets"])
+        else:
+            budgets = np.asarray(cell["budgets"], np.float64)
+        index = np.arange(p)
+        lo, hi, gamma, fc, fq, ok, src = _select(index, *fit_points[i], source, budgets)
+        tc_all, tq_all = test_points[i]
+        g = gamma
+        tc = np.where(ok, (1 - g) * tc_all[lo] + g * tc_all[hi], np.nan)
+        tq = np.where(ok, (1 - g) * tq_all[lo] + g * tq_all[hi], np.nan)
+        bounds = dict(cost_range=(float(mc.min()), float(mc.max())), q_floor=float(mq.min()))
+        area = _auc(tc, tq, bounds, auc)
+        hull = _auc(tc, tq, bounds, aiq)
+        low = high = float("nan")
+        if cell["bootstrap"]:
+            low, high = _interval(test_query[i], lo, hi, gamma, ok, cost[test_rows], quality[test_rows],
+                                  cell["bootstrap"], cell["split_seed"])
+        rows = []
+        for b in range(budgets.size):
+            rows.append(dict(
+                budget=float(budgets[b]), feasible=bool(ok[b]),
+                lambda_lo=_fmt(params[lo[b]]) if ok[b] else "", lambda_hi=_fmt(params[hi[b]]) if ok[b] else "",
+                gamma=float(gamma[b]), source=f"{src[b, 0]}/{src[b, 1]}" if ok[b] else "",
+                fit_cost=float(fc[b]), fit_quality=float(fq[b]), test_cost=float(tc[b]), test_quality=float(tq[b]),
+                auc=area, aiq=hull, auc_low=low, auc_high=high,
+                fit_queries=int(fit_rows.size), test_queries=int(test_rows.size), candidates=p,
+                us_per_decision=1e6 * running / decisions, compile_s=compiled / len(cells),
+                run_s=running / len(cells)))
+        out.append(rows)
+    return out
+
+
+def _auc(tc, tq, bounds, metric) -> float:
+    ok = np.isfinite(tc) & np.isfinite(tq)
+    if not ok.any() or not bounds["cost_range"][1] > bounds["cost_range"][0]:
+        return float("nan")
+    return float(metric((tc[ok], tq[ok]), **bounds))
+
+
+def _interval(per_query, lo, hi, gamma, ok, cost, quality, n_boot, seed, level=0.95):
+    """Percentile interval of the cell's test AUC over ``n_boot`` resamples of the test queries (the pool's
+    cost range and floor recomputed on each resample)."""
+    spent, got = per_query  # [P, N_test]
+    g = gamma[:, None]
+    qc = (1 - g) * spent[lo] + g * spent[hi]  # [B, N_test]
+    qq = (1 - g) * got[lo] + g * got[hi]
+    qc, qq = qc[ok], qq[ok]
+    if not ok.any():
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    nt = cost.shape[0]
+    draws = []
+    for _ in range(n_boot):
+        w = rng.multinomial(nt, np.full(nt, 1.0 / nt)) / nt
+        mc, mq = w @ cost, w @ quality
+        if not mc.max() > mc.min():
+            continue
+        draws.append(auc((qc @ w, qq @ w), cost_range=(mc.min(), mc.max()), q_floor=mq.min()))
+    if not draws:
+        return float("nan"), float("nan")
+    a = (1 - level) / 2
+    low, high = np.quantile(draws, [a, 1 - a])
+    return float(low), float(high)
+
+
+def _fmt(v: np.ndarray) -> str:
+    """λ per step as text: one number, or numbers joined by ';' (one per step)."""
+    v = np.atleast_1d(v)
+    if np.all(v == v[0]):
+        return repr(float(v[0]))
+    return ";".join(repr(float(x)) for x in v)
+
+
+def check_cell(ds: Dataset, cell: dict, where: str) -> None:
+    """Raises (naming the setting) if the cell cannot run on ``ds``: unknown models, a depth the pool does not
+    allow, a split too small to fit on."""
+    if cell["models"] != "all":
+        missing = [name for name in cell["models"] if name not in ds.models]
+        if missing:
+            raise CascjaxError(f"{where}: [data] models: {missing[0]!r} is not in the data (it has "
+                               f"{', '.join(ds.models)})")
+    sub = pool(ds, cell)
+    try:
+        depth_of(sub, cell)
+    except CascjaxError as e:
+        raise CascjaxError(f"{where}: [strategies] {cell['strategy']}: {e}") from None
+    from .._fit import MIN_FIT_QUERIES
+
+    fit_rows, _ = sub.split_indices(cell["fit_fraction"], cell["split_seed"])
+    if fit_rows.size < MIN_FIT_QUERIES:
+        raise CascjaxError(f"{where}: [fit] fit_fraction {cell['fit_fraction']} leaves {fit_rows.size} fit queries; "
+                           f"at least {MIN_FIT_QUERIES} are needed")
