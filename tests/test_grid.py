@@ -167,8 +167,14 @@ def test_rerun_computes_nothing_and_shards_merge_to_the_whole(tmp_path, data_fil
     _same(whole, table)
     written = pd.read_csv(tmp_path / "merged" / "results.csv", dtype={"key": str})
     assert written["auc"].tolist() == whole["auc"].tolist()  # floats round-trip through the CSV bit for bit
-    with pytest.raises(cascjax.CascjaxError, match="holds another grid"):
-        _grid.grid({**spec, "fit": {**spec["fit"], "budgets": 4}}, str(tmp_path / "whole"), figure=False)
+    # A changed spec in the same folder: one more seed runs only its own cells; the table is the new spec's.
+    seen.clear()
+    grown = {**spec, "estimates": {**spec["estimates"], "seed": [0, 1, 2]}}
+    bigger = _grid.grid(grown, str(tmp_path / "whole"), figure=False, progress=lambda *a: seen.append(a[:2]))
+    assert seen[0] == (0, 6) and bigger["key"].nunique() == 18
+    _same(bigger[bigger["key"].isin(whole["key"])].reset_index(drop=True), whole)
+    shrunk = _grid.grid(spec, str(tmp_path / "whole"), figure=False)
+    _same(shrunk, whole)
     with pytest.raises(cascjax.CascjaxError, match="--shard 2/2: i must lie in 0..n-1"):
         _grid.grid(spec, str(tmp_path / "x"), shard="2/2")
 

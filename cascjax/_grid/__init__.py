@@ -106,7 +106,9 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
     Args:
       spec: the grid (see the module docstring; :func:`read_spec` reads a TOML file).
       out: the output folder: ``results.csv`` (``results.parquet`` with pyarrow), ``grid.png``, the part files
-        and ``cells.csv`` (:mod:`cascjax.grid._store`). Rerunning with the same spec computes only missing cells.
+        and ``cells.csv`` (:mod:`cascjax._grid._store`). Rerunning computes only the cells whose key has no rows
+        in ``out`` yet, also after the spec changed (a new axis value: only its cells run); the table holds the
+        current spec's cells.
       text, name: the TOML text and file name the spec came from (errors then name the line).
       shard: ``"i/n"``: run only groups i, i + n, i + 2n, ... of the spec's groups (0 ≤ i < n), e.g. one task of
         a SLURM array job; :func:`merge` joins the shards' folders.
@@ -131,7 +133,6 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
 
     i, n = _shard(shard)
     cells = plan(spec, text=text, name=name)
-    _store.check_folder(out, cells)
     os.makedirs(os.path.join(out, "parts"), exist_ok=True)
     _store.write_csv(cells, os.path.join(out, "cells.csv"))
     groups = list(dict.fromkeys(cells["group"]))
@@ -214,8 +215,6 @@ def merge(folders, out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             raise CascjaxError(f"{folder} holds another grid than {folders[0]} (their cells.csv differ)")
     frames = [f for f in (_store.parts(folder) for folder in folders) if f is not None]
     rows = pd.concat(frames, ignore_index=True) if frames else None
-    if os.path.abspath(out) not in {os.path.abspath(f) for f in folders}:
-        _store.check_folder(out, cells)
     os.makedirs(os.path.join(out, "parts"), exist_ok=True)
     _store.write_csv(cells, os.path.join(out, "cells.csv"))
     if rows is not None:
@@ -236,15 +235,22 @@ def _figure(table: pd.DataFrame, out: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    per_cell = table.drop_duplicates("key")
-    axes = [a for a in AXES if a != "strategy" and per_cell[a].astype(str).nunique() > 1]
+    per_cell = table.drop_duplicates("key").copy()
+    for a in AXES:  # 2.0 (an integer column with blanks, read as floats) is shown as 2
+        per_cell[a] = [(str(int(v)) if isinstance(v, float) and v == v and v.is_integer() else str(v))
+                       for v in per_cell[a]]
+    axes = [a for a in AXES if a != "strategy" and per_cell.loc[per_cell[a] != "nan", a].nunique() > 1]
     if not axes:
         axes = ["strategy"]
     fig, panels = plt.subplots(1, len(axes), figsize=(4 * len(axes), 3.2), squeeze=False)
+    color = {s: f"C{i}" for i, s in enumerate(dict.fromkeys(per_cell["strategy"]))}  # one colour per strategy
     for ax, axis in zip(panels[0], axes):
         for strategy, part in per_cell.groupby("strategy", sort=False):
-            mean = part.groupby(part[axis].astype(str), sort=False)["auc"].mean()
-            ax.plot(list(mean.index), mean.to_numpy(), marker="o", label=strategy)
+            part = part[part[axis] != "nan"]
+            if not len(part):
+                continue
+            mean = part.groupby(part[axis], sort=False)["auc"].mean()
+            ax.plot(list(mean.index), mean.to_numpy(), marker="o", label=strategy, color=color[strategy])
         ax.set_xlabel(axis)
         ax.set_ylabel("AUC (test)")
         ax.tick_params(axis="x", labelrotation=30)

@@ -71,7 +71,7 @@ def _options(cell: dict, depth: int) -> dict:
         return {}
     if s == "threshold_cascade":
         return dict(max_depth=depth)
-    opts = dict(max_depth=depth, samples=cell["samples"], no_deviation=cell["no_deviation"])
+    opts = dict(max_depth=depth, samples=cell["samples"], no_deviation=bool(cell["no_deviation"]))
     if s == "cascade_routing":
         opts.update(force_order=cell["force_order"], greedy=cell["greedy"], prune=cell["prune"])
     return opts

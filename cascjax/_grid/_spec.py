@@ -204,7 +204,9 @@ def _product(axes: dict, strategies: dict) -> list[dict]:
     for d, e, s, f in itertools.product(data, est, strat, fit):
         cell = {**DEFAULTS["data"], **d, **{"estimates": e.get("kind", DEFAULTS["estimates"]["kind"]),
                                             "seed": e.get("seed", DEFAULTS["estimates"]["seed"])}}
-        cell.update({k: OPTION_DEFAULTS[k] for k in OPTION_DEFAULTS})
+        # Options the strategy does not take stay None (a blank in the table; they cannot change its results).
+        cell.update({k: OPTION_DEFAULTS[k] if k in STRATEGY_OPTIONS[s["strategy"]] else None
+                     for k in OPTION_DEFAULTS})
         cell.update(s)
         cell.update({**DEFAULTS["fit"], **f})
         cells.append(cell)

@@ -7,7 +7,8 @@ cascjax version, so a rerun computes only the cells whose key has no row yet.
 
 Layout of ``DIR``: ``cells.csv`` (every cell of the spec: key, group, axis columns), ``spec.json`` (the spec as
 run), ``parts/<group>.csv`` (the rows of the cells of one finished group), ``results.csv`` (and
-``results.parquet`` when pyarrow is installed), ``grid.png``.
+``results.parquet`` when pyarrow is installed), ``grid.png``. A changed spec may run in the same folder: cells.csv
+is rewritten, the parts of cells it no longer lists stay (a cache) but leave the table.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from .._errors import CascjaxError
 
 #: Columns of the results table that measure time: they differ between runs of the same cells.
 TIMING = ("us_per_decision", "compile_s", "run_s")
@@ -100,14 +100,3 @@ def write_results(out: str, table: pd.DataFrame) -> list[str]:
         return names
     write_atomic(os.path.join(out, "results.parquet"), lambda tmp: table.to_parquet(tmp, index=False))
     return names + ["results.parquet"]
-
-
-def check_folder(out: str, cells: pd.DataFrame) -> None:
-    """Refuses to mix grids: ``out`` may hold this spec's cells already (a resume), not another spec's."""
-    path = os.path.join(out, "cells.csv")
-    if not os.path.exists(path):
-        return
-    old = read_csv(path)
-    if list(old["key"].astype(str)) != list(cells["key"].astype(str)):
-        raise CascjaxError(f"{out} holds another grid (its cells.csv lists other cells); choose a new --out, or "
-                           "delete the folder to start over")

@@ -76,7 +76,9 @@ def _dry_run(cells, spec, text, name, args) -> int:
         sub = _run.pool(ds, first)
         depth = _run.depth_of(sub, first)
         n_cand = first["grid"] + (first["candidates"] if first["lambda"] == "per-step" and depth > 1 else 0)
-        decisions = n_cand * sub.n_queries * len(members)
+        kinds = {(settings[k]["estimates"],) if settings[k]["estimates"] in ("perfect", "columns") else
+                 (settings[k]["estimates"], settings[k]["seed"]) for k in members["key"]}
+        decisions = n_cand * sub.n_queries * len(kinds)  # one sweep per distinct estimates of the group
         seconds = decisions * US_PER_DECISION[first["strategy"]] * 1e-6
         total += seconds
         groups.append(dict(group=group, cells=len(members), strategy=first["strategy"], models=sub.n_models,
@@ -92,8 +94,8 @@ def _dry_run(cells, spec, text, name, args) -> int:
     import pandas as pd
 
     print(pd.DataFrame(groups).to_string(index=False))
-    print(f"estimated run time: ~{total:.0f} s on a 2-core CPU (rough: candidates x queries x cells x µs per "
-          "decision; compilation not counted)")
+    print(f"estimated run time: ~{total:.0f} s on a 2-core CPU (rough: candidates x queries x distinct estimates "
+          "x µs per decision; compilation, a few seconds per group, not counted)")
     return 0
 
 
