@@ -251,3 +251,61 @@ def test_the_readme_spec_plans():
     cells = cascjax.grid_plan(spec)
     assert len(cells) == 2 * 3 * 3 * (1 + 2 + 8 + 1) * 2 * 2
     assert cells["group"].nunique() == 2 * (1 + 2 + 8 + 1) * 2  # pools x strategy options x lambda modes
+
+
+@pytest.fixture(scope="module")
+def answers_file(tmp_path_factory):
+    """A wide CSV whose models' answers are in it too (``<model>|answer``): 240 queries x 3 models."""
+    rng = np.random.default_rng(5)
+    n = 240
+    truth = rng.integers(0, 4, n)
+    frame = pd.DataFrame({"topic": rng.choice(["x", "y"], n), "length": rng.integers(10, 500, n)})
+    for m, acc, price in (("a", 0.45, 1.0), ("b", 0.65, 3.0), ("c", 0.85, 9.0)):
+        answer = np.where(rng.random(n) < acc, truth, rng.integers(0, 4, n))
+        frame[m] = (answer == truth).astype(float)
+        frame[f"{m}|total_cost"] = price * (1 + 0.1 * rng.random(n))
+        frame[f"{m}|answer"] = np.array(list("ABCD"))[answer]
+    path = tmp_path_factory.mktemp("learned") / "answers.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_learned_estimates_are_an_axis(answers_file, tmp_path):
+    """kind = "learned": the estimators are fitted on a training split of each cell's own (train / fit / test
+    by the split seed), and the cell equals the same computation done alone: fit_learned on the training rows,
+    its table swept on the fit and the test rows."""
+    from cascjax import estimators
+
+    spec = {"data": {"path": answers_file},
+            "estimates": {"kind": ["learned", "low"], "train_fraction": 0.4},
+            "strategies": {"cascade_routing": {"max_depth": 2, "samples": 4}},
+            "fit": {"fit_fraction": 0.25, "split_seed": [1, 2], "budgets": 3, "grid": 12}}
+    cells = cascjax.grid_plan(spec)
+    assert cells["group"].nunique() == 2  # learned tables run apart from the noise model's estimates
+    assert cells.loc[cells.estimates == "low", "train_fraction"].isna().all()
+    table = cascjax.grid(spec, str(tmp_path / "o"), figure=False)
+    ds = cascjax.read(answers_file)
+    feats = estimators.read_features(answers_file, ds)
+    learned = [c for c in _grid.expand(spec) if c["estimates"] == "learned"]
+    alone = []
+    for cell in learned:  # each cell alone: its splits, the estimators fitted on its training rows
+        fit_rows, test_rows, train = _run.splits_of(ds, cell)
+        assert fit_rows.size == 60 and train.size == 96 and np.intersect1d(train, test_rows).size == 0
+        fitted = estimators.fit_learned(ds, feats, train, max_depth=2, seed=cell["seed"])
+        alone.append((fit_rows, test_rows, estimators.state_estimates(fitted, ds, feats)))
+    params, _ = _run.candidates(learned[0], _run._concat([_run._take(e, f) for f, _, e in alone]), 2)
+    fit_rows, test_rows, est = alone[0]
+    got = table[table.key == cells.loc[(cells.estimates == "learned") & (cells.split_seed == 1), "key"].iloc[0]]
+    points = []
+    for rows in (fit_rows, test_rows):
+        curve = cascjax.sweep(ds.take(rows), est.take(rows), params, "cascade_routing", max_depth=2, samples=4)
+        points.append((np.asarray(curve.cost, np.float64), np.asarray(curve.quality, np.float64)))
+    q, c = np.asarray(ds.quality, np.float64)[test_rows], np.asarray(ds.cost, np.float64)[test_rows]
+    budgets = hull_budgets(c.mean(0), q.mean(0), 3)
+    lo, hi, g, _, fq, ok, _ = _select(np.arange(len(params)), *points[0], np.full(len(params), "c", object),
+                                      budgets)
+    np.testing.assert_allclose(got["fit_quality"], fq, rtol=1e-12)
+    np.testing.assert_allclose(got["test_quality"], np.where(ok, (1 - g) * points[1][1][lo] + g * points[1][1][hi],
+                                                             np.nan), rtol=1e-12)
+    with pytest.raises(cascjax.CascjaxError, match=r"train_fraction .* their sum must be below 1"):
+        cascjax.grid_plan({**spec, "estimates": {"kind": "learned", "train_fraction": 0.8}})

@@ -2,8 +2,8 @@
 resumable, one tidy results table (``cascjax grid SPEC.toml --out DIR`` on the command line; in Python
 :func:`cascjax.grid`, :func:`cascjax.grid_plan`, :func:`cascjax.grid_merge`, :func:`cascjax.read_grid_spec`).
 
-A spec (a dict, or a TOML file: :func:`read_spec`) has sections ``[data]`` (path, models, format), ``[estimates]``
-(kind, seed), ``[strategies]`` (a table per strategy with its options) and ``[fit]`` (fit_fraction, split_seed,
+A spec (a dict, or a TOML file: :func:`read_spec`) has sections ``[data]`` (path, models, format, allow_pickle),
+``[estimates]`` (kind, seed; for ``kind = "learned"`` also train_fraction, post_hoc, features), ``[strategies]`` (a table per strategy with its options) and ``[fit]`` (fit_fraction, split_seed,
 budgets, lambda, grid, candidates, bootstrap); every list is an axis and the grid is their product, or
 ``[[cells]]`` lists explicit cells (:func:`expand`). Cells equal in every static setting (pool, strategy and its
 options, λ mode) form a group: one stack of queries, one sweep per stack (:mod:`cascjax.grid._run`).
@@ -81,6 +81,21 @@ def plan(spec: dict, *, text: str | None = None, name: str = "spec") -> pd.DataF
     return frame
 
 
+def _features(cell: dict, ds, source: str, sub):
+    """The learned estimators' features for the pool ``sub`` of ``ds``: the example's answers file for the
+    example, else ``features`` (a file joined row by row), else the data file's own ``<model>|answer`` columns."""
+    from ..estimators import Features, example_features, read_features
+
+    if cell["features"]:
+        f = read_features(cell["features"], ds, allow_pickle=cell["allow_pickle"])
+    elif cell["path"] == "example":
+        f = example_features()
+    else:
+        f = read_features(source, ds, allow_pickle=cell["allow_pickle"])
+    index = [list(ds.models).index(m) for m in sub.models]
+    return Features(f.query, f.model[:, index], f.answer[:, index], f.query_names, f.model_names)
+
+
 def _text(v):
     if isinstance(v, tuple):
         return "+".join(str(x) for x in v) if v and isinstance(v[0], str) else ";".join(repr(x) for x in v)
@@ -156,8 +171,11 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
             if group_cells[0]["models"] != "all":
                 index = [list(ds.models).index(m) for m in sub.models]
                 columns = cascjax.Estimates(*(np.asarray(a)[:, index] for a in columns[:6]))
+        features = None
+        if group_cells[0]["estimates"] == "learned":
+            features = _features(group_cells[0], ds, source, sub)
         t = time.perf_counter()
-        results = _run.run_group(sub, group_cells, columns)
+        results = _run.run_group(sub, group_cells, columns, features)
         rows = []
         for (_, meta), cell_rows in zip(members.iterrows(), results):
             axes = {a: meta[a] for a in AXES}

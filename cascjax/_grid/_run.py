@@ -22,12 +22,13 @@ import numpy as np
 from .. import _compile
 from .._data import Dataset
 from .._errors import CascjaxError
-from .._estimates import Estimates, perfect_estimates
+from .._estimates import Estimates, StateEstimates, perfect_estimates
 from .._fit import _search, _select
 from .._metrics import aiq, auc
 from .._noise import noisy_estimates
 from .._protocol import hull_budgets
 from .._sweep import lambda_grid, sweep, threshold_grid
+from ._spec import LEARNED_KEYS
 
 #: Per-query outcomes held at once: candidates × stacked queries (bounds the memory of one stack).
 STACK_ELEMENTS = 1 << 25
@@ -56,12 +57,34 @@ def depth_of(ds: Dataset, cell: dict) -> int:
     return check_depth(ds.n_models, cell["max_depth"], candidates=cell["strategy"] == "cascade_routing")
 
 
-def _estimates(ds: Dataset, cell: dict, columns: Estimates | None) -> Estimates:
+def splits_of(ds: Dataset, cell: dict) -> tuple:
+    """(fit rows, test rows, training rows of learned estimators or None): the paper's fit/test split, or for
+    learned estimates a train / fit / test split (:func:`cascjax.protocol.split_three`, the fit split in the
+    validation's place)."""
+    if cell["estimates"] != "learned":
+        return ds.split_indices(cell["fit_fraction"], cell["split_seed"]) + (None,)
+    from .._protocol_learned import split_three
+
+    test = 1.0 - cell["train_fraction"] - cell["fit_fraction"]
+    if not test > 0:
+        raise CascjaxError(f"train_fraction {cell['train_fraction']} and fit_fraction {cell['fit_fraction']} leave "
+                           "no test queries; their sum must be below 1")
+    train, fit_rows, test_rows = split_three(ds.n_queries, test, cell["fit_fraction"], cell["split_seed"])
+    return fit_rows, test_rows, train
+
+
+def _estimates(ds: Dataset, cell: dict, columns: Estimates | None, features=None, train=None):
     kind = cell["estimates"]
     if kind == "perfect":
         return perfect_estimates(ds)
     if kind == "columns":
         return columns
+    if kind == "learned":
+        from ..estimators import fit_learned, state_estimates
+
+        fitted = fit_learned(ds, features, train, max_depth=depth_of(ds, cell), post_hoc=cell["post_hoc"],
+                             seed=cell["seed"])
+        return state_estimates(fitted, ds, features)
     return noisy_estimates(ds, jax.random.key(cell["seed"]), kind)
 
 
@@ -99,44 +122,59 @@ def candidates(cell: dict, est: Estimates, depth: int) -> tuple[np.ndarray, np.n
 def _estimates_key(cell: dict) -> tuple:
     """Cells with equal keys have equal estimates: the truth and the data's columns do not depend on the seed."""
     kind = cell["estimates"]
+    if kind == "learned":  # fitted on the cell's own training split
+        return (kind, cell["seed"], cell["split_seed"], cell["fit_fraction"]) + tuple(cell[k] for k in LEARNED_KEYS)
     return (kind,) if kind in ("perfect", "columns") else (kind, cell["seed"])
 
 
-def _take(est: Estimates, rows) -> Estimates:
+def _take(est, rows):
+    """The estimates of ``rows`` as NumPy arrays, without the covariance (the λ grid reads the means)."""
+    if isinstance(est, StateEstimates):
+        return StateEstimates(*(None if a is None else np.asarray(a)[rows] for a in est[:3]))
     return Estimates(*(np.asarray(a)[rows] for a in est[:6]))
 
 
-def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None) -> list[list[dict]]:
+def _concat(parts):
+    if isinstance(parts[0], StateEstimates):
+        return StateEstimates(*(None if a[0] is None else np.concatenate(a) for a in zip(*(p[:3] for p in parts))))
+    return Estimates(*(np.concatenate(a) for a in zip(*(p[:6] for p in parts))))
+
+
+def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, features=None) -> list[list[dict]]:
     """Runs the cells of one group on ``ds`` (the pool): per cell, one row per budget (see
     :func:`cascjax.grid` for the columns). ``columns``: the data's own estimates, for ``estimates =
-    "columns"``."""
+    "columns"``; ``features``: the pool's :class:`cascjax.estimators.Features`, for ``"learned"``."""
     cell0 = cells[0]
     depth = depth_of(ds, cell0)
     options = _options(cell0, depth)
     n = ds.n_queries
     quality = np.asarray(ds.quality, np.float64)
     cost = np.asarray(ds.cost, np.float64)
-    splits = [ds.split_indices(c["fit_fraction"], c["split_seed"]) for c in cells]
+    splits = [splits_of(ds, c) for c in cells]
     # Cells with the same estimates (equal kind and, for the noise model, seed) share their per-query outcomes:
     # they differ only in which rows are fit and test, and in the budgets. Each distinct estimate is swept once.
     kinds = [_estimates_key(c) for c in cells]
     distinct = list(dict.fromkeys(kinds))
     which = np.array([distinct.index(k) for k in kinds])
-    ests = [_estimates(ds, cells[kinds.index(k)], columns) for k in distinct]
-    fit_part = [_take(ests[which[i]], splits[i][0]) for i in range(len(cells))]
-    stacked_fit = Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_part))))
+    ests = [_estimates(ds, cells[kinds.index(k)], columns, features, splits[kinds.index(k)][2]) for k in distinct]
+    stacked_fit = _concat([_take(ests[which[i]], splits[i][0]) for i in range(len(cells))])
     params, source = candidates(cell0, stacked_fit, depth)
     p = params.shape[0]
     lam = params[:, 0] if depth == 1 or cell0["strategy"] == "routing" else params
-    per_stack = max(1, STACK_ELEMENTS // max(p * n, 1))
+    # A learned table carries its own Σ(R), shared by its queries: one table per sweep, not stacked.
+    tables = isinstance(ests[0], StateEstimates)
+    per_stack = 1 if tables else max(1, STACK_ELEMENTS // max(p * n, 1))
     programs0 = _compile.programs()
     t0 = time.perf_counter()
     fit_points, test_points, test_query = [None] * len(cells), [None] * len(cells), [None] * len(cells)
     for start in range(0, len(distinct), per_stack):
         part = range(start, min(len(distinct), start + per_stack))
-        rows = np.tile(np.arange(n), len(part))
-        data = Dataset.from_arrays(quality[rows], cost[rows], models=list(ds.models), sort=False)
-        est = Estimates(*(np.concatenate([np.asarray(ests[e][k]) for e in part]) for k in range(6)))
+        if tables:
+            data, est = ds, ests[part[0]]
+        else:
+            rows = np.tile(np.arange(n), len(part))
+            data = Dataset.from_arrays(quality[rows], cost[rows], models=list(ds.models), sort=False)
+            est = Estimates(*(np.concatenate([np.asarray(ests[e][k]) for e in part]) for k in range(6)))
         curve = sweep(data, est, lam, cell0["strategy"], return_choices=True, **options)
         choice = np.asarray(curve.choice).reshape(p, len(part), n)
         spent = np.asarray(curve.query_cost, np.float64).reshape(p, len(part), n)
@@ -160,7 +198,7 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None) 
     decisions = p * n * len(distinct)
     out = []
     for i, cell in enumerate(cells):
-        fit_rows, test_rows = splits[i]
+        fit_rows, test_rows, _ = splits[i]
         mc, mq = cost[test_rows].mean(0), quality[test_rows].mean(0)
         if isinstance(cell["budgets"], int):
             budgets = hull_budgets(mc, mq, cell["budgets"])
@@ -250,7 +288,10 @@ def check_cell(ds: Dataset, cell: dict, where: str) -> None:
         raise CascjaxError(f"{where}: [strategies] {cell['strategy']}: {e}") from None
     from .._fit import MIN_FIT_QUERIES
 
-    fit_rows, _ = sub.split_indices(cell["fit_fraction"], cell["split_seed"])
+    try:
+        fit_rows, _, _ = splits_of(sub, cell)
+    except CascjaxError as e:
+        raise CascjaxError(f"{where}: [estimates] train_fraction / [fit] fit_fraction: {e}") from None
     if fit_rows.size < MIN_FIT_QUERIES:
         raise CascjaxError(f"{where}: [fit] fit_fraction {cell['fit_fraction']} leaves {fit_rows.size} fit queries; "
                            f"at least {MIN_FIT_QUERIES} are needed")

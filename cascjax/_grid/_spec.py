@@ -15,8 +15,11 @@ from typing import Any
 
 from .._errors import CascjaxError
 
-#: The estimates a cell may use: the truth, the paper's noise model at a level, or the data's own columns.
-KINDS = ("perfect", "low", "medium", "high", "columns")
+#: The estimates a cell may use: the truth, the paper's noise model at a level, the data's own columns, or
+#: the paper's learned estimators (fitted on a training split of their own, :mod:`cascjax.estimators`).
+KINDS = ("perfect", "low", "medium", "high", "columns", "learned")
+#: Settings of ``[estimates]`` that only ``kind = "learned"`` reads (blank in other cells).
+LEARNED_KEYS = ("train_fraction", "post_hoc", "features")
 #: The options each strategy takes in the spec (its sweep options; the rest of ``fit`` is shared).
 STRATEGY_OPTIONS = {
     "routing": (),
@@ -29,7 +32,7 @@ LAMBDA_MODES = ("constant", "per-step")
 #: Defaults of every setting (a spec need not name them).
 DEFAULTS = {
     "data": {"path": "example", "models": "all", "format": "auto", "allow_pickle": False},
-    "estimates": {"kind": "low", "seed": 0},
+    "estimates": {"kind": "low", "seed": 0, "train_fraction": 0.4, "post_hoc": "learned", "features": ""},
     "fit": {"fit_fraction": 0.05, "split_seed": 42, "budgets": 10, "lambda": "constant", "grid": 256,
             "candidates": 256, "bootstrap": 0},
 }
@@ -37,11 +40,12 @@ OPTION_DEFAULTS = {"max_depth": None, "samples": 64, "greedy": False, "force_ord
                    "no_deviation": False}
 SECTIONS = ("data", "estimates", "strategies", "fit", "cells")
 #: A cell's settings, in the order of the results table's axis columns.
-AXES = ("path", "models", "estimates", "seed", "strategy", "max_depth", "samples", "greedy", "force_order", "prune",
-        "no_deviation", "fit_fraction", "split_seed", "budgets", "lambda")
+AXES = ("path", "models", "estimates", "seed", "train_fraction", "post_hoc", "features", "strategy", "max_depth",
+        "samples", "greedy", "force_order", "prune", "no_deviation", "fit_fraction", "split_seed", "budgets",
+        "lambda")
 #: The settings that only change traced values (estimates, splits, budgets): cells differing in these alone
 #: share a compiled program and run together.
-TRACED = ("estimates", "seed", "fit_fraction", "split_seed", "budgets")
+TRACED = ("estimates", "seed", "fit_fraction", "split_seed", "budgets") + LEARNED_KEYS
 
 
 class Where:
@@ -109,6 +113,18 @@ def _check_value(where, section, key, v):
         if key == "seed":
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 bad(f"a seed is a non-negative integer, got {v!r}")
+            return v
+        if key == "train_fraction":
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
+                bad(f"must lie strictly between 0 and 1, got {v!r}")
+            return float(v)
+        if key == "post_hoc":
+            if v not in ("learned", "perfect"):
+                bad(f"unknown post_hoc {v!r}; choose learned or perfect")
+            return v
+        if key == "features":
+            if not isinstance(v, str):
+                bad(f"must be a path (a string), got {v!r}")
             return v
     if section == "fit":
         if key == "fit_fraction":
@@ -202,8 +218,10 @@ def _product(axes: dict, strategies: dict) -> list[dict]:
             strat.append(dict(strategy=name, **dict(zip(options, values))))
     cells = []
     for d, e, s, f in itertools.product(data, est, strat, fit):
-        cell = {**DEFAULTS["data"], **d, **{"estimates": e.get("kind", DEFAULTS["estimates"]["kind"]),
-                                            "seed": e.get("seed", DEFAULTS["estimates"]["seed"])}}
+        kind = e.get("kind", DEFAULTS["estimates"]["kind"])
+        cell = {**DEFAULTS["data"], **d, "estimates": kind, "seed": e.get("seed", DEFAULTS["estimates"]["seed"])}
+        # The learned estimators' settings only where they are read (blank otherwise: they cannot change results).
+        cell.update({k: e.get(k, DEFAULTS["estimates"][k]) if kind == "learned" else None for k in LEARNED_KEYS})
         # Options the strategy does not take stay None (a blank in the table; they cannot change its results).
         cell.update({k: OPTION_DEFAULTS[k] if k in STRATEGY_OPTIONS[s["strategy"]] else None
                      for k in OPTION_DEFAULTS})
@@ -273,8 +291,10 @@ def read_spec(path) -> tuple[dict, str]:
 
 
 def static_key(cell: dict) -> tuple:
-    """What decides a cell's compiled programs: every setting but the traced ones (:data:`TRACED`)."""
-    return tuple((k, _hashable(v)) for k, v in sorted(cell.items()) if k not in TRACED)
+    """What decides a cell's compiled programs: every setting but the traced ones (:data:`TRACED`), and whether
+    the estimates are learned (state-dependent tables: a group of their own)."""
+    return tuple((k, _hashable(v)) for k, v in sorted(cell.items()) if k not in TRACED) + (
+        ("learned", cell["estimates"] == "learned"),)
 
 
 def _hashable(v: Any):

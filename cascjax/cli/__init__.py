@@ -56,7 +56,7 @@ spec.toml (every list is an axis; the grid is their product):
   [data]
   path = "example"                  # or a data file; models = [["a", "b"], "all"] for pools
   [estimates]
-  kind = ["perfect", "low", "high"] # or "columns"
+  kind = ["perfect", "low", "high"] # or "columns", "learned"
   seed = [0, 1, 2]
   [strategies]
   routing = {}
