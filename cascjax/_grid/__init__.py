@@ -36,10 +36,7 @@ def _load(cell: dict, cache: dict):
             ds = cascjax.load_example()
             source = cascjax.example_path()
         else:
-            if path.lower().endswith((".pkl", ".pickle")) and not cell["allow_pickle"]:
-                raise CascjaxError(f"{path}: is a pickle, and loading a pickle runs any code it holds; if you trust "
-                                   "the file, set allow_pickle = true in [data]")
-            ds = cascjax.read(path, format=cell["format"], allow_pickle=True)
+            ds = cascjax.read(path, format=cell["format"], allow_pickle=cell["allow_pickle"])
             source = path
         cache[key] = (ds, _run.data_hash(ds), source)
     return cache[key]
@@ -57,6 +54,11 @@ def plan(spec: dict, *, text: str | None = None, name: str = "spec") -> pd.DataF
       >>> len(cells), cells["group"].nunique()   # 12 cells; the estimates and seeds vary traced values only
       (12, 3)
     """
+    return _plan(spec, text, name)[0]
+
+
+def _plan(spec: dict, text: str | None, name: str) -> tuple[pd.DataFrame, list[dict]]:
+    """:func:`plan`'s table and the cells' settings (:func:`expand`), in the same order."""
     import cascjax
 
     cells = expand(spec, text=text, name=name)
@@ -78,7 +80,7 @@ def plan(spec: dict, *, text: str | None = None, name: str = "spec") -> pd.DataF
     # Group ids: the hash of their cells' keys (stable across shards and reruns).
     ids = {g: _store.group_id(frame.loc[frame["group"] == g, "key"]) for g in frame["group"].unique()}
     frame["group"] = frame["group"].map(ids)
-    return frame
+    return frame, cells
 
 
 def _features(cell: dict, ds, source: str, sub):
@@ -147,14 +149,14 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
     import cascjax
 
     i, n = _shard(shard)
-    cells = plan(spec, text=text, name=name)
+    cells, settings = _plan(spec, text, name)
     os.makedirs(os.path.join(out, "parts"), exist_ok=True)
     _store.write_csv(cells, os.path.join(out, "cells.csv"))
     groups = list(dict.fromkeys(cells["group"]))
-    mine = set(groups[i::n])
-    done = _store.done_keys(out)
-    todo = cells[cells["group"].isin(mine) & ~cells["key"].isin(done)]
-    settings = expand(spec, text=text, name=name)
+    mine = cells[cells["group"].isin(set(groups[i::n]))]
+    found = _store.parts(out)  # the part files are read once; each finished group's rows are added to them
+    done = set() if found is None else set(found["key"])
+    todo = mine[~mine["key"].isin(done)]
     by_key = dict(zip(cells["key"], settings))
     cache: dict = {}
     finished = groups_done = 0
@@ -181,16 +183,20 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
             axes = {a: meta[a] for a in AXES}
             for r in cell_rows:
                 rows.append({"key": meta["key"], "group": group, **axes, **r, "version": cascjax.__version__})
-        _store.write_csv(pd.DataFrame(rows), os.path.join(out, "parts", f"{group}.csv"))
+        part = pd.DataFrame(rows)
+        _store.write_csv(part, os.path.join(out, "parts", f"{group}.csv"))
+        # Through the CSV's round trip, so the table holds the same values whether a cell ran now or earlier.
+        part = _store.read_csv(os.path.join(out, "parts", f"{group}.csv"))
+        found = part if found is None else pd.concat([found, part], ignore_index=True)
         finished += len(members)
-        table = _store.assemble(cells[cells["group"].isin(mine)], _store.parts(out))
-        _store.write_results(out, table)
+        _store.write_results(out, _store.assemble(mine, found))
         if progress:
             progress(finished, len(todo), time.perf_counter() - t)
         groups_done += 1
         _kill_for_tests(groups_done)
-    table = _store.assemble(cells[cells["group"].isin(mine)], _store.parts(out))
-    _store.write_results(out, table)
+    table = _store.assemble(mine, found)
+    if not groups_done:  # nothing ran: the table of the rows found (this spec's cells only)
+        _store.write_results(out, table)
     if figure and len(table):
         _figure(table, out)
     return table

@@ -85,9 +85,21 @@ def _as_axis(value, nested: bool) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # TOML's true is not a number
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _check_value(where, section, key, v):
     """One value of a setting, checked; returns it normalised (pools as tuples, budgets as tuples)."""
     bad = lambda msg: _fail(where, section, key, msg)  # noqa: E731
+    if key in ("fit_fraction", "train_fraction"):  # [fit] and [estimates]
+        if not _is_number(v) or not 0 < v < 1:
+            bad(f"must lie strictly between 0 and 1, got {v!r}")
+        return float(v)
     if section == "data":
         if key in ("path", "format"):
             if not isinstance(v, str) or not v:
@@ -111,13 +123,9 @@ def _check_value(where, section, key, v):
                 bad(f"unknown estimates {v!r}; choose from {', '.join(KINDS)}")
             return v
         if key == "seed":
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            if not _is_int(v) or v < 0:
                 bad(f"a seed is a non-negative integer, got {v!r}")
             return v
-        if key == "train_fraction":
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
-                bad(f"must lie strictly between 0 and 1, got {v!r}")
-            return float(v)
         if key == "post_hoc":
             if v not in ("learned", "perfect"):
                 bad(f"unknown post_hoc {v!r}; choose learned or perfect")
@@ -127,22 +135,17 @@ def _check_value(where, section, key, v):
                 bad(f"must be a path (a string), got {v!r}")
             return v
     if section == "fit":
-        if key == "fit_fraction":
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
-                bad(f"must lie strictly between 0 and 1, got {v!r}")
-            return float(v)
         if key in ("split_seed", "grid", "candidates", "bootstrap"):
             low = {"split_seed": 0, "grid": 3, "candidates": 2, "bootstrap": 0}[key]
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            if not _is_int(v) or v < low:
                 bad(f"must be an integer of at least {low}, got {v!r}")
             return v
         if key == "budgets":
-            if isinstance(v, int) and not isinstance(v, bool):
+            if _is_int(v):
                 if v < 2:
                     bad(f"budgets per hull segment must be at least 2, got {v}")
                 return v
-            if (isinstance(v, list) and v and all(isinstance(b, (int, float)) and not isinstance(b, bool)
-                                                  and b > 0 and b == b and b != float("inf") for b in v)):
+            if isinstance(v, list) and v and all(_is_number(b) and 0 < b < float("inf") for b in v):
                 return tuple(float(b) for b in v)
             bad(f"budgets is a count per hull segment (an integer) or a list of positive budgets, got {v!r}")
         if key == "lambda":
@@ -151,11 +154,11 @@ def _check_value(where, section, key, v):
             return v
     if section.startswith("strategies."):
         if key == "max_depth":
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            if v is not None and (not _is_int(v) or v < 1):
                 bad(f"max_depth must be a positive integer, got {v!r}")
             return v
         if key == "samples":
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            if not _is_int(v) or v < 1:
                 bad(f"samples must be a positive integer, got {v!r}")
             return v
         if not isinstance(v, bool):

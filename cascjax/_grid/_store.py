@@ -64,14 +64,6 @@ def read_csv(path: str) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"key": str, "group": str})
 
 
-def done_keys(out: str) -> set:
-    """Keys of the cells with rows in ``out``'s part files."""
-    keys = set()
-    for path in sorted(glob.glob(os.path.join(out, "parts", "*.csv"))):
-        keys.update(read_csv(path)["key"].astype(str))
-    return keys
-
-
 def parts(out: str) -> pd.DataFrame | None:
     frames = [read_csv(p) for p in sorted(glob.glob(os.path.join(out, "parts", "*.csv")))]
     frames = [f for f in frames if len(f)]

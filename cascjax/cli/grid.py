@@ -38,8 +38,8 @@ def run(args) -> int:
     spec, text = _grid.read_spec(args.spec)
     name = os.path.basename(args.spec)
     if args.dry_run:
-        cells = _grid.plan(spec, text=text, name=name)
-        return _dry_run(cells, spec, text, name, args)
+        cells, cells_settings = _grid._plan(spec, text, name)
+        return _dry_run(cells, cells_settings, args)
     if not args.out:
         raise CascjaxError("--out is required: the folder for results.csv and the cache of finished cells")
     bar = _Bar(args.quiet)
@@ -60,14 +60,14 @@ def run(args) -> int:
     return 0
 
 
-def _dry_run(cells, spec, text, name, args) -> int:
+def _dry_run(cells, cells_settings, args) -> int:
     """Prints the cells, their groups (one compiled program each, the traced settings batched) and a rough
     estimate of the run time."""
     from .. import _grid
     from .._grid import _run
 
     cache: dict = {}
-    settings = dict(zip(cells["key"], _grid.expand(spec, text=text, name=name)))
+    settings = dict(zip(cells["key"], cells_settings))
     groups = []
     total = 0.0
     for group, members in cells.groupby("group", sort=False):
@@ -76,8 +76,7 @@ def _dry_run(cells, spec, text, name, args) -> int:
         sub = _run.pool(ds, first)
         depth = _run.depth_of(sub, first)
         n_cand = first["grid"] + (first["candidates"] if first["lambda"] == "per-step" and depth > 1 else 0)
-        kinds = {(settings[k]["estimates"],) if settings[k]["estimates"] in ("perfect", "columns") else
-                 (settings[k]["estimates"], settings[k]["seed"]) for k in members["key"]}
+        kinds = {_run._estimates_key(settings[k]) for k in members["key"]}
         decisions = n_cand * sub.n_queries * len(kinds)  # one sweep per distinct estimates of the group
         seconds = decisions * US_PER_DECISION[first["strategy"]] * 1e-6
         total += seconds

@@ -57,7 +57,8 @@ def _read_frame(path, allow_pickle: bool = False):
         elif lower.endswith((".pkl", ".pickle")):
             if not allow_pickle:  # as NumPy's allow_pickle=False: unpickling runs whatever code the file holds
                 raise CascjaxError(f"{path}: is a pickle, and loading a pickle runs any code it holds; if you trust "
-                                   "the file, pass --allow-pickle (Python: allow_pickle=True)")
+                                   "the file, pass --allow-pickle (Python: allow_pickle=True; a grid spec: "
+                                   "allow_pickle = true in [data])")
             df = pd.read_pickle(path)
         else:
             raise CascjaxError(f"{path}: unknown file type; use .csv, .parquet or .pkl")
