@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _chunks, _compile
 from ._checks import _strategy_inputs
-from ._compile import count, masked_sum, ordered_cumsum
+from ._compile import count, masked_sum, ordered_cumsum, real_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._events import _path
@@ -86,10 +86,12 @@ def _run_length(q, c, mags, lam, rtol, tie_max, depth):
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "return_choices", "batch_size", "plan"))
-def cascade_sweep(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, batch_size, plan):
+def cascade_sweep(quality, cost, est, lam, z, factor, n, tie_max, groups=None, *, depth, rtol, return_choices,
+                  batch_size, plan):
     """The optimal cascade at every row of ``lam`` [L, D]; a Curve with ``lam`` as given. The first ``n``
     (traced) rows are real queries, the rest padding; ``tie_max`` (traced bool) the tie rule. Queries in chunks
-    over devices (``plan``, :mod:`cascjax._chunks`)."""
+    over devices (``plan``, :mod:`cascjax._chunks`); ``groups``: sums per group of queries
+    (:func:`cascjax._chunks.over_queries`)."""
     m = quality.shape[1]
 
     def one(args, lam, z, factor):
@@ -105,14 +107,14 @@ def cascade_sweep(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol
             got = jnp.take_along_axis(q_, answer[:, None], axis=1)[:, 0]
             paid = jnp.take_along_axis(spent, (runs - 1)[:, None], axis=1)[:, 0]
             sums = (masked_sum(w, got), masked_sum(w, paid), count(w, answer, m, q_.dtype),
-                    jnp.sum(jnp.where(w > 0, runs, 0)))  # models run: integers, exact in any order
+                    real_sum(w, runs))  # models run: integers, exact in any order
             return sums, ((answer, paid) if return_choices else None)
 
         sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
 
     (q, c, answered, ran), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan,
-                                                            (lam, z, factor))
+                                                            (lam, z, factor), groups=groups)
     if per_query is not None:
         per_query = tuple(a.T for a in per_query)
     n = n.astype(q.dtype)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from . import _chunks
 from ._cascade import _run_length, _runs_at, _stop_intervals, _tables, _valid
-from ._compile import masked_sum
+from ._compile import masked_sum, real, real_sum
 from ._curve import Curve
 from ._decide import _magnitudes
 from ._routing_events import _all_below
@@ -96,12 +96,13 @@ def _banded_runs(bounds, lam, rtol, tie_max):
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "return_choices", "plan", "room", "lam_band"))
-def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan, room,
-                   lam_band=False):
+def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, groups=None, *, depth, rtol, return_choices, plan,
+                   room, lam_band=False):
     """The optimal cascade at every row of ``lam`` [L, D] through the stop intervals: the Curve of
     :func:`cascjax._cascade.cascade_sweep` (the same decisions, the same bits), and the largest number of pairs
     a query chunk left to the rule (above ``room``: run again with more). ``lam_band``: path_at's rule on the
-    exact stop intervals instead (:func:`_banded_runs`; no pair is left to the rule)."""
+    exact stop intervals instead (:func:`_banded_runs`; no pair is left to the rule). ``groups``: sums per group
+    of queries (:func:`cascjax._chunks.over_queries`)."""
     m = quality.shape[1]
     n_lam = lam.shape[0]
     width = max(1, min(n_lam, BLOCK_PAIRS // plan.chunk))
@@ -120,7 +121,7 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
             mags = jax.vmap(jax.vmap(_magnitudes), in_axes=(0, 0, None))(q_tab, c_tab, _valid(m, depth))
             intervals = jax.vmap(_intervals, in_axes=(0, 0, 0, 0, None, None))(q_tab, c_tab, *mags, tau, depth)
         got = jnp.take_along_axis(q_, answer_of, axis=1)  # [chunk, D]: realised quality after r models
-        real = (w > 0).astype(jnp.int32)[:, None]
+        is_real = real(w)
 
         def rule(slot):  # the rule itself for one (query, λ row) pair
             i, b, l = slot
@@ -130,7 +131,7 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
 
         def keys(lam_b):
             runs, unsure = _runs(intervals, lam_b, depth)
-            return runs.astype(small), unsure & (w > 0)[:, None]  # padding queries: whatever they run, weigh 0
+            return runs.astype(small), unsure & is_real[:, None]  # padding queries: whatever they run, weigh 0
 
         blocks = jnp.asarray(lam).reshape(-1, width, lam.shape[1])  # (a NumPy array under disable_jit)
         if lam_band:  # every pair decided by the path's intervals, none left to the rule
@@ -157,38 +158,41 @@ def cascade_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rto
             idx = runs - 1
             answer = jnp.take_along_axis(answer_of, idx, axis=1)
             paid = jnp.take_along_axis(spent, idx, axis=1)
-            hits = jnp.zeros((width, m), jnp.int32).at[jnp.arange(width)[None], answer].add(real)
+            hits = jnp.zeros((width, m), jnp.int32)
+            if w.ndim == 1:  # (per group: no counts, see cascjax._compile.count)
+                hits = hits.at[jnp.arange(width)[None], answer].add(is_real.astype(jnp.int32)[:, None])
             sums = (masked_sum(w, jnp.take_along_axis(got, idx, axis=1)), masked_sum(w, paid), hits,
-                    jnp.sum(jnp.where(w[:, None] > 0, runs, 0), axis=0))
+                    real_sum(w, runs))
             return sums, ((answer, paid) if return_choices else None)
 
         (qs, cs, hits, ran), per_query = jax.lax.map(block, runs)
-        sums = (qs.reshape(-1), cs.reshape(-1), hits.reshape(-1, m), ran.reshape(-1))
+        flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731  [blocks, B, ...] → [L, ...]
+        sums = (flat(qs), flat(cs), flat(hits), flat(ran))
         if per_query is not None:  # [blocks, n, B] → [n, L]
             per_query = tuple(jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1) for a in per_query)
-        return sums, (jnp.full(w.shape, unclear), per_query)
+        return sums, (jnp.full(w.shape[:1], unclear), per_query)
 
     (q, c, answered, ran), (unclear, per_query) = _chunks.over_queries(
-        one, (quality, cost, tuple(est)), n, plan, (lam, z, factor))
+        one, (quality, cost, tuple(est)), n, plan, (lam, z, factor), groups=groups)
     n = n.astype(q.dtype)
     per_query = (None, None) if per_query is None else tuple(a.T for a in per_query)
     curve = Curve(lam, c / n, q / n, answered.astype(q.dtype) / n, ran.astype(q.dtype) / n, *per_query)
     return curve, jnp.max(unclear)
 
 
-def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, *, depth, rtol, return_choices, plan,
+def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, groups=None, *, depth, rtol, return_choices, plan,
                  lam_band: bool = False) -> Curve:
     """:func:`cascade_events` with enough room: runs again with more room until no query chunk overflows.
     ``lam_band``: path_at's rule (:func:`_banded_runs`)."""
     if lam_band:  # no pair is left to the rule: no room
-        return cascade_events(quality, cost, est, lam, z, factor, n, tie_max, depth=depth, rtol=rtol,
+        return cascade_events(quality, cost, est, lam, z, factor, n, tie_max, groups, depth=depth, rtol=rtol,
                               return_choices=return_choices, plan=plan, room=0, lam_band=True)[0]
     # The first guess: one pair in 512 (measured: 6,598 of 8,192 x 1,024 in a chunk of 'low'-noise estimates,
     # most at λ = 0, where estimates tie); the rule on them costs little beside the rest.
     guess = max(FIRST_ROOM, 1 << (plan.chunk * lam.shape[0] // 512 - 1).bit_length())
     room = _ROOMS.get((quality.shape, lam.shape, depth), guess)
     while True:
-        curve, unclear = cascade_events(quality, cost, est, lam, z, factor, n, tie_max, depth=depth, rtol=rtol,
+        curve, unclear = cascade_events(quality, cost, est, lam, z, factor, n, tie_max, groups, depth=depth, rtol=rtol,
                                         return_choices=return_choices, plan=plan, room=room)
         unclear = int(unclear)
         if unclear <= room:

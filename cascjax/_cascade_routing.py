@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _chunks
-from ._compile import masked_sum, ordered_sum
+from ._compile import masked_sum, ordered_sum, real_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._shortlist import _Room, _Shortlist, _decide, _dominated, _near_hull, _slots
@@ -270,16 +270,15 @@ def _outcome(quality, cost, scores, weight, final):
     query and λ."""
     m = quality.shape[1]
     c, q, ran, answer = realised(quality, cost, scores, final)
-    real = (weight > 0)[:, None]
-    hits = jnp.sum(jnp.where(real[..., None], jax.nn.one_hot(answer, m, dtype=jnp.int32), 0), axis=0)
+    hits = real_sum(weight, jax.nn.one_hot(answer, m, dtype=jnp.int32))
     sums = dict(quality=masked_sum(weight, q), cost=masked_sum(weight, c),
-                ran=jnp.sum(jnp.where(real, ran.astype(jnp.int32), 0), axis=0), answered=hits)
+                ran=real_sum(weight, ran.astype(jnp.int32)), answered=hits)
     return sums, (answer, c)
 
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "prune", "room", "plan",
                                    "return_choices", "prefix", "skip_padding"))
-def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, *, depth, rtol, force_order, greedy, prune, room,
+def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, groups=None, *, depth, rtol, force_order, greedy, prune, room,
          plan, return_choices, prefix, skip_padding=True):
 
     def one(args, lam, z, factor, model):
@@ -292,7 +291,7 @@ def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, *, depth, r
         return (sums, flags.astype(jnp.int32)), (per_query if return_choices else None)
 
     (total, flags), per_query = _chunks.over_queries(one, (quality, cost, tuple(est)), n, plan,
-                                                     (lam, z, factor, model))
+                                                     (lam, z, factor, model), groups=groups)
     if return_choices:  # [L, N] answering model and realised cost per query
         per_query = tuple(a.T for a in per_query)
     return total, per_query, flags > 0  # overflow in any chunk
@@ -303,10 +302,12 @@ _ROOMS: dict = {}
 
 
 def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, depth, rtol, tie_max, force_order, greedy,
-                          prune, return_choices, plan, room=None, prefix=False, skip_padding=True, model=None):
+                          prune, return_choices, plan, room=None, prefix=False, skip_padding=True, model=None,
+                          groups=None):
     """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows.
     The first ``n`` rows (default all) are real queries, the rest padding of weight 0. ``model``: ``est`` are a
-    state model's :class:`cascjax._views.Rows` and this its shared :class:`cascjax._views.Model`. (``skip_padding=False``:
+    state model's :class:`cascjax._views.Rows` and this its shared :class:`cascjax._views.Model`. ``groups`` [size, G]:
+    sums per group of queries, a trailing G axis (:func:`cascjax._chunks.over_queries`). (``skip_padding=False``:
     compute the padding states of the buffer too, as before issue 6; for ``benchmarks/bench_hotspots.py``.)"""
     size, m = quality.shape
     n = size if n is None else int(n)
@@ -325,7 +326,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
         total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max), model,
-                                       depth=depth, rtol=rtol,
+                                       groups, depth=depth, rtol=rtol,
                                     force_order=force_order, greedy=greedy, prune=prune, room=room, plan=plan,
                                     return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)
         flags = np.asarray(flags)

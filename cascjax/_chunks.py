@@ -146,7 +146,7 @@ def gather(tree, p: Plan):
     return jax.lax.with_sharding_constraint(tree, NamedSharding(p.mesh, PartitionSpec()))
 
 
-def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None):
+def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None, groups=None):
     """Runs ``one(chunk_args, *shared)`` on every chunk of queries: the sums over all queries and the
     per-query outputs.
 
@@ -156,6 +156,11 @@ def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None
     chunk's queries — :func:`cascjax._compile.masked_sum` or integer counts —, per-query outputs [chunk, ...] or
     None). ``shared`` is a tuple of arrays every chunk sees whole (λ, sample points, ...), replicated over
     devices. With a mesh, the chunks are sharded over its devices and each runs ``lax.map`` over its own.
+
+    ``groups`` [size, G] (0/1, optional): which queries each of G groups holds. ``one`` then receives group
+    weights [chunk, G] in place of the weights (0 for padding in every group); its
+    :func:`cascjax._compile.masked_sum` sums are then per group, the group axis last (integer counts, over
+    every real query).
 
     Returns:
       (the sums added over the chunks by :func:`total`, the per-query outputs [size, ...] or None).
@@ -170,12 +175,17 @@ def over_queries(one: Callable, arrays: tuple, n, p: Plan, shared=(), dtype=None
         def in_place(args):
             c, w = args
             rows = (c * p.chunk + jnp.arange(p.chunk)) % size
+            if groups is not None:
+                w = jnp.take(groups, rows, axis=0, mode="clip").astype(dtype) * w[:, None]
             return one(jax.tree.map(lambda a: jnp.take(a, rows, axis=0, mode="clip"), arrays) + (w,), *shared)
 
         w = weights(n, size, p, dtype)
         sums, per_query = jax.lax.map(in_place, (jnp.arange(w.shape[0]), w))
         return total(sums, p), jax.tree.map(lambda a: merge(a, size), per_query)
-    chunked = jax.tree.map(lambda a: split(a, size, p), arrays) + (weights(n, size, p, dtype),)
+    w = weights(n, size, p, dtype)
+    if groups is not None:  # padding (copies of row 0) in no group
+        w = split(groups.astype(dtype), size, p) * w[..., None]
+    chunked = jax.tree.map(lambda a: split(a, size, p), arrays) + (w,)
 
     def local(chunked, *shared):
         return jax.lax.map(lambda args: one(args, *shared), chunked)

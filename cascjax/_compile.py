@@ -200,16 +200,36 @@ def ordered_sum(x: jax.Array, axis: int = -1) -> jax.Array:
     return total
 
 
+def real(weight: jax.Array) -> jax.Array:
+    """Per query [n]: whether it is real — ``weight`` [n] > 0, or, for group weights [n, G] (see
+    :func:`cascjax._chunks.over_queries`), > 0 in some group."""
+    return weight > 0 if weight.ndim == 1 else jnp.any(weight > 0, axis=1)
+
+
 def masked_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
     """Σ_n x[n] over the real queries (``weight`` [n] > 0), as a :func:`tree_sum` over axis 0; padding rows
-    contribute exact +0 (never 0·x, which is −0 or NaN for some x)."""
-    real = (weight > 0).reshape(weight.shape + (1,) * (x.ndim - 1))
-    return tree_sum(jnp.where(real, x, jnp.zeros((), x.dtype)))
+    contribute exact +0 (never 0·x, which is −0 or NaN for some x). With group weights [n, G] (0/1: which
+    queries each of G groups holds), one sum per group, the group axis last: [..., G], as a matrix product
+    (G pairwise trees cost ~5x the decisions; a product's order depends on the chunk size, in the last bits)."""
+    x = jnp.where(real(weight).reshape((-1,) + (1,) * (x.ndim - 1)), x, jnp.zeros((), x.dtype))
+    if weight.ndim == 1:
+        return tree_sum(x)
+    return jnp.tensordot(x, (weight > 0).astype(x.dtype), axes=(0, 0))
+
+
+def real_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
+    """Σ_n x[n] of integers over the real queries (exact in any order). Group weights count every real query
+    once (counts per group are not needed, and would cost as much as the decisions)."""
+    return jnp.sum(jnp.where(real(weight).reshape((-1,) + (1,) * (x.ndim - 1)), x, jnp.zeros((), x.dtype)), axis=0)
 
 
 def count(weight: jax.Array, index: jax.Array, size: int, dtype) -> jax.Array:
     """How many real queries (``weight`` > 0) have each value 0..size−1 of ``index`` [n], counted as int32 (exact
-    and independent of the order of addition), returned in ``dtype``."""
+    and independent of the order of addition), returned in ``dtype``. With group weights (sums per group, see
+    :func:`cascjax._chunks.over_queries`) no counts are needed and none are made: zeros (the scatter would cost
+    more than the sums)."""
+    if weight.ndim == 2:
+        return jnp.zeros(size, dtype)
     hits = jnp.zeros(size, jnp.int32).at[index].add((weight > 0).astype(jnp.int32))
     return hits.astype(dtype)
 

@@ -21,11 +21,13 @@ from ._events import _bucket, _finite, _path
 
 
 @partial(jax.jit, static_argnames=("rtol", "return_choices", "batch_size", "plan"))
-def routing_sweep(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_choices, batch_size, plan):
+def routing_sweep(quality, cost, mu, c_hat, lam, n, tie_max, groups=None, *, rtol, return_choices, batch_size,
+                  plan):
     """Routing at every λ of ``lam`` [L]: returns a Curve with [L] cost/quality and [L, M] answered. The first
     ``n`` (traced) of the rows are real queries, the rest padding (weight 0); ``tie_max`` (traced bool) the tie
     rule. Queries
-    in chunks over devices (``plan``, :mod:`cascjax._chunks`), ``batch_size`` λ at a time within a chunk."""
+    in chunks over devices (``plan``, :mod:`cascjax._chunks`), ``batch_size`` λ at a time within a chunk.
+    ``groups`` [size, G]: sums per group of queries, a trailing G axis (:func:`cascjax._chunks.over_queries`)."""
     m = quality.shape[1]
     decide = jax.vmap(select, in_axes=(0, 0, None, None, None, None, 0))
 
@@ -43,7 +45,8 @@ def routing_sweep(quality, cost, mu, c_hat, lam, n, tie_max, *, rtol, return_cho
         sums, per_query = jax.lax.map(at, lam, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
 
-    (q, c, answered), per_query = _chunks.over_queries(one, (quality, cost, mu, c_hat), n, plan, (lam,))
+    (q, c, answered), per_query = _chunks.over_queries(one, (quality, cost, mu, c_hat), n, plan, (lam,),
+                                                       groups=groups)
     if per_query is not None:  # [L, N] answering model and realised cost per query
         per_query = tuple(a.T for a in per_query)
     n = n.astype(q.dtype)

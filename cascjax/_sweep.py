@@ -133,6 +133,40 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       >>> [round(float(x), 2) for x in cascade.ran]   # θ = 2: never confident, all 6 models run
       [2.88, 6.0]
     """
+    return _cut(*_evaluate(ds, est, lambdas, strategy, tie, max_depth=max_depth, samples=samples,
+                           no_deviation=no_deviation, force_order=force_order, greedy=greedy, prune=prune,
+                           return_choices=return_choices, tie_rtol=tie_rtol, tie_band=tie_band,
+                           batch_size=batch_size, chunk_size=chunk_size, memory=memory, devices=devices))
+
+
+def group_sweep(ds: Dataset, est: Estimates, lambdas, groups, strategy: str = "routing", tie: str = "min",
+                **options) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sweep`'s mean cost and quality on each of G groups of queries at once: [L, G] each (float64; the
+    sums per group inside the kernel, no per-query outputs). ``groups`` [N, G]: 0/1, which queries each group
+    holds (a query may be in several groups, or in none); each group's means are those of :func:`sweep` on its
+    queries alone (the same decisions, the sums in another order: equal to a few ulps). Options as
+    :func:`sweep`'s. Only the means are per group (the answer counts of the kernels are over all queries).
+    (The engine of :func:`cascjax.grid`: one call gives every cell's fit and test points.)"""
+    groups = np.asarray(groups)
+    if groups.ndim != 2 or groups.shape[0] != ds.n_queries or not np.isin(groups, (0, 1)).all():
+        raise CascjaxError(f"groups must be a 0/1 array [N = {ds.n_queries}, G], got shape {groups.shape}")
+    sizes = groups.sum(axis=0)
+    if not sizes.all():
+        raise CascjaxError(f"group {int(np.argmin(sizes))} holds no query")
+    g = groups.shape[1]
+    # The group axis padded to a shape bucket too (empty groups, cut off below): one program for every G of it.
+    padded = np.zeros((ds.n_queries, _compile.small_bucket(g)), groups.dtype)
+    padded[:, :g] = groups
+    curve, n_lam, n = _evaluate(ds, est, lambdas, strategy, tie, groups=padded, **options)
+    scale = n / sizes.astype(np.float64)  # the kernels divide the sums by N
+    return tuple(np.asarray(a, np.float64)[:n_lam, :g] * scale for a in (curve.cost, curve.quality))
+
+
+def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None, samples=64, no_deviation=False,
+              force_order=False, greedy=False, prune=True, return_choices=False, tie_rtol=None, tie_band="score",
+              batch_size=None, chunk_size=None, memory=None, devices=None, groups=None):
+    """:func:`sweep` on padded buckets: (the kernel's Curve, real λ rows, real queries); with ``groups`` (see
+    :func:`group_sweep`) its sums are per group."""
     if strategy not in STRATEGIES:
         raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     tie_max = check_tie(tie)
@@ -172,6 +206,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     quality, cost = _compile.pad_put((ds.quality, ds.cost), size)
     count = np.int32(n)
     rtol = _tie_rtol(dtype, tie_rtol)
+    if groups is not None:
+        groups = _compile.pad_put(_compile.cast(groups, dtype), size)  # (padding rows are masked by the kernels)
     if strategy in ("cascade", "cascade_routing"):
         e, z, factor, _ = _strategy_inputs(ds, est, depth, samples, no_deviation, checked=True, candidates=table,
                                            prefix=strategy == "cascade", lazy=True)
@@ -190,8 +226,9 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         plan = _chunks.plan(size, chunk_size, memory, per_query, fixed, devices)
         curve = cascade_routing_sweep(quality, cost, e, lam, z, factor=factor, n=count, depth=depth, rtol=rtol,
                                       tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
-                                      prune=bool(prune), return_choices=return_choices, plan=plan, model=model)
-        return _cut(curve, n_lam, n)
+                                      prune=bool(prune), return_choices=return_choices, plan=plan, model=model,
+                                      groups=groups)
+        return curve, n_lam, n
     itemsize, m = ds.quality.dtype.itemsize, ds.n_models
     # Per-query working set (bytes) of one chunk: the inputs and a few [M] temporaries; the cascade's
     # Monte-Carlo points for every (step, prefix), [D, K, M], dominate its own.
@@ -204,6 +241,8 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             per_query += 9 * lam.shape[0]
     else:
         per_query = (8 if strategy == "routing" else 6) * m * itemsize
+    if groups is not None:  # a few [G] temporaries per query
+        per_query += 4 * groups.shape[1] * itemsize
     plan = _chunks.plan(size, chunk_size, memory, per_query, 0, devices)
     batch_size = _batch_size(plan.chunk, ds.n_models, lam.shape[0], batch_size)
     if strategy == "cascade":
@@ -214,13 +253,13 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
             run = partial(through_intervals, lam_band=tie_band == "lambda")
         else:
             run = partial(cascade_sweep, batch_size=batch_size)
-        curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), depth=depth, rtol=rtol,
+        curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), groups, depth=depth, rtol=rtol,
                     return_choices=return_choices, plan=plan)
     elif strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 
         post = _compile.pad_put(_compile.cast(threshold_inputs(est), dtype), size)
-        curve = threshold_sweep(quality, cost, post, lam, count, return_choices=return_choices,
+        curve = threshold_sweep(quality, cost, post, lam, count, groups, return_choices=return_choices,
                                 batch_size=batch_size, plan=plan)
     else:
         mu, c_hat = _compile.pad_put(tuple(_compile.cast(a, dtype) for a in routing_inputs(est)), size)
@@ -229,12 +268,12 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
                 return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, width, itemsize), 0,
                                     devices)
 
-            curve = sweep_events(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
+            curve = sweep_events(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), groups, rtol=rtol,
                                  return_choices=return_choices, plan_for=plan_for, lam_band=tie_band == "lambda")
         else:
-            curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), rtol=rtol,
+            curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), groups, rtol=rtol,
                                   return_choices=return_choices, batch_size=batch_size, plan=plan)
-    return _cut(curve, n_lam, n)
+    return curve, n_lam, n
 
 
 def _cut(curve: Curve, n_lam: int, n: int) -> Curve:

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _chunks
-from ._compile import count, masked_sum, ordered_cumsum
+from ._compile import count, masked_sum, ordered_cumsum, real_sum
 from ._curve import Curve
 
 
@@ -29,10 +29,10 @@ def _stop(post: jax.Array, theta: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("return_choices", "batch_size", "plan"))
-def threshold_sweep(quality, cost, post, theta, n, *, return_choices, batch_size, plan):
+def threshold_sweep(quality, cost, post, theta, n, groups=None, *, return_choices, batch_size, plan):
     """The threshold cascade at every row of ``theta`` [L, D]; a Curve with ``lam`` = ``theta``. The first ``n``
     (traced) rows are real queries, the rest padding. Queries in chunks over devices (``plan``,
-    :mod:`cascjax._chunks`)."""
+    :mod:`cascjax._chunks`); ``groups``: sums per group of queries (:func:`cascjax._chunks.over_queries`)."""
     m = quality.shape[1]
     d = theta.shape[1]
 
@@ -45,14 +45,15 @@ def threshold_sweep(quality, cost, post, theta, n, *, return_choices, batch_size
             stop = jax.vmap(_stop, in_axes=(0, None))(post_, theta_l)
             got = jnp.take_along_axis(q_, stop[:, None], axis=1)[:, 0]
             paid = jnp.take_along_axis(spent, stop[:, None], axis=1)[:, 0]
-            ran = jnp.sum(jnp.where(w > 0, stop + 1, 0))  # integers: exact in any order
+            ran = real_sum(w, stop + 1)  # integers: exact in any order
             sums = (masked_sum(w, got), masked_sum(w, paid), count(w, stop, m, q_.dtype), ran)
             return sums, ((stop, paid) if return_choices else None)
 
         sums, per_query = jax.lax.map(at, theta, batch_size=batch_size)
         return sums, (None if per_query is None else tuple(a.T for a in per_query))
 
-    (q, c, answered, ran), per_query = _chunks.over_queries(one, (quality, cost, post), n, plan, (theta,))
+    (q, c, answered, ran), per_query = _chunks.over_queries(one, (quality, cost, post), n, plan, (theta,),
+                                                             groups=groups)
     if per_query is not None:
         per_query = tuple(a.T for a in per_query)
     n = n.astype(q.dtype)

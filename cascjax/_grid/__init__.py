@@ -63,6 +63,7 @@ def _plan(spec: dict, text: str | None, name: str) -> tuple[pd.DataFrame, list[d
 
     cells = expand(spec, text=text, name=name)
     cache: dict = {}
+    memos: dict = {}  # per dataset read (cache keeps it alive): its estimates, for its next groups
     rows, groups = [], {}
     for cell in cells:
         ds, digest, _ = _load(cell, cache)
@@ -159,7 +160,9 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
     todo = mine[~mine["key"].isin(done)]
     by_key = dict(zip(cells["key"], settings))
     cache: dict = {}
+    memos: dict = {}  # per dataset read (cache keeps it alive): its estimates, for its next groups
     finished = groups_done = 0
+    written = time.perf_counter()
     if progress:
         progress(0, len(todo))
     for group, members in todo.groupby("group", sort=False):
@@ -177,7 +180,7 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
         if group_cells[0]["estimates"] == "learned":
             features = _features(group_cells[0], ds, source, sub)
         t = time.perf_counter()
-        results = _run.run_group(sub, group_cells, columns, features)
+        results = _run.run_group(sub, group_cells, columns, features, memos.setdefault(id(ds), {}))
         rows = []
         for (_, meta), cell_rows in zip(members.iterrows(), results):
             axes = {a: meta[a] for a in AXES}
@@ -189,17 +192,24 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
         part = _store.read_csv(os.path.join(out, "parts", f"{group}.csv"))
         found = part if found is None else pd.concat([found, part], ignore_index=True)
         finished += len(members)
-        _store.write_results(out, _store.assemble(mine, found))
+        # results.csv after the first group, then at most every RESULTS_EVERY seconds and at the end (rewriting
+        # the whole table after every group is quadratic in the groups); every finished group is in its part.
+        if not groups_done or time.perf_counter() - written >= RESULTS_EVERY:
+            _store.write_results(out, _store.assemble(mine, found))
+            written = time.perf_counter()
         if progress:
             progress(finished, len(todo), time.perf_counter() - t)
         groups_done += 1
         _kill_for_tests(groups_done)
     table = _store.assemble(mine, found)
-    if not groups_done:  # nothing ran: the table of the rows found (this spec's cells only)
-        _store.write_results(out, table)
+    _store.write_results(out, table)  # (nothing ran: the table of the rows found, this spec's cells only)
     if figure and len(table):
         _figure(table, out)
     return table
+
+
+#: Seconds between rewrites of results.csv while a grid runs (the part files hold each group as it finishes).
+RESULTS_EVERY = 30.0
 
 
 def _kill_for_tests(groups_done: int) -> None:

@@ -7,8 +7,10 @@ budget on the fit split and evaluated on the test split. Every cell of a group c
 — a constant λ grid (θ for the threshold cascade) drawn from the estimates of the whole group, plus random
 per-step vectors — by the selection of :func:`cascjax.fit` (the best γ-mixture of two candidates on the fit
 split's upper hull at each budget; without ``fit``'s bisection, which would give each cell λ of its own). The
-candidates are swept once over the stack of all the group's cells (each cell its own copy of the data with its
-own estimates); per-query outcomes give each cell's fit and test points.
+candidates are swept once per distinct set of estimates (cells that differ only in split or budgets share it;
+small datasets stack several sets' copies of the queries in one sweep), the kernel summing each cell's fit and
+test rows as groups of queries (:func:`cascjax._sweep.group_sweep`); cells with a bootstrap take per-query
+outcomes instead.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from .._fit import _search, _select
 from .._metrics import aiq, auc
 from .._noise import noisy_estimates
 from .._protocol import hull_budgets
-from .._sweep import lambda_grid, sweep, threshold_grid
+from .._sweep import group_sweep, lambda_grid, sweep, threshold_grid
 from ._spec import LEARNED_KEYS
 
-#: Per-query outcomes held at once: candidates × stacked queries (bounds the memory of one stack).
-STACK_ELEMENTS = 1 << 25
+#: Small datasets: several estimates' copies of the queries in one sweep, up to this many rows ...
+STACK_ROWS = 1 << 14
+#: ... and this many groups of queries (two per cell: its fit and test split).
+STACK_GROUPS = 64
 
 
 def data_hash(ds: Dataset) -> str:
@@ -62,7 +66,7 @@ def splits_of(ds: Dataset, cell: dict) -> tuple:
     learned estimates a train / fit / test split (:func:`cascjax.protocol.split_three`, the fit split in the
     validation's place)."""
     if cell["estimates"] != "learned":
-        return ds.split_indices(cell["fit_fraction"], cell["split_seed"]) + (None,)
+        return _split(ds, cell["fit_fraction"], cell["split_seed"]) + (None,)
     from .._protocol_learned import split_three
 
     test = 1.0 - cell["train_fraction"] - cell["fit_fraction"]
@@ -71,6 +75,38 @@ def splits_of(ds: Dataset, cell: dict) -> tuple:
                            "no test queries; their sum must be below 1")
     train, fit_rows, test_rows = split_three(ds.n_queries, test, cell["fit_fraction"], cell["split_seed"])
     return fit_rows, test_rows, train
+
+
+def _split(ds: Dataset, fit_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``ds.split_indices`` (a function of N alone), read-only and kept: the cells of a grid share a few."""
+    key = (ds.n_queries, fit_fraction, seed)
+    if key not in _SPLITS:
+        if len(_SPLITS) >= 256:
+            _SPLITS.pop(next(iter(_SPLITS)))
+        rows = ds.split_indices(fit_fraction, seed)
+        for a in rows:
+            a.setflags(write=False)
+        _SPLITS[key] = rows
+    return _SPLITS[key]
+
+
+_SPLITS: dict = {}
+
+#: Estimates kept between the groups of one grid run (the strategies of one pool share them), in bytes.
+MEMO_BYTES = 1 << 28
+
+
+def _memo_get(memo: dict | None, key, make):
+    """``make()``, kept in ``memo`` under ``key`` (the oldest dropped beyond :data:`MEMO_BYTES`)."""
+    if memo is None:
+        return make()
+    if key not in memo:
+        est = make()
+        size = sum(a.nbytes for a in est[:6] if a is not None)
+        while memo and sum(v[1] for v in memo.values()) + size > MEMO_BYTES:
+            memo.pop(next(iter(memo)))
+        memo[key] = (est, size)
+    return memo[key][0]
 
 
 def _estimates(ds: Dataset, cell: dict, columns: Estimates | None, features=None, train=None):
@@ -100,15 +136,20 @@ def _options(cell: dict, depth: int) -> dict:
     return opts
 
 
+#: The constant λ grid of a group is drawn from at most this many (evenly spaced) of its stacked fit rows.
+GRID_QUERIES = 1 << 14
+
+
 def candidates(cell: dict, est: Estimates, depth: int) -> tuple[np.ndarray, np.ndarray]:
     """The group's candidates [P, D] and their method (``"constant"`` or ``"search"``): as :func:`cascjax.fit`
-    builds its constant grid and search vectors, from ``est`` (the stacked fit splits of every cell)."""
+    builds its constant grid and search vectors, from ``est`` (the stacked fit splits of every cell; the λ grid
+    from at most :data:`GRID_QUERIES` of their rows)."""
     threshold = cell["strategy"] == "threshold_cascade"
     if threshold:
         values = threshold_grid(est, cell["grid"], max_depth=depth)
         base = values
     else:
-        base = lambda_grid(est, max(cell["grid"] - 2, 2))
+        base = lambda_grid(est, max(cell["grid"] - 2, 2), max_queries=GRID_QUERIES)
         values = np.concatenate([base, base[-1] * np.array([1e3, 1e6])])
     params = np.repeat(values[:, None], depth, axis=1)
     source = np.full(params.shape[0], "constant", dtype=object)
@@ -140,10 +181,12 @@ def _concat(parts):
     return Estimates(*(np.concatenate(a) for a in zip(*(p[:6] for p in parts))))
 
 
-def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, features=None) -> list[list[dict]]:
+def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, features=None,
+              memo: dict | None = None) -> list[list[dict]]:
     """Runs the cells of one group on ``ds`` (the pool): per cell, one row per budget (see
     :func:`cascjax.grid` for the columns). ``columns``: the data's own estimates, for ``estimates =
-    "columns"``; ``features``: the pool's :class:`cascjax.estimators.Features`, for ``"learned"``."""
+    "columns"``; ``features``: the pool's :class:`cascjax.estimators.Features`, for ``"learned"``; ``memo``:
+    a dict that keeps noise-model and perfect estimates of this data for its next groups."""
     cell0 = cells[0]
     depth = depth_of(ds, cell0)
     options = _options(cell0, depth)
@@ -156,14 +199,24 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     kinds = [_estimates_key(c) for c in cells]
     distinct = list(dict.fromkeys(kinds))
     which = np.array([distinct.index(k) for k in kinds])
-    ests = [_estimates(ds, cells[kinds.index(k)], columns, features, splits[kinds.index(k)][2]) for k in distinct]
-    stacked_fit = _concat([_take(ests[which[i]], splits[i][0]) for i in range(len(cells))])
+    def make(k):
+        i = kinds.index(k)
+        return lambda: _estimates(ds, cells[i], columns, features, splits[i][2])
+
+    # Noise-model and perfect estimates depend on the pool and their key alone: kept for the next groups.
+    ests = [_memo_get(memo if k[0] not in ("columns", "learned") else None, (tuple(ds.models),) + k, make(k))
+            for k in distinct]
+    host = [_take(e, slice(None)) for e in ests]  # on the host once, not once per cell
+    stacked_fit = _concat([_take(host[which[i]], splits[i][0]) for i in range(len(cells))])
     params, source = candidates(cell0, stacked_fit, depth)
     p = params.shape[0]
     lam = params[:, 0] if depth == 1 or cell0["strategy"] == "routing" else params
-    # A learned table carries its own Σ(R), shared by its queries: one table per sweep, not stacked.
+    # A learned table carries its own Σ(R), shared by its queries: one table per sweep, not stacked. Small
+    # datasets stack several estimates' copies of the queries in one sweep (per-call overhead), large ones not
+    # (measured on the example, 12,020 queries: one estimate per sweep ran the grid 3x faster than 42 stacked).
     tables = isinstance(ests[0], StateEstimates)
-    per_stack = 1 if tables else max(1, STACK_ELEMENTS // max(p * n, 1))
+    users = [np.flatnonzero(which == e) for e in range(len(distinct))]
+    per_stack = 1 if tables else max(1, min(STACK_ROWS // max(n, 1), STACK_GROUPS // (2 * max(map(len, users)))))
     programs0 = _compile.programs()
     t0 = time.perf_counter()
     fit_points, test_points, test_query = [None] * len(cells), [None] * len(cells), [None] * len(cells)
@@ -174,20 +227,33 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
         else:
             rows = np.tile(np.arange(n), len(part))
             data = Dataset.from_arrays(quality[rows], cost[rows], models=list(ds.models), sort=False)
-            est = Estimates(*(np.concatenate([np.asarray(ests[e][k]) for e in part]) for k in range(6)))
+            est = Estimates(*(np.concatenate([host[e][k] for e in part]) for k in range(6)))
+        if not any(cells[i]["bootstrap"] for e in part for i in users[e]):
+            # Every cell's fit and test means straight from the kernel: one group of queries per split.
+            member = np.zeros((len(part) * n, 2 * sum(users[e].size for e in part)), np.int8)
+            slot = {}
+            for j, e in enumerate(part):
+                for i in users[e]:
+                    slot[i] = col = 2 * len(slot)
+                    member[j * n + splits[i][0], col] = member[j * n + splits[i][1], col + 1] = 1
+            mean_cost, mean_quality = group_sweep(data, est, lam, member, cell0["strategy"], **options)
+            for i, col in slot.items():
+                fit_points[i] = (mean_cost[:, col], mean_quality[:, col])
+                test_points[i] = (mean_cost[:, col + 1], mean_quality[:, col + 1])
+            continue
+        # A bootstrap resamples the test queries: per-query outcomes.
         curve = sweep(data, est, lam, cell0["strategy"], return_choices=True, **options)
         choice = np.asarray(curve.choice).reshape(p, len(part), n)
         spent = np.asarray(curve.query_cost, np.float64).reshape(p, len(part), n)
         for j, e in enumerate(part):
             got = quality[np.arange(n)[None, :], choice[:, j]]  # [P, N] the answering model's quality
-            users = np.flatnonzero(which == e)
             # The means over each cell's fit and test rows as one matrix product with their indicators.
-            member = np.zeros((n, 2 * users.size))
-            for u, i in enumerate(users):
+            member = np.zeros((n, 2 * users[e].size))
+            for u, i in enumerate(users[e]):
                 member[splits[i][0], 2 * u] = 1.0 / splits[i][0].size
                 member[splits[i][1], 2 * u + 1] = 1.0 / splits[i][1].size
             mean_cost, mean_quality = spent[:, j] @ member, got @ member  # [P, 2 · cells]
-            for u, i in enumerate(users):
+            for u, i in enumerate(users[e]):
                 fit_points[i] = (mean_cost[:, 2 * u], mean_quality[:, 2 * u])
                 test_points[i] = (mean_cost[:, 2 * u + 1], mean_quality[:, 2 * u + 1])
                 if cells[i]["bootstrap"]:
@@ -197,9 +263,13 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     running = max(seconds - compiled, 0.0)  # compilation overlaps the first call; the rest is running
     decisions = p * n * len(distinct)
     out = []
+    pools: dict = {}  # the models' mean cost and quality per test split (cells share a few splits)
     for i, cell in enumerate(cells):
         fit_rows, test_rows, _ = splits[i]
-        mc, mq = cost[test_rows].mean(0), quality[test_rows].mean(0)
+        at = id(test_rows)
+        if at not in pools:
+            pools[at] = cost[test_rows].mean(0), quality[test_rows].mean(0)
+        mc, mq = pools[at]
         if isinstance(cell["budgets"], int):
             budgets = hull_budgets(mc, mq, cell["budgets"])
         else:
