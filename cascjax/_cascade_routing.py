@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _chunks
+from . import _chunks, _compile
 from ._compile import masked_sum, ordered_sum, real_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
@@ -303,11 +303,12 @@ _ROOMS: dict = {}
 
 def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, depth, rtol, tie_max, force_order, greedy,
                           prune, return_choices, plan, room=None, prefix=False, skip_padding=True, model=None,
-                          groups=None):
+                          groups=None, batched=False):
     """Cascade routing at every row of ``lam`` [L, D]: a Curve, rerun with more room until nothing overflows.
     The first ``n`` rows (default all) are real queries, the rest padding of weight 0. ``model``: ``est`` are a
     state model's :class:`cascjax._views.Rows` and this its shared :class:`cascjax._views.Model`. ``groups`` [size, G]:
-    sums per group of queries, a trailing G axis (:func:`cascjax._chunks.over_queries`). (``skip_padding=False``:
+    sums per group of queries, a trailing G axis (:func:`cascjax._chunks.over_queries`). ``batched``: ``cost``
+    and ``est`` carry a leading scenario axis (what-if prices), the kernel vmapped over it. (``skip_padding=False``:
     compute the padding states of the buffer too, as before issue 6; for ``benchmarks/bench_hotspots.py``.)"""
     size, m = quality.shape
     n = size if n is None else int(n)
@@ -325,11 +326,13 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
     limits = _Room(n_lam, chunk * n_lam, (m + 1 if greedy else _table(m, depth).n_candidates) + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
-        total, per_query, flags = _run(quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max), model,
-                                       groups, depth=depth, rtol=rtol,
-                                    force_order=force_order, greedy=greedy, prune=prune, room=room, plan=plan,
-                                    return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)
+        kernel = partial(_run, depth=depth, rtol=rtol, force_order=force_order, greedy=greedy, prune=prune, room=room,
+                         plan=plan, return_choices=return_choices, prefix=prefix, skip_padding=skip_padding)
+        total, per_query, flags = _compile.batched(kernel, (None, 0, 0) + (None,) * 7, batched)(
+            quality, cost, est, lam, z, factor, np.int32(n), np.bool_(tie_max), model, groups)
         flags = np.asarray(flags)
+        if batched:  # overflow in any scenario
+            flags = flags.any(axis=0)
         if not flags.any():
             _ROOMS[key] = room
             break

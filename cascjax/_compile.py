@@ -200,6 +200,12 @@ def ordered_sum(x: jax.Array, axis: int = -1) -> jax.Array:
     return total
 
 
+def batched(f, axes, on: bool):
+    """``f``, or with ``on`` ``f`` vmapped over a leading scenario axis of the arguments marked 0 in ``axes``
+    (None: shared by every scenario); static options are bound to ``f`` first (``functools.partial``)."""
+    return jax.vmap(f, in_axes=axes) if on else f
+
+
 def real(weight: jax.Array) -> jax.Array:
     """Per query [n]: whether it is real — ``weight`` [n] > 0, or, for group weights [n, G] (see
     :func:`cascjax._chunks.over_queries`), > 0 in some group."""

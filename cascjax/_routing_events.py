@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _chunks
+from . import _chunks, _compile
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._routing import _WIDTHS, _at_zero, _grown, _Hull, _hull_room, _restrict, _step
@@ -314,10 +314,12 @@ def bytes_per_query(n_models: int, width: int, itemsize: int) -> int:
 
 
 def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, groups=None, *, rtol, return_choices, plan_for,
-                 lam_band: bool = False) -> Curve:
+                 lam_band: bool = False, batched: bool = False) -> Curve:
     """The event route for any λ order: λ sorted in NumPy (the results put back in the given order); phase
     one again with more room while some query's candidates overflow it; phase two with room for every pair the
-    rule decides (a power of two: few programs). ``lam_band``: path_at's tie rule (see :func:`_segments`)."""
+    rule decides (a power of two: few programs). ``lam_band``: path_at's tie rule (see :func:`_segments`).
+    ``batched``: ``cost`` and ``c_hat`` carry a leading scenario axis (what-if prices), both phases vmapped over
+    it (the rooms the largest any scenario needs)."""
     m = quality.shape[1]
     lam = np.asarray(lam)
     order = np.argsort(lam, kind="stable")
@@ -325,19 +327,21 @@ def sweep_events(quality, cost, mu, c_hat, lam, n, tie_max, groups=None, *, rtol
     lam = jax.device_put(lam[order])
     hull = _hull_room(m, _WIDTHS.get(m))
     while True:
-        hulls, unclear, walked, found = routing_hulls(quality, cost, mu, c_hat, lam, n, tie_max, rtol=rtol,
-                                                      plan=plan_for(hull.width), hull=hull, lam_band=lam_band)
-        found = int(found)
+        phase_one = partial(routing_hulls, rtol=rtol, plan=plan_for(hull.width), hull=hull, lam_band=lam_band)
+        hulls, unclear, walked, found = _compile.batched(phase_one, (None, 0, None, 0, None, None, None), batched)(
+            quality, cost, mu, c_hat, lam, n, tie_max)
+        found = int(np.max(np.asarray(found)))
         if found <= hull.width:
             break
         hull = _grown(m, found)
     _WIDTHS[m] = hull.width
-    unclear, walked = int(unclear), int(walked)
+    unclear, walked = int(np.max(np.asarray(unclear))), int(np.max(np.asarray(walked)))
     room = max(FIRST_ROOM, 1 << max(unclear - 1, 0).bit_length())
     # Hull columns phase two takes: all of them when there are at most FULL_STEPS, so that its program depends
     # on the shapes alone (the longest walk varies from data to data); else the columns past the longest walk,
     # +inf padding, are left out (a power of two of them kept: few programs).
     steps = hull.width - 1 if hull.width - 1 <= FULL_STEPS else 1 << max(walked - 1, 0).bit_length()
-    curve, _ = routing_sums(quality, cost, mu, c_hat, lam, back, n, tie_max, hulls, groups, rtol=rtol, room=room,
-                            steps=steps, return_choices=return_choices)
+    phase_two = partial(routing_sums, rtol=rtol, room=room, steps=steps, return_choices=return_choices)
+    curve, _ = _compile.batched(phase_two, (None, 0, None, 0, None, None, None, None, 0, None), batched)(
+        quality, cost, mu, c_hat, lam, back, n, tie_max, hulls, groups)
     return curve

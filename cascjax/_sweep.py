@@ -51,7 +51,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
           greedy: bool = False, prune: bool = True, return_choices: bool = False, tie_rtol: float | None = None,
           tie_band: str = "score",
           batch_size: int | None = None, chunk_size: int | None = None, memory: int | None = None,
-          devices=None) -> Curve:
+          devices=None, prices=None):
     """Evaluates a strategy at every λ of a grid (vmapped and jitted; no Python loop over queries or λ).
 
     Args:
@@ -118,10 +118,16 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
         (``jax.devices()``), so several GPUs — or, after ``jax.distributed.initialize()``, several hosts — are
         used without asking; an int: the first that many; or a list of devices. Results are the same, to the
         bit, on any number of devices.
+      prices: what-if prices, S scenarios in one vmapped call (on one device): per-model multipliers [S, M]
+        (model m costs ``prices[s, m]`` times its cost in ``ds``; the cost estimates ex ante and post hoc move
+        with it) or absolute per-query cost tables [S, N, M] (the estimates scaled per query by table / cost,
+        keeping their relative error; the table's cost where ``ds``'s is 0). Quality does not change. Returns a
+        list of S Curves; a scenario of ones gives this sweep's curve, to the bit (tested). Not with state
+        tables or a state model.
 
     Returns:
       A :class:`Curve` with ``lam`` (the λ or θ as given, [L] or [L, D]), ``cost``, ``quality`` [L],
-      ``answered`` [L, M], ``ran`` [L] (mean number of models run per query).
+      ``answered`` [L, M], ``ran`` [L] (mean number of models run per query); with ``prices``, a list of S.
 
     Example:
       >>> import cascjax
@@ -132,11 +138,22 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       >>> cascade = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.5, 2.0], "threshold_cascade")
       >>> [round(float(x), 2) for x in cascade.ran]   # θ = 2: never confident, all 6 models run
       [2.88, 6.0]
+      >>> cheap, dear = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [1e3], prices=[[1.0] * 6, [0.5] * 6])
+      >>> round(float(cheap.cost[0]) / float(dear.cost[0]), 6)   # every price halved: the same choices
+      2.0
     """
-    return _cut(*_evaluate(ds, est, lambdas, strategy, tie, max_depth=max_depth, samples=samples,
-                           no_deviation=no_deviation, force_order=force_order, greedy=greedy, prune=prune,
-                           return_choices=return_choices, tie_rtol=tie_rtol, tie_band=tie_band,
-                           batch_size=batch_size, chunk_size=chunk_size, memory=memory, devices=devices))
+    curve, n_lam, n = _evaluate(ds, est, lambdas, strategy, tie, max_depth=max_depth, samples=samples,
+                                no_deviation=no_deviation, force_order=force_order, greedy=greedy, prune=prune,
+                                return_choices=return_choices, tie_rtol=tie_rtol, tie_band=tie_band,
+                                batch_size=batch_size, chunk_size=chunk_size, memory=memory, devices=devices,
+                                prices=prices)
+    if prices is None:
+        return _cut(curve, n_lam, n)
+    host = [None if a is None else np.asarray(a) for a in curve]  # [S, ...] each: one Curve per scenario
+    if host[0].ndim == (1 if strategy == "routing" else 2):  # λ as given (not batched by the kernel)
+        host[0] = np.broadcast_to(host[0], host[1].shape[:1] + host[0].shape)
+    return [_cut(Curve(*(None if a is None else _compile.put(a[s]) for a in host)), n_lam, n)
+            for s in range(host[1].shape[0])]
 
 
 def group_sweep(ds: Dataset, est: Estimates, lambdas, groups, strategy: str = "routing", tie: str = "min",
@@ -164,9 +181,9 @@ def group_sweep(ds: Dataset, est: Estimates, lambdas, groups, strategy: str = "r
 
 def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None, samples=64, no_deviation=False,
               force_order=False, greedy=False, prune=True, return_choices=False, tie_rtol=None, tie_band="score",
-              batch_size=None, chunk_size=None, memory=None, devices=None, groups=None):
+              batch_size=None, chunk_size=None, memory=None, devices=None, groups=None, prices=None):
     """:func:`sweep` on padded buckets: (the kernel's Curve, real λ rows, real queries); with ``groups`` (see
-    :func:`group_sweep`) its sums are per group."""
+    :func:`group_sweep`) its sums are per group; with ``prices`` every field has a leading scenario axis."""
     if strategy not in STRATEGIES:
         raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     tie_max = check_tie(tie)
@@ -198,12 +215,33 @@ def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None
     states = isinstance(est, (StateEstimates, StateModel))
     width = 1 << ds.n_models if isinstance(est, StateEstimates) and strategy == "cascade_routing" else (
         depth + 1 if states and strategy == "cascade" else 1)
-    n, size = ds.n_queries, _compile.bucket(ds.n_queries, ds.n_models * dtype.itemsize * width)
+    scenarios = None
+    if prices is not None:
+        if states:
+            raise CascjaxError("prices take Estimates (per-query fields), not a state table or a state model")
+        from ._prices import price_scenarios
+
+        scenarios = price_scenarios(ds, est, prices, dtype)  # (cost, cost_ante, cost_post) [S, N, M] each
+        devices = 1  # the scenarios are the batch, on one device
+    on = scenarios is not None
+    n_scenarios = 1 if scenarios is None else scenarios[0].shape[0]
+    n, size = ds.n_queries, _compile.bucket(ds.n_queries, ds.n_models * dtype.itemsize * width * n_scenarios)
     n_lam = lam.shape[0]
+
+    def per_scenario(make):
+        """``make(cost, est)``'s per-query arrays, padded and put; with prices, each scenario's stacked."""
+        if scenarios is None:
+            return _compile.pad_put(make(ds.cost, est), size)
+        parts = [_compile.pad_rows(make(scenarios[0][s], est._replace(cost_ante=scenarios[1][s],
+                                                                      cost_post=scenarios[2][s])), size)
+                 for s in range(n_scenarios)]
+        return jax.tree.map(lambda *a: _compile.put(np.stack(a)), *parts)
+
     # Shape buckets (cascjax._compile): the query axis and the λ axis are padded, in NumPy, to a few sizes, so
     # one compiled program serves every N and L of a bucket; padding rows weigh 0 and are cut off below.
     lam = _compile.pad_rows(lam, _compile.small_bucket(n_lam))
-    quality, cost = _compile.pad_put((ds.quality, ds.cost), size)
+    quality = _compile.pad_put(ds.quality, size)
+    cost = per_scenario(lambda c, e: c)
     count = np.int32(n)
     rtol = _tie_rtol(dtype, tie_rtol)
     if groups is not None:
@@ -214,7 +252,11 @@ def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None
         model = None
         if isinstance(e, Lazy):  # a state model: its rows go with the queries, the model to every chunk whole
             e, model = e.rows, jax.tree.map(jnp.asarray, e.model)
-        e = _compile.pad_put(e, size)
+        if on:  # each scenario's estimates (their costs moved with the prices)
+            e = per_scenario(lambda c, e_: _strategy_inputs(ds, e_, depth, samples, no_deviation, checked=True,
+                                                            candidates=table, prefix=strategy == "cascade")[0])
+        else:
+            e = _compile.pad_put(e, size)
     if strategy == "cascade_routing":
         from ._cascade_routing import MAX_MODELS, cascade_routing_sweep, chunk_bytes
 
@@ -223,11 +265,11 @@ def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None
                                "select fewer models (Dataset.select, or --models on the command line)")
         per_query, fixed = chunk_bytes(ds.n_models, depth, z.shape[0], lam.shape[0], ds.quality.dtype.itemsize,
                                        bool(greedy), states=states)
-        plan = _chunks.plan(size, chunk_size, memory, per_query, fixed, devices)
+        plan = _chunks.plan(size, chunk_size, memory, per_query * n_scenarios, fixed * n_scenarios, devices)
         curve = cascade_routing_sweep(quality, cost, e, lam, z, factor=factor, n=count, depth=depth, rtol=rtol,
                                       tie_max=tie_max, force_order=bool(force_order), greedy=bool(greedy),
                                       prune=bool(prune), return_choices=return_choices, plan=plan, model=model,
-                                      groups=groups)
+                                      groups=groups, batched=on)
         return curve, n_lam, n
     itemsize, m = ds.quality.dtype.itemsize, ds.n_models
     # Per-query working set (bytes) of one chunk: the inputs and a few [M] temporaries; the cascade's
@@ -243,36 +285,41 @@ def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None
         per_query = (8 if strategy == "routing" else 6) * m * itemsize
     if groups is not None:  # a few [G] temporaries per query
         per_query += 4 * groups.shape[1] * itemsize
-    plan = _chunks.plan(size, chunk_size, memory, per_query, 0, devices)
-    batch_size = _batch_size(plan.chunk, ds.n_models, lam.shape[0], batch_size)
+    plan = _chunks.plan(size, chunk_size, memory, per_query * n_scenarios, 0, devices)
+    batch_size = _batch_size(plan.chunk, ds.n_models * n_scenarios, lam.shape[0], batch_size)
     if strategy == "cascade":
         from ._cascade import cascade_sweep
         from ._cascade_events import sweep_events as through_intervals
 
         if cascade_events:
-            run = partial(through_intervals, lam_band=tie_band == "lambda")
+            run = partial(through_intervals, lam_band=tie_band == "lambda", batched=on, depth=depth, rtol=rtol,
+                          return_choices=return_choices, plan=plan)
         else:
-            run = partial(cascade_sweep, batch_size=batch_size)
-        curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), groups, depth=depth, rtol=rtol,
-                    return_choices=return_choices, plan=plan)
+            run = _compile.batched(partial(cascade_sweep, batch_size=batch_size, depth=depth, rtol=rtol,
+                                           return_choices=return_choices, plan=plan),
+                                   (None, 0, 0, None, None, None, None, None, None), on)
+        curve = run(quality, cost, e, lam, z, factor, count, np.bool_(tie_max), groups)
     elif strategy == "threshold_cascade":
         from ._threshold import threshold_sweep
 
         post = _compile.pad_put(_compile.cast(threshold_inputs(est), dtype), size)
-        curve = threshold_sweep(quality, cost, post, lam, count, groups, return_choices=return_choices,
-                                batch_size=batch_size, plan=plan)
+        run = partial(threshold_sweep, return_choices=return_choices, batch_size=batch_size, plan=plan)
+        curve = _compile.batched(run, (None, 0, None, None, None, None), on)(quality, cost, post, lam, count, groups)
     else:
-        mu, c_hat = _compile.pad_put(tuple(_compile.cast(a, dtype) for a in routing_inputs(est)), size)
+        mu = _compile.pad_put(_compile.cast(routing_inputs(est)[0], dtype), size)
+        c_hat = per_scenario(lambda c, e: _compile.cast(routing_inputs(e)[1], dtype))
         if tie_band == "lambda" or _event_route(m, lam.shape[0]):  # the same choices
             def plan_for(width):
-                return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, width, itemsize), 0,
-                                    devices)
+                return _chunks.plan(size, chunk_size, memory, bytes_per_query(m, width, itemsize) * n_scenarios,
+                                    0, devices)
 
             curve = sweep_events(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), groups, rtol=rtol,
-                                 return_choices=return_choices, plan_for=plan_for, lam_band=tie_band == "lambda")
+                                 return_choices=return_choices, plan_for=plan_for, lam_band=tie_band == "lambda",
+                                 batched=on)
         else:
-            curve = routing_sweep(quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), groups, rtol=rtol,
-                                  return_choices=return_choices, batch_size=batch_size, plan=plan)
+            run = partial(routing_sweep, rtol=rtol, return_choices=return_choices, batch_size=batch_size, plan=plan)
+            curve = _compile.batched(run, (None, 0, None, 0, None, None, None, None), on)(
+                quality, cost, mu, c_hat, lam, count, np.bool_(tie_max), groups)
     return curve, n_lam, n
 
 

@@ -203,3 +203,38 @@ def heatmap(sigma_ante, sigma_post, value, *, ax=None, title: str | None = None,
 
 def _step(values) -> float:
     return float(np.min(np.diff(values))) if values.size > 1 else 1.0
+
+
+def whatif(table, *, model: str, budget: float | None = None, title: str | None = None):
+    """What-if prices: AUC (and, with ``budget``, the quality there) of each strategy against one model's price
+    multiplier, log scale; the table of ``cascjax whatif`` (columns strategy, scale, auc, quality_at_budget).
+
+    Example:
+      >>> import pandas as pd, cascjax.plot
+      >>> t = pd.DataFrame(dict(strategy=["routing"] * 2, scale=[0.5, 2.0], auc=[80.0, 78.0],
+      ...                       quality_at_budget=[0.8, 0.7]))
+      >>> fig = cascjax.plot.whatif(t, model="big", budget=1e-3)
+      >>> len(fig.axes)
+      2
+    """
+    plt = _pyplot()
+    panels = 2 if budget is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), dpi=120, squeeze=False)
+    columns = [("auc", "AUC")] + ([("quality_at_budget", f"quality at budget {budget:.3g}")] if panels == 2 else [])
+    for ax, (column, label) in zip(axes[0], columns):
+        for name, rows in table.groupby("strategy", sort=False):
+            rows = rows.sort_values("scale")
+            ax.plot(rows["scale"], rows[column], marker="o", ms=3, label=name)
+        ax.set_xscale("log")
+        ticks = np.unique(table["scale"])
+        ticks = ticks[np.unique(np.linspace(0, ticks.size - 1, min(ticks.size, 9)).round().astype(int))]
+        ax.set_xticks(ticks, [f"{v:.3g}" for v in ticks])
+        ax.minorticks_off()
+        ax.axvline(1.0, color="0.7", lw=0.8, ls="--")
+        ax.set_xlabel(f"price of {model} (x today's)")
+        ax.set_ylabel(label)
+    axes[0][0].legend(fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 
-from . import ablate, frontier, grid, reproduce
+from . import ablate, frontier, grid, reproduce, whatif
 from ._common import CLI_STRATEGIES as CLI_STRATEGIES
 
 EXIT_BAD_INPUT = 2
@@ -69,12 +69,20 @@ spec.toml (every list is an axis; the grid is their product):
 """
 
 
+WHATIF_EXAMPLES = """examples:
+  cascjax whatif --model gemini-1.5-pro-002                     # its price x 0.25 .. x 4, every strategy
+  cascjax whatif --model gemini-1.5-pro-002 --scale 0.5,1,2 --budget 0.0002 --estimates perfect
+  cascjax whatif data.csv --model gpt-4 --scale 0.1:1:10 --strategy routing,cascade-routing --out whatif/
+"""
+
+
 MAIN_EPILOG = """examples:
   cascjax frontier                                  # frontiers on the embedded MMLU-Pro example
   cascjax frontier my_results.csv --budgets 0.001,0.002 --out my-frontier/
   cascjax reproduce routerbench_0shot.pkl --allow-pickle           # the paper's RouterBench tables
   cascjax ablate routerbench_0shot.pkl --allow-pickle --what noise # the paper's noise ablation heatmaps
   cascjax grid spec.toml --out sweep/               # a hyperparameter sweep: cached, resumable, one table
+  cascjax whatif --model gemini-1.5-pro-002         # AUC of every strategy against one model's price
   cascjax frontier --help                           # every option of a command
 
 data: wide CSV/Parquet/pickle (RouterBench's pickles as they are), long (query_id,model,quality,cost), the
@@ -190,6 +198,29 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", default=None, help="i/n: run groups i, i+n, ... only (0 <= i < n)")
     _output_options(g)
 
+    w = sub.add_parser("whatif", help="what if one model's price changed: AUC and quality at a budget of every "
+                                      "strategy against that price",
+                       description="Scale one model's price (its costs and cost estimates) by each factor of "
+                                   "--scale; sweep every strategy over all price scenarios at once (one vmapped "
+                                   "call per strategy); write whatif.csv and whatif.png and print the AUC table.",
+                       epilog=WHATIF_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_options(w)
+    w.add_argument("--model", required=True, help="the model whose price changes")
+    w.add_argument("--scale", default="0.25:4:9",
+                   help="price multipliers: LO:HI:N (N log-spaced, default 0.25:4:9) or comma-separated numbers")
+    w.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
+                   help="comma-separated strategies (default: all)")
+    w.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
+                   help="perfect, low/medium/high (the paper's noise model) or columns (default: low)")
+    w.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
+    w.add_argument("--lambdas", type=int, default=256, help="size of the λ grid, shared by every price (default: "
+                                                             "256)")
+    w.add_argument("--max-depth", type=int, default=None, help="cascades: at most this many models (default: all)")
+    w.add_argument("--samples", type=int, default=64, help="cascade, cascade-routing: K (default: 64)")
+    w.add_argument("--budget", type=float, default=None, help="also the best quality at this mean cost per query")
+    w.add_argument("--out", default="cascjax-whatif", help="output directory (default: ./cascjax-whatif)")
+    _output_options(w)
+
     a = sub.add_parser("ablate", help="the paper's ablations: noise grid heatmaps and Table 7 (cascade-routing "
                                       "variants)",
                        description="Noise grid: σ_ante in 0..MAX, σ_post <= σ_ante, step STEP, x seeds; AUC of "
@@ -253,7 +284,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             result = {"frontier": frontier.run, "reproduce": reproduce.run, "ablate": ablate.run,
-                      "grid": grid.run}[args.command](args)
+                      "grid": grid.run, "whatif": whatif.run}[args.command](args)
         for w in caught:
             print(f"cascjax: warning: {w.message}", file=sys.stderr)
         return result
