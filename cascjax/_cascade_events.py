@@ -194,7 +194,7 @@ def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, groups=None, *,
     # The first guess: one pair in 512 (measured: 6,598 of 8,192 x 1,024 in a chunk of 'low'-noise estimates,
     # most at λ = 0, where estimates tie); the rule on them costs little beside the rest.
     guess = max(FIRST_ROOM, 1 << (plan.chunk * lam.shape[0] // 512 - 1).bit_length())
-    room = _ROOMS.get((quality.shape, lam.shape, depth), guess)
+    room = _ROOMS.get((cost.shape, lam.shape, depth), guess)  # (cost: with its scenario axis)
     while True:
         kernel = partial(cascade_events, depth=depth, rtol=rtol, return_choices=return_choices, plan=plan, room=room)
         curve, unclear = _compile.batched(kernel, axes, batched)(quality, cost, est, lam, z, factor, n, tie_max,
@@ -203,7 +203,7 @@ def sweep_events(quality, cost, est, lam, z, factor, n, tie_max, groups=None, *,
         if unclear <= room:
             break
         room = 1 << (unclear - 1).bit_length()
-    _ROOMS[(quality.shape, lam.shape, depth)] = room
+    _ROOMS[(cost.shape, lam.shape, depth)] = room
     return curve
 
 

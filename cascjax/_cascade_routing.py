@@ -319,7 +319,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
         plan = _chunks.Plan(int(min(plan, size)))
     chunk = plan.chunk
     key = (size, m, depth, n_lam, plan, force_order, greedy, prune, return_choices, prefix, str(quality.dtype),
-           skip_padding)
+           skip_padding, cost.shape)  # (cost: with its scenario axis when batched)
     if room is None:
         width = min(64, n_lam)
         room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 1 if n_lam == 1 else 32))
