@@ -42,11 +42,11 @@ def _spec(path, **fit):
                     "candidates": 8, **fit}}
 
 
-def _one_cell(ds, cell, columns, params):
+def _one_cell(ds, cell, columns, params, est=None):
     """The cell computed alone: its estimates, a plain sweep of the group's candidates on its fit split and on
     its test split, fit's selection per budget, the test point of the chosen mixture."""
     depth = _run.depth_of(ds, cell)
-    est = _run._estimates(ds, cell, columns)
+    est = _run._estimates(ds, cell, columns) if est is None else est
     fit_rows, test_rows = ds.split_indices(cell["fit_fraction"], cell["split_seed"])
     lam = params[:, 0] if cell["strategy"] == "routing" else params
     points = []
@@ -86,6 +86,36 @@ def test_a_group_runs_stacked_as_each_cell_alone(data_file):
             assert np.isfinite(got[0]["auc"]) and got[0]["aiq"] >= got[0]["auc"] - 1e-9
 
 
+def test_price_scenarios_are_an_axis(data_file):
+    """[prices]: a cell under a price scenario (one model's price times a multiplier) equals the same cell
+    computed alone on the priced data — its costs and cost estimates times the multiplier, as ``sweep(...,
+    prices=)`` — and the scenarios share their group's compiled programs."""
+    spec = {**_spec(data_file), "estimates": {"kind": ["low", "columns"], "seed": 0},
+            "prices": {"model": "m02", "scale": [0.5, 2.0]}}
+    cells = _grid.expand(spec)
+    ds = cascjax.read(data_file)
+    columns = cascjax.read_estimates(data_file, ds)
+    for strategy in ("routing", "cascade"):
+        group = [c for c in cells if c["strategy"] == strategy]
+        assert len(group) == 8 and len({_grid._spec.static_key(c) for c in group}) == 1
+        rows = _run.run_group(ds, group, columns)
+        depth = _run.depth_of(ds, group[0])
+        priced = [_run._priced(_run._estimates(ds, c, columns), _run.multiplier(ds, c)) for c in group]
+        fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0])
+                     for c, e in zip(group, priced)]
+        stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
+        params, _ = _run.candidates(group[0], stacked, depth)
+        for cell, est, got in zip(group, priced, rows):
+            data = cascjax.Dataset.from_arrays(ds.quality, np.asarray(ds.cost, np.float64) * _run.multiplier(ds, cell),
+                                               models=list(ds.models), sort=False)
+            budgets, ok, fq, tq = _one_cell(data, cell, columns, params, est=est)
+            np.testing.assert_array_equal([r["budget"] for r in got], budgets)
+            np.testing.assert_allclose([r["fit_quality"] for r in got], fq, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose([r["test_quality"] for r in got], tq, rtol=1e-12, atol=1e-15)
+    keys = _grid.plan(_spec(data_file))["key"]  # cells without [prices] keep their keys
+    assert set(keys) <= set(_grid.plan({**_spec(data_file), "prices": {}})["key"])
+
+
 def test_expand_counts_axes_and_explicit_cells(data_file):
     cells = _grid.expand({**_spec(data_file), "estimates": {"kind": ["perfect", "low"], "seed": [0, 1]}})
     # perfect does not depend on the seed, but a seed axis still makes cells (their keys differ).
@@ -112,6 +142,9 @@ BAD = [
     ({"fit": {"lambda": "perstep"}}, r"unknown lambda 'perstep'"),
     ({"data": {"models": ["m00", "nope"]}}, r"\[data\] models: 'nope' is not in the data"),
     ({"strategies": {"cascade_routing": {"max_depth": 9}}}, r"\[strategies\] cascade_routing: .*max_depth"),
+    ({"prices": {"scale": 2.0}}, r"\[prices\] scale: a price multiplier needs the model"),
+    ({"prices": {"model": "nope"}}, r"\[prices\] model: 'nope' is not in the pool"),
+    ({"prices": {"model": "m01", "scale": [1.0, 0]}}, r"\[prices\] scale: a price multiplier is a finite number > 0"),
 ]
 
 

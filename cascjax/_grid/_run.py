@@ -168,6 +168,26 @@ def _estimates_key(cell: dict) -> tuple:
     return (kind,) if kind in ("perfect", "columns") else (kind, cell["seed"])
 
 
+def _price_key(cell: dict) -> tuple:
+    """The cell's price scenario: () for the data's own prices, else (model, multiplier)."""
+    return (cell["price_model"], cell["price_scale"]) if cell["price_model"] else ()
+
+
+def multiplier(ds: Dataset, cell: dict) -> np.ndarray:
+    """[M] the cell's price multiplier per model of the pool ``ds`` (``[prices] model`` times ``scale``)."""
+    out = np.ones(ds.n_models)
+    if cell["price_model"]:
+        out[list(ds.models).index(cell["price_model"])] = cell["price_scale"]
+    return out
+
+
+def _priced(est: Estimates, factor: np.ndarray) -> Estimates:
+    """The estimates under a price scenario: cost estimates ex ante and post hoc times the multipliers (as
+    :func:`cascjax.sweep`'s ``prices``)."""
+    return est._replace(cost_ante=np.asarray(est.cost_ante, np.float64) * factor,
+                        cost_post=np.asarray(est.cost_post, np.float64) * factor)
+
+
 def _take(est, rows):
     """The estimates of ``rows`` as NumPy arrays, without the covariance (the λ grid reads the means)."""
     if isinstance(est, StateEstimates):
@@ -196,16 +216,20 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     splits = [splits_of(ds, c) for c in cells]
     # Cells with the same estimates (equal kind and, for the noise model, seed) share their per-query outcomes:
     # they differ only in which rows are fit and test, and in the budgets. Each distinct estimate is swept once.
-    kinds = [_estimates_key(c) for c in cells]
+    # A price scenario ([prices]) is part of what a sweep sees: its costs and cost estimates.
+    kinds = [_estimates_key(c) + _price_key(c) for c in cells]
     distinct = list(dict.fromkeys(kinds))
     which = np.array([distinct.index(k) for k in kinds])
-    def make(k):
-        i = kinds.index(k)
+    first = [kinds.index(k) for k in distinct]
+
+    def make(i):
         return lambda: _estimates(ds, cells[i], columns, features, splits[i][2])
 
     # Noise-model and perfect estimates depend on the pool and their key alone: kept for the next groups.
-    ests = [_memo_get(memo if k[0] not in ("columns", "learned") else None, (tuple(ds.models),) + k, make(k))
-            for k in distinct]
+    ests = [_memo_get(memo if k[0] not in ("columns", "learned") else None,
+                      (tuple(ds.models),) + _estimates_key(cells[i]), make(i)) for k, i in zip(distinct, first)]
+    mult = [multiplier(ds, cells[i]) for i in first]  # [M] price multipliers per distinct sweep
+    ests = [e if (f == 1).all() else _priced(e, f) for e, f in zip(ests, mult)]
     host = [_take(e, slice(None)) for e in ests]  # on the host once, not once per cell
     stacked_fit = _concat([_take(host[which[i]], splits[i][0]) for i in range(len(cells))])
     params, source = candidates(cell0, stacked_fit, depth)
@@ -226,7 +250,8 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
             data, est = ds, ests[part[0]]
         else:
             rows = np.tile(np.arange(n), len(part))
-            data = Dataset.from_arrays(quality[rows], cost[rows], models=list(ds.models), sort=False)
+            data = Dataset.from_arrays(quality[rows], np.concatenate([cost * mult[e] for e in part]),
+                                       models=list(ds.models), sort=False)
             est = Estimates(*(np.concatenate([host[e][k] for e in part]) for k in range(6)))
         if not any(cells[i]["bootstrap"] for e in part for i in users[e]):
             # Every cell's fit and test means straight from the kernel: one group of queries per split.
@@ -266,9 +291,10 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     pools: dict = {}  # the models' mean cost and quality per test split (cells share a few splits)
     for i, cell in enumerate(cells):
         fit_rows, test_rows, _ = splits[i]
-        at = id(test_rows)
+        priced = cost * mult[which[i]]  # the cell's costs under its prices
+        at = (id(test_rows),) + _price_key(cell)
         if at not in pools:
-            pools[at] = cost[test_rows].mean(0), quality[test_rows].mean(0)
+            pools[at] = priced[test_rows].mean(0), quality[test_rows].mean(0)
         mc, mq = pools[at]
         if isinstance(cell["budgets"], int):
             budgets = hull_budgets(mc, mq, cell["budgets"])
@@ -285,7 +311,7 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
         hull = _auc(tc, tq, bounds, aiq)
         low = high = float("nan")
         if cell["bootstrap"]:
-            low, high = _interval(test_query[i], lo, hi, gamma, ok, cost[test_rows], quality[test_rows],
+            low, high = _interval(test_query[i], lo, hi, gamma, ok, priced[test_rows], quality[test_rows],
                                   cell["bootstrap"], cell["split_seed"])
         rows = []
         for b in range(budgets.size):
@@ -352,6 +378,13 @@ def check_cell(ds: Dataset, cell: dict, where: str) -> None:
             raise CascjaxError(f"{where}: [data] models: {missing[0]!r} is not in the data (it has "
                                f"{', '.join(ds.models)})")
     sub = pool(ds, cell)
+    if cell["price_model"]:
+        if cell["price_model"] not in sub.models:
+            raise CascjaxError(f"{where}: [prices] model: {cell['price_model']!r} is not in the pool (it has "
+                               f"{', '.join(sub.models)})")
+        if cell["estimates"] == "learned":
+            raise CascjaxError(f"{where}: [prices] model: price scenarios take per-query estimates, not learned "
+                               "state tables")
     try:
         depth_of(sub, cell)
     except CascjaxError as e:

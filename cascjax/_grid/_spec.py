@@ -35,17 +35,18 @@ DEFAULTS = {
     "estimates": {"kind": "low", "seed": 0, "train_fraction": 0.4, "post_hoc": "learned", "features": ""},
     "fit": {"fit_fraction": 0.05, "split_seed": 42, "budgets": 10, "lambda": "constant", "grid": 256,
             "candidates": 256, "bootstrap": 0},
+    "prices": {"model": "", "scale": 1.0},
 }
 OPTION_DEFAULTS = {"max_depth": None, "samples": 64, "greedy": False, "force_order": False, "prune": True,
                    "no_deviation": False}
-SECTIONS = ("data", "estimates", "strategies", "fit", "cells")
+SECTIONS = ("data", "estimates", "strategies", "fit", "prices", "cells")
 #: A cell's settings, in the order of the results table's axis columns.
 AXES = ("path", "models", "estimates", "seed", "train_fraction", "post_hoc", "features", "strategy", "max_depth",
         "samples", "greedy", "force_order", "prune", "no_deviation", "fit_fraction", "split_seed", "budgets",
-        "lambda")
+        "lambda", "price_model", "price_scale")
 #: The settings that only change traced values (estimates, splits, budgets): cells differing in these alone
 #: share a compiled program and run together.
-TRACED = ("estimates", "seed", "fit_fraction", "split_seed", "budgets") + LEARNED_KEYS
+TRACED = ("estimates", "seed", "fit_fraction", "split_seed", "budgets", "price_model", "price_scale") + LEARNED_KEYS
 
 
 class Where:
@@ -152,6 +153,14 @@ def _check_value(where, section, key, v):
             if v not in LAMBDA_MODES:
                 bad(f"unknown lambda {v!r}; choose {' or '.join(LAMBDA_MODES)}")
             return v
+    if section == "prices":
+        if key == "model":
+            if not isinstance(v, str) or not v:
+                bad(f"must be a model name (a non-empty string), got {v!r}")
+            return v
+        if not _is_number(v) or not 0 < v < float("inf"):
+            bad(f"a price multiplier is a finite number > 0, got {v!r}")
+        return float(v)
     if section.startswith("strategies."):
         if key == "max_depth":
             if v is not None and (not _is_int(v) or v < 1):
@@ -176,7 +185,7 @@ def _settings(spec: dict, where: Where, label: str = "") -> tuple[dict, dict]:
         if section not in SECTIONS:
             _fail(where, section, None, f"unknown section; a spec has {', '.join(SECTIONS)}")
     axes = {}
-    for section in ("data", "estimates", "fit"):
+    for section in ("data", "estimates", "fit", "prices"):
         table = spec.get(section, {})
         if not isinstance(table, dict):
             _fail(where, section, None, "must be a table")
@@ -211,16 +220,19 @@ def _settings(spec: dict, where: Where, label: str = "") -> tuple[dict, dict]:
     return axes, strategies
 
 
-def _product(axes: dict, strategies: dict) -> list[dict]:
+def _product(axes: dict, strategies: dict, where: Where) -> list[dict]:
     data = [dict(zip(axes["data"], v)) for v in itertools.product(*axes["data"].values())]
     est = [dict(zip(axes["estimates"], v)) for v in itertools.product(*axes["estimates"].values())]
     fit = [dict(zip(axes["fit"], v)) for v in itertools.product(*axes["fit"].values())]
+    prices = [dict(zip(axes["prices"], v)) for v in itertools.product(*axes["prices"].values())]
+    if "scale" in axes["prices"] and "model" not in axes["prices"]:
+        _fail(where, "prices", "scale", "a price multiplier needs the model it applies to: [prices] model = \"...\"")
     strat = []
     for name, options in strategies.items():
         for values in itertools.product(*options.values()):
             strat.append(dict(strategy=name, **dict(zip(options, values))))
     cells = []
-    for d, e, s, f in itertools.product(data, est, strat, fit):
+    for d, e, s, f, p in itertools.product(data, est, strat, fit, prices):
         kind = e.get("kind", DEFAULTS["estimates"]["kind"])
         cell = {**DEFAULTS["data"], **d, "estimates": kind, "seed": e.get("seed", DEFAULTS["estimates"]["seed"])}
         # The learned estimators' settings only where they are read (blank otherwise: they cannot change results).
@@ -230,6 +242,7 @@ def _product(axes: dict, strategies: dict) -> list[dict]:
                      for k in OPTION_DEFAULTS})
         cell.update(s)
         cell.update({**DEFAULTS["fit"], **f})
+        cell.update(price_model=p.get("model", ""), price_scale=p.get("scale", 1.0))
         cells.append(cell)
     return cells
 
@@ -253,7 +266,7 @@ def expand(spec: dict, *, text: str | None = None, name: str = "spec") -> list[d
     if explicit is None:
         if not top_strategies:
             _fail(where, "strategies", None, "no strategy; name at least one, e.g. [strategies] routing = {}")
-        cells = _product(top, top_strategies)
+        cells = _product(top, top_strategies, where)
     else:
         if not isinstance(explicit, list) or not explicit:
             _fail(where, "cells", None, "[[cells]] must list at least one cell")
@@ -264,7 +277,7 @@ def expand(spec: dict, *, text: str | None = None, name: str = "spec") -> list[d
             chosen = strategies or top_strategies
             if not chosen:
                 _fail(where, "cells", None, f"cell {i + 1} names no strategy and the spec has none")
-            cells += _product(merged, chosen)
+            cells += _product(merged, chosen, where)
     return cells
 
 

@@ -76,7 +76,7 @@ def _dry_run(cells, cells_settings, args) -> int:
         sub = _run.pool(ds, first)
         depth = _run.depth_of(sub, first)
         n_cand = first["grid"] + (first["candidates"] if first["lambda"] == "per-step" and depth > 1 else 0)
-        kinds = {_run._estimates_key(settings[k]) for k in members["key"]}
+        kinds = {_run._estimates_key(settings[k]) + _run._price_key(settings[k]) for k in members["key"]}
         decisions = n_cand * sub.n_queries * len(kinds)  # one sweep per distinct estimates of the group
         seconds = decisions * US_PER_DECISION[first["strategy"]] * 1e-6
         total += seconds
