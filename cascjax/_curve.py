@@ -95,7 +95,7 @@ class Mixture(NamedTuple):
     feasible: jax.Array
 
 
-def at_budget(curve: Curve, budgets) -> Mixture:
+def at_budget(curve: Curve, budgets, *, confidence: float | None = None, holdout: int | None = None) -> Mixture:
     """The best strategy of the curve, or γ-mixture of two λ-adjacent ones, with expected cost ≤ each budget.
 
     Candidates are every point with cost ≤ B (up to 32 ulps of the largest cost, for rounding) and, for every
@@ -104,9 +104,18 @@ def at_budget(curve: Curve, budgets) -> Mixture:
     before a point, then the lower index. With cost non-increasing in λ — always the case under
     perfect cost estimates — this is the bracketing pair, as in Theorem 1.
 
+    With ``confidence`` the budget holds on new data, not only in expectation on the curve's queries: the
+    mixture's upper confidence bound on the held-out mean cost (:mod:`cascjax._confidence`: the normal
+    approximation with Student's t, from the per-query costs ``curve.query_cost`` of a
+    ``sweep(..., return_choices=True)``) must be ≤ B, so that a new split's mean cost exceeds B with probability
+    about 1 − ``confidence``; ``cost`` is then the expected cost on the curve's queries (below B by the margin).
+
     Args:
       curve: a :class:`Curve` (a grid sweep or an exact path) of K points: ``lam``, ``cost``, ``quality`` [K].
       budgets: [B] budgets in the curve's cost unit.
+      confidence: None (the budget holds in expectation), or a probability in [0.5, 1).
+      holdout: with ``confidence``: the number of new queries whose mean cost must stay ≤ B (default None:
+        their population mean).
 
     Returns:
       A :class:`Mixture`, all fields [B].
@@ -124,6 +133,8 @@ def at_budget(curve: Curve, budgets) -> Mixture:
         raise CascjaxError(f"budgets must be a 1-D array, got shape {b.shape}")
     if not np.all(np.isfinite(b)):
         raise CascjaxError("budgets must be finite numbers")
+    if confidence is not None:
+        return _with_confidence(curve, b, confidence, holdout)
     from . import _compile
 
     # Shape buckets (cascjax._compile): the points and the budgets are padded (copies of the last, masked out),
@@ -137,6 +148,38 @@ def at_budget(curve: Curve, budgets) -> Mixture:
     out = Mixture(*(_compile.cut(a, n_b) for a in out))
     _compile.checkpoint()
     return out
+
+
+def _with_confidence(curve: Curve, budgets, confidence, holdout) -> Mixture:
+    """:func:`at_budget` with a budget that holds on new data (NumPy: candidates are the points and their
+    λ-adjacent pairs; per pair the largest γ whose bound is ≤ B; the best quality wins, the first on a tie)."""
+    from ._confidence import check_confidence, mixtures
+
+    check_confidence(confidence, holdout)
+    if curve.query_cost is None:
+        raise CascjaxError("at_budget(confidence=) needs each query's cost: sweep(..., return_choices=True)")
+    per_query = np.asarray(curve.query_cost, np.float64)  # [K, N]
+    quality = np.asarray(curve.quality, np.float64)
+    k = quality.shape[0]
+    lo = np.concatenate([np.arange(k), np.arange(1, k)])  # the points (lo = hi), then λ-adjacent pairs
+    hi = np.concatenate([np.arange(k), np.arange(k - 1)])
+    gamma, value = mixtures(per_query[lo], per_query[hi], quality[lo], quality[hi], budgets, float(confidence),
+                            holdout)
+    best = np.argmax(value, axis=1)
+    rows = np.arange(budgets.size)
+    feasible = np.isfinite(value[rows, best])
+    g = np.where(feasible, np.where(lo[best] == hi[best], 0.0, gamma[rows, best]), 0.0)
+    cost = np.asarray(curve.cost, np.float64)
+    cheapest = int(np.argmin(cost))
+    lo_b, hi_b = np.where(feasible, lo[best], cheapest), np.where(feasible, hi[best], cheapest)
+    mean = np.where(feasible, (1 - g) * cost[lo_b] + g * cost[hi_b], np.nan)
+    lam = np.asarray(curve.lam)
+    lam_b = np.where(feasible.reshape((-1,) + (1,) * (lam.ndim - 1)), lam[lo_b], np.nan)
+    from ._compile import put
+
+    dtype = curve.cost.dtype
+    return Mixture(put(budgets), put(lam_b, dtype), put(lo_b, np.int32), put(hi_b, np.int32), put(g, dtype),
+                   put(mean, dtype), put(np.where(feasible, value[rows, best], np.nan), dtype), put(feasible))
 
 
 @partial(jax.jit, static_argnames="rtol")

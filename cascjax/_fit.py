@@ -122,7 +122,7 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
         steps: int = 300, learning_rate: float = 0.05, max_depth: int | None = None, samples: int = 64,
         no_deviation: bool = False, force_order: bool = False, greedy: bool = False, prune: bool = True,
         tie_band: str = "score", chunk_size: int | None = None, memory: float | None = None,
-        devices=None) -> Fitted:
+        devices=None, confidence: float | None = None, holdout: int | None = None) -> Fitted:
     """Fits a strategy to every budget of a grid at once on ``ds`` (the fit split) and its estimates.
 
     Args:
@@ -149,6 +149,13 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
       chunk_size, memory, devices: how the sweeps process the query axis (chunks bounding memory, sharding
         over devices), as in :func:`cascjax.sweep`; kept in ``Fitted.options`` for :func:`evaluate`. (The
         ``gradient`` method's smoothed objective runs on the whole fit split at once.)
+      confidence: None (each budget holds in expectation on the fit split), or a probability in [0.5, 1): the
+        budgets hold on new data — the fitted mixture's upper confidence bound on the held-out mean cost
+        (:mod:`cascjax._confidence`, from its per-query costs on the fit split) is ≤ B. Fitted by shrinking
+        each budget by the bound's margin and fitting again until the bound holds (a few rounds); ``budget``
+        reports the budgets asked, ``cost`` the fit-split cost (below them by the margin); ``constant`` is
+        the constant-λ fit of the last round.
+      holdout: with ``confidence``: how many new queries the mean cost is over (default None: the population).
 
     Returns:
       A :class:`Fitted`; :func:`evaluate` runs it on another split.
@@ -163,6 +170,41 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
       >>> bool((f.cost[1:] <= f.budget[1:]).all())
       True
     """
+    kw = dict(per_step=per_step, grid=grid, bisect=bisect, candidates=candidates, seed=seed, steps=steps,
+              learning_rate=learning_rate, max_depth=max_depth, samples=samples, no_deviation=no_deviation,
+              force_order=force_order, greedy=greedy, prune=prune, tie_band=tie_band, chunk_size=chunk_size,
+              memory=memory, devices=devices)
+    if confidence is None:
+        return _fit(ds, est, budgets, strategy, **kw)
+    from ._confidence import bound, check_confidence
+
+    check_confidence(confidence, holdout)
+    b = _check_budgets(budgets)
+    target = b.copy()
+    for _ in range(CONFIDENCE_ROUNDS):
+        fitted = _fit(ds, est, target, strategy, **kw)
+        # Each budget's two strategies per query on the fit split: the moments of the mixture's cost.
+        lo, hi = (np.asarray(evaluate(fitted._replace(gamma=np.full(b.size, g)), ds, est, per_query=True)
+                             .query_cost, np.float64) for g in (0.0, 1.0))
+        ucb = bound(lo.mean(1), (lo ** 2).mean(1), hi.mean(1), (hi ** 2).mean(1), np.asarray(fitted.gamma),
+                    ds.n_queries, float(confidence), holdout)
+        over = np.asarray(fitted.feasible) & (ucb > b)
+        if not over.any():
+            break
+        target = np.where(over, target - (ucb - b) * 1.01, target)  # the margin, and 1 % of it for its growth
+    else:  # still over after the last round: not feasible at this confidence
+        fitted = fitted._replace(feasible=np.asarray(fitted.feasible) & ~over)
+    return fitted._replace(budget=b)
+
+
+#: Rounds of :func:`fit` with ``confidence`` (shrink each budget by its bound's margin, fit again).
+CONFIDENCE_ROUNDS = 8
+
+
+def _fit(ds, est, budgets, strategy, *, per_step, grid, bisect, candidates, seed, steps, learning_rate,
+         max_depth, samples, no_deviation, force_order, greedy, prune, tie_band, chunk_size, memory,
+         devices) -> Fitted:
+    """:func:`fit` with budgets that hold in expectation on the fit split."""
     if strategy not in STRATEGIES:
         raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     if ds.n_queries < MIN_FIT_QUERIES:

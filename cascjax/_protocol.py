@@ -179,7 +179,7 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
               max_depth: int = 5, samples: int = 100, per_step=("search",), candidates: int = 512,
               grid: int = 256, n_boot: int = 1000, boot_seed: int = 0,
               strategies: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
-              estimates: Estimates | None = None) -> list[Cell]:
+              estimates: Estimates | None = None, confidence: float | None = None) -> list[Cell]:
     """The paper's RouterBench protocol on ``ds`` for every pool × noise level (a list of :class:`Cell`).
 
     For each pool (:func:`pool_models`) and noise level: the paper's noise model on all queries of the pool
@@ -209,6 +209,8 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
       progress: called with a line of text before each fit.
       estimates: the estimates of ``ds`` (e.g. :func:`cascjax.read_estimates`) for the noise level
         ``"columns"``; without a covariance.
+      confidence: None, or budgets that hold on the test split with this probability
+        (:func:`cascjax.fit`'s ``confidence``, ``holdout`` = the test split's size).
 
     Returns:
       A list of :class:`Cell`, pool-major then noise.
@@ -253,7 +255,7 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
             cells.append(run_cell(spec, noise, names, fit_ds, test_ds, budgets, draw,
                                   1 if noise == "columns" else seeds, wanted,
                                   dict(max_depth=max_depth, samples=samples, per_step=per_step, candidates=candidates,
-                                       grid=grid), n_boot, boot_seed, progress))
+                                       grid=grid, confidence=confidence), n_boot, boot_seed, progress))
     return cells
 
 
@@ -262,7 +264,8 @@ def run_cell(spec, label, names, fit_ds, test_ds, budgets, estimates, seeds, wan
     """One :class:`Cell`: every row of ``wanted`` (of :data:`ROWS`) fitted per budget on ``fit_ds`` and evaluated
     on ``test_ds``, with ``estimates(seed)`` → (fit estimates, test estimates) for each seed (``label``: the noise
     level or estimator, the cell's ``noise`` field); ``options``: :func:`reproduce`'s ``max_depth``,
-    ``samples``, ``per_step``, ``candidates``, ``grid``. The building block of :func:`reproduce` and
+    ``samples``, ``per_step``, ``candidates``, ``grid`` (and optionally ``confidence``: budgets that hold on
+    ``test_ds``, see :func:`cascjax.fit`). The building block of :func:`reproduce` and
     :func:`reproduce_learned`, for a study with estimates of its own.
 
     Example:
@@ -292,6 +295,8 @@ def run_cell(spec, label, names, fit_ds, test_ds, budgets, estimates, seeds, wan
                 kw = dict(max_depth=min(options["max_depth"], m), samples=options["samples"])
             elif strategy == "cascade":
                 kw = dict(samples=options["samples"])
+            if options.get("confidence") is not None:
+                kw.update(confidence=options["confidence"], holdout=test_ds.n_queries)
             f = fit(fit_ds, fit_est, budgets, strategy, per_step=options["per_step"],
                     candidates=options["candidates"], grid=options["grid"], seed=seed, **kw)
             ev, *ec = evaluate_many([f] + ([f.constant] if f.constant is not None else []), test_ds, test_est,

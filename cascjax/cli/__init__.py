@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
                         "and cascade grids decide as path_at on their exact paths; the other strategies keep score)")
     f.add_argument("--budgets", help="comma-separated budgets (mean cost per query): the best γ-mixture of each "
                                      "strategy there, in budgets.csv and marked in frontier.png")
+    f.add_argument("--confidence", type=float, default=None,
+                   help="with --budgets: the mixtures' mean cost on new queries stays ≤ B with this probability "
+                        "(e.g. 0.95; from the grid curve's per-query costs), not only in expectation")
     f.add_argument("--out", default="cascjax-out", help="output directory (default: ./cascjax-out)")
     _output_options(f)
 
@@ -158,6 +161,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bootstrap", type=int, default=1000,
                    help="paired bootstrap resamples for the intervals (0: none; default: 1000)")
     r.add_argument("--out", default="cascjax-reproduce", help="output directory (default: ./cascjax-reproduce)")
+    r.add_argument("--confidence", type=float, default=None,
+                   help="budgets that hold on the test split with this probability (e.g. 0.95; the fitted "
+                        "mixture's upper confidence bound on the test mean cost ≤ B); default: in expectation on "
+                        "the fit split, as the paper")
     r.add_argument("--estimator", default="noise", choices=("noise", "learned"),
                    help="noise: the paper's RouterBench protocol on its noise model (default); learned: its "
                         "real-benchmark protocol, estimators learned from what the models answered (train / "

@@ -28,6 +28,15 @@ def run(args) -> int:
         budgets = _parse_numbers(args.budgets, "--budgets")
         if not (np.isfinite(budgets).all() and (budgets >= 0).all()):
             raise CascjaxError(f"--budgets must be finite and non-negative, got {args.budgets!r}")
+    if args.confidence is not None:
+        from .._confidence import check_confidence
+
+        if budgets is None:
+            raise CascjaxError("--confidence needs --budgets (the budgets that are to hold on new data)")
+        try:
+            check_confidence(args.confidence, None)
+        except CascjaxError as e:
+            raise CascjaxError(f"--confidence: {e}") from None
     ds, path = _load(args)
     if args.max_depth is not None and not 1 <= args.max_depth <= ds.n_models:
         raise CascjaxError(f"--max-depth must be in 1..{ds.n_models} (the number of models), got {args.max_depth}")
@@ -67,8 +76,10 @@ def run(args) -> int:
                     options["force_order"] = args.force_order
                 if name in ("routing", "cascade"):
                     options["tie_band"] = args.tie_band
+                # --confidence: the MIN-tie grid curve keeps each query's cost (the bound's moments).
                 curve = cascjax.sweep(ds, est, grid_values, strategy=CLI_STRATEGIES[name],
-                                      tie="min" if tie == "none" else tie, **options)
+                                      tie="min" if tie == "none" else tie,
+                                      return_choices=args.confidence is not None and not both, **options)
                 both.append(curve)
                 rows += [(name, "grid", float(l), tie, float(c), float(q))
                          for l, c, q in zip(grid_values, np.asarray(curve.cost), np.asarray(curve.quality))]
@@ -87,7 +98,9 @@ def run(args) -> int:
                 summary.append(_summary_row("strategy", f"{name} (exact path)", exact, ds))
                 best = exact
             if budgets is not None:
-                mix = cascjax.at_budget(best, budgets)
+                if args.confidence is not None:
+                    best = both[0]
+                mix = cascjax.at_budget(best, budgets, confidence=args.confidence)
                 lam = np.asarray(mix.lam, np.float64).reshape(budgets.size, -1)[:, 0]
                 at_budgets += [dict(strategy=name, curve="exact" if best is not both[0] else "grid", budget=float(b),
                                     feasible=bool(f), **{"lambda": float(lm)}, gamma=float(g), cost=float(c),

@@ -19,6 +19,17 @@ def run(args) -> int:
 
     options = _protocol_args(args)
     ds, path = _load(args)
+    if args.confidence is not None:
+        from .._confidence import check_confidence
+
+        if args.estimator == "learned":
+            raise CascjaxError("--confidence is for the noise-model and columns protocols; the learned protocol "
+                               "fits its budgets in expectation")
+        try:
+            check_confidence(args.confidence, None)
+        except CascjaxError as e:
+            raise CascjaxError(f"--confidence: {e}") from None
+        options["confidence"] = args.confidence
     if args.estimator == "learned":
         return _learned(args, ds, path, options)
     pools = _parse_list(args.pools, "--pools") if args.pools else (
