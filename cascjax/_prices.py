@@ -21,7 +21,7 @@ def price_scenarios(ds, est, prices, dtype) -> tuple[np.ndarray, np.ndarray, np.
     try:
         p = np.asarray(prices, dtype=np.float64)
     except (TypeError, ValueError):
-        raise CascjaxError(f"prices must be numbers: multipliers [S, M] or cost tables [S, N, M]") from None
+        raise CascjaxError("prices must be numbers: multipliers [S, M] or cost tables [S, N, M]") from None
     n, m = ds.n_queries, ds.n_models
     cost = np.asarray(ds.cost, np.float64)
     ante, post = (np.asarray(a, np.float64) for a in (est.cost_ante, est.cost_post))

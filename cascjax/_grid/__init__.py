@@ -63,7 +63,6 @@ def _plan(spec: dict, text: str | None, name: str) -> tuple[pd.DataFrame, list[d
 
     cells = expand(spec, text=text, name=name)
     cache: dict = {}
-    memos: dict = {}  # per dataset read (cache keeps it alive): its estimates, for its next groups
     rows, groups = [], {}
     for cell in cells:
         ds, digest, _ = _load(cell, cache)
