@@ -455,3 +455,30 @@ def test_the_gradient_iterates_spend_about_the_budget_and_improve_on_the_start(s
     ratio = np.asarray(hard.cost) / budgets[inner]
     assert 0.75 <= np.median(ratio) <= 1.3, ratio
     assert np.mean(np.asarray(hard.quality) >= np.asarray(start.quality) - 1e-12) >= 0.6
+
+
+def test_choose_validation_picks_constant_or_per_step_on_a_held_out_half():
+    """choose='validation': constant and per-step λ fitted on one half of the fit split, scored on the other
+    (recomputed here by hand), the winner refitted on the whole split and reported in ``chosen``."""
+    import jax
+
+    from cascjax._fit import evaluate_many
+
+    ds = cascjax.synthetic(8, n_queries=400, n_models=4)
+    est = cascjax.noisy_estimates(ds, jax.random.key(2), "medium")
+    budgets = np.quantile(np.asarray(ds.cost, np.float64).mean(0), [0.3, 0.5, 0.7])
+    kw = dict(max_depth=3, samples=4, candidates=32, grid=24, seed=5)
+    got = cascjax.fit(ds, est, budgets, "cascade", choose="validation", **kw)
+    perm = np.random.default_rng(5).permutation(ds.n_queries)
+    a, b = np.sort(perm[:200]), np.sort(perm[200:])
+    half = cascjax.fit(ds.take(a), est.take(a), budgets, "cascade", **kw)
+    per_step, constant = evaluate_many([half, half.constant], ds.take(b), est.take(b))
+    both = (per_step.cost <= budgets) & (constant.cost <= budgets)
+    want = "per-step" if np.mean(per_step.quality[both] - constant.quality[both]) > 0 else "constant"
+    assert got.chosen == want
+    again = cascjax.fit(ds, est, budgets, "cascade", per_step=("search",) if want == "per-step" else (), **kw)
+    np.testing.assert_array_equal(got.lo, again.lo)
+    np.testing.assert_array_equal(got.gamma, again.gamma)
+    assert cascjax.fit(ds, est, budgets, "cascade", **kw).chosen == "all"
+    with pytest.raises(cascjax.CascjaxError, match="unknown choose"):
+        cascjax.fit(ds, est, budgets, "cascade", choose="best", **kw)
