@@ -138,9 +138,12 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
       >>> cascade = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.5, 2.0], "threshold_cascade")
       >>> [round(float(x), 2) for x in cascade.ran]   # θ = 2: never confident, all 6 models run
       [2.88, 6.0]
-      >>> cheap, dear = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [1e3], prices=[[1.0] * 6, [0.5] * 6])
-      >>> round(float(cheap.cost[0]) / float(dear.cost[0]), 6)   # every price halved: the same choices
+      >>> today, halved = cascjax.sweep(ds, cascjax.perfect_estimates(ds), [0.0, 1e3],
+      ...                               prices=[[1.0] * 6, [0.5] * 6])   # S = 2 scenarios, one call
+      >>> round(float(today.cost[0] / halved.cost[0]), 6)   # λ = 0 ignores cost: the same choices, half the cost
       2.0
+      >>> bool(halved.quality[1] > today.quality[1])        # at λ = 1e3 cheaper models buy better answers
+      True
     """
     curve, n_lam, n = _evaluate(ds, est, lambdas, strategy, tie, max_depth=max_depth, samples=samples,
                                 no_deviation=no_deviation, force_order=force_order, greedy=greedy, prune=prune,
