@@ -37,6 +37,39 @@ def _load(args):
                         dropna=args.dropna), path
 
 
+def _sweep_args(args) -> list[str]:
+    """The strategies of ``--strategy`` and the checked ``--lambdas`` of frontier and whatif."""
+    from .._errors import CascjaxError
+
+    strategies = _parse_list(args.strategy, "--strategy")
+    for s in strategies:
+        if s not in CLI_STRATEGIES:
+            raise CascjaxError(f"unknown strategy {s!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
+    if args.lambdas < 2:
+        raise CascjaxError(f"--lambdas must be at least 2, got {args.lambdas}")
+    return strategies
+
+
+def _estimates(args, ds, path):
+    """The estimates ``--estimates`` names (perfect, the noise model at a level with ``--seed``, or DATA's own
+    columns), after the pool's ``--max-depth`` and ``--samples`` are checked."""
+    import jax
+
+    import cascjax
+    from .._errors import CascjaxError
+
+    if args.max_depth is not None and not 1 <= args.max_depth <= ds.n_models:
+        raise CascjaxError(f"--max-depth must be in 1..{ds.n_models} (the number of models), got {args.max_depth}")
+    if args.samples < 1:
+        raise CascjaxError(f"--samples must be at least 1, got {args.samples}")
+    if args.estimates == "perfect":
+        return cascjax.perfect_estimates(ds)
+    if args.estimates == "columns":
+        return cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
+                                      allow_pickle=args.allow_pickle, dropna=args.dropna)
+    return cascjax.noisy_estimates(ds, jax.random.key(args.seed), args.estimates)
+
+
 def _protocol_args(args):
     """Validated options shared by reproduce and ablate."""
     from .._errors import CascjaxError

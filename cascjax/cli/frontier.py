@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import os
 
-from ._common import CLI_STRATEGIES, _load, _parse_list, _parse_numbers
+from ._common import CLI_STRATEGIES, _estimates, _load, _parse_numbers, _sweep_args
 from ._output import _Progress, _png, _print_json, _write_files
 
 
 def run(args) -> int:
     """``cascjax frontier`` on parsed arguments: the exit code (0); bad input raises CascjaxError."""
-    import jax
     import numpy as np
 
     import cascjax
     from .._errors import CascjaxError
 
-    strategies = _parse_list(args.strategy, "--strategy")
-    for s in strategies:
-        if s not in CLI_STRATEGIES:
-            raise CascjaxError(f"unknown strategy {s!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
-    if args.lambdas < 2:
-        raise CascjaxError(f"--lambdas must be at least 2, got {args.lambdas}")
+    strategies = _sweep_args(args)
     budgets = None
     if args.budgets is not None:
         budgets = _parse_numbers(args.budgets, "--budgets")
@@ -38,18 +32,7 @@ def run(args) -> int:
         except CascjaxError as e:
             raise CascjaxError(f"--confidence: {e}") from None
     ds, path = _load(args)
-    if args.max_depth is not None and not 1 <= args.max_depth <= ds.n_models:
-        raise CascjaxError(f"--max-depth must be in 1..{ds.n_models} (the number of models), got {args.max_depth}")
-    if args.samples < 1:
-        raise CascjaxError(f"--samples must be at least 1, got {args.samples}")
-    if args.estimates == "perfect":
-        est = cascjax.perfect_estimates(ds)
-    elif args.estimates == "columns":
-        est = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
-                                     allow_pickle=args.allow_pickle,
-                                     dropna=args.dropna)
-    else:
-        est = cascjax.noisy_estimates(ds, jax.random.key(args.seed), args.estimates)
+    est = _estimates(args, ds, path)
     if args.covariance:
         est = cascjax.fit_covariances(est)
     if args.lambda_values is not None:

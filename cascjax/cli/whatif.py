@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ._common import CLI_STRATEGIES, _load, _parse_list, _parse_numbers
+from ._common import CLI_STRATEGIES, _estimates, _load, _parse_numbers, _sweep_args
 from ._output import _Progress, _png, _print_json, _write_files
 
 
@@ -37,7 +37,6 @@ def parse_scale(text: str):
 
 def run(args) -> int:
     """``cascjax whatif`` on parsed arguments: the exit code (0); bad input raises CascjaxError."""
-    import jax
     import numpy as np
     import pandas as pd
 
@@ -45,26 +44,13 @@ def run(args) -> int:
     from .._errors import CascjaxError
     from .._prices import price_scenarios, scale_model
 
-    strategies = _parse_list(args.strategy, "--strategy")
-    for s in strategies:
-        if s not in CLI_STRATEGIES:
-            raise CascjaxError(f"unknown strategy {s!r} in --strategy; available: {', '.join(CLI_STRATEGIES)}")
-    if args.lambdas < 2:
-        raise CascjaxError(f"--lambdas must be at least 2, got {args.lambdas}")
+    strategies = _sweep_args(args)
     if args.budget is not None and not (np.isfinite(args.budget) and args.budget >= 0):
         raise CascjaxError(f"--budget must be finite and non-negative, got {args.budget}")
     scales = parse_scale(args.scale)
     ds, path = _load(args)
-    if args.max_depth is not None and not 1 <= args.max_depth <= ds.n_models:
-        raise CascjaxError(f"--max-depth must be in 1..{ds.n_models} (the number of models), got {args.max_depth}")
     prices = scale_model(ds.models, args.model, scales)
-    if args.estimates == "perfect":
-        est = cascjax.perfect_estimates(ds)
-    elif args.estimates == "columns":
-        est = cascjax.read_estimates(path, ds, format=args.format, prices=args.prices, split=args.split,
-                                     allow_pickle=args.allow_pickle, dropna=args.dropna)
-    else:
-        est = cascjax.noisy_estimates(ds, jax.random.key(args.seed), args.estimates)
+    est = _estimates(args, ds, path)
     cost, ante, _ = price_scenarios(ds, est, prices, np.float64)
     # One λ grid for every scenario: drawn from all scenarios' cost estimates (a price moves the breakpoints).
     step = max(1, ds.n_queries * len(scales) // 100_000)
