@@ -125,7 +125,8 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
       out: the output folder: ``results.csv`` (``results.parquet`` with pyarrow), ``grid.png``, the part files
         and ``cells.csv`` (:mod:`cascjax._grid._store`). Rerunning computes only the cells whose key has no rows
         in ``out`` yet, also after the spec changed (a new axis value: only its cells run); the table holds the
-        current spec's cells.
+        current spec's cells. Each group's part file is written as it finishes; ``results.csv`` after the
+        first group, then at most every :data:`RESULTS_EVERY` seconds, and at the end.
       text, name: the TOML text and file name the spec came from (errors then name the line).
       shard: ``"i/n"``: run only groups i, i + n, i + 2n, ... of the spec's groups (0 ≤ i < n), e.g. one task of
         a SLURM array job; :func:`merge` joins the shards' folders.
