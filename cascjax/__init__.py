@@ -35,6 +35,13 @@ from ._metrics import (
     model_hull as model_hull,
     quality_at as quality_at,
 )
+from ._router_metrics import (
+    cost_save as cost_save,
+    oracle as oracle,
+    oracle_gap as oracle_gap,
+    pareto_dist as pareto_dist,
+    perf_gain as perf_gain,
+)
 from ._routing import routing_path as routing_path
 from ._sweep import STRATEGIES as STRATEGIES, lambda_grid as lambda_grid, sweep as sweep
 from ._sweep import threshold_grid as threshold_grid

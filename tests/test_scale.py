@@ -207,6 +207,9 @@ n, m = 103, 4                     # not a multiple of 4 devices or of the chunk 
 ds = cascjax.Dataset(rng.random((n, m)), np.sort(rng.random((n, m)), axis=1) + 0.01)
 est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
 lam = cascjax.lambda_grid(est, 8)
+from cascjax._sweep import group_sweep
+groups = (rng.random((n, 3)) < 0.5).astype(np.int8)
+groups[0] = 1
 runs = {"routing": {}, "threshold_cascade": dict(max_depth=3), "cascade": dict(max_depth=3, samples=4),
         "cascade_routing": dict(max_depth=3, samples=4), "routing events": {}}
 for strategy, kw in runs.items():
@@ -218,6 +221,10 @@ for strategy, kw in runs.items():
     for field in ("cost", "quality", "answered", "ran", "choice", "query_cost"):
         assert np.array_equal(np.asarray(getattr(one, field)), np.asarray(getattr(four, field))), (strategy, field)
     assert len(four.cost.sharding.device_set) == 4, four.cost.sharding
+    # Sums per group of queries (the grid's engine): the same on four devices.
+    one, four = (group_sweep(ds, est, values, groups, strategy, chunk_size=10, devices=d, **kw) for d in (1, None))
+    for a, b in zip(one, four):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=strategy)
 paths = {"routing_path": lambda **o: cascjax.routing_path(ds, est, chunk_size=10, **o),
          "cascade_path": lambda **o: cascjax.cascade_path(ds, est, max_depth=3, samples=4, chunk_size=10, **o),
          "cascade_routing_path": lambda **o: cascjax.cascade_routing_path(ds, est, max_depth=2, samples=4,
@@ -238,7 +245,7 @@ print("ok")
 def test_sharded_over_four_devices_equals_one_device():
     """A fresh process with 4 host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``): every
     sweep, exact path and a fit give the one-device results to the bit, with N a multiple of neither the
-    device count nor the chunk size."""
+    device count nor the chunk size; sums per group of queries (``group_sweep``) to float64 rounding."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]

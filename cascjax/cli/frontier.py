@@ -96,6 +96,10 @@ def run(args) -> int:
     mc, mq = cascjax.model_points(ds)
     hull = cascjax.model_hull(ds)
     summary.append(_summary_row("baseline", "linear interpolation (model hull)", (mc[hull], mq[hull]), ds))
+    # ParetoDist: each row's distance below the frontier of every row's points together.
+    front = tuple(np.concatenate([r["_points"][i] for r in summary]) for i in (0, 1))
+    for r in summary:
+        r["pareto_dist"] = cascjax.pareto_dist(r.pop("_points"), front)
     for name, c, q in zip(ds.models, mc, mq):
         summary.append(dict(kind="model", name=name, auc=float("nan"), aiq=float("nan"), cost_min=float(c),
                             cost_max=float(c), quality_max=float(q), points=1))
@@ -117,9 +121,11 @@ def _summary_row(kind, name, curve, ds):
 
     cost, quality = (curve.cost, curve.quality) if hasattr(curve, "cost") else curve
     cost, quality = np.asarray(cost, np.float64), np.asarray(quality, np.float64)
-    return dict(kind=kind, name=name, auc=cascjax.auc((cost, quality), ds), aiq=cascjax.aiq((cost, quality), ds),
+    points = (cost, quality)
+    return dict(kind=kind, name=name, auc=cascjax.auc(points, ds), aiq=cascjax.aiq(points, ds),
                 cost_min=float(cost.min()), cost_max=float(cost.max()), quality_max=float(quality.max()),
-                points=int(cost.size))
+                points=int(cost.size), perf_gain=cascjax.perf_gain(points, ds), cost_save=cascjax.cost_save(points, ds),
+                oracle_gap=cascjax.oracle_gap(points, ds), _points=points)
 
 
 def _write_outputs(out, rows, summary, plotted, used, at_budgets, budgets, ds, path, estimates):
