@@ -156,7 +156,7 @@ def sweep(ds: Dataset, est: Estimates, lambdas, strategy: str = "routing", tie: 
     if host[0].ndim == (1 if strategy == "routing" else 2):  # λ as given (not batched by the kernel)
         host[0] = np.broadcast_to(host[0], host[1].shape[:1] + host[0].shape)
     return [_cut(Curve(*(None if a is None else _compile.put(a[s]) for a in host)), n_lam, n)
-            for s in range(host[1].shape[0])]
+            for s in range(np.shape(prices)[0])]  # (the scenarios past S are padding)
 
 
 def group_sweep(ds: Dataset, est: Estimates, lambdas, groups, strategy: str = "routing", tie: str = "min",
@@ -224,7 +224,10 @@ def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None
             raise CascjaxError("prices take Estimates (per-query fields), not a state table or a state model")
         from ._prices import price_scenarios
 
-        scenarios = price_scenarios(ds, est, prices, dtype)  # (cost, cost_ante, cost_post) [S, N, M] each
+        # (cost, cost_ante, cost_post) [S, N, M] each; the scenario axis padded to a shape bucket (copies of the
+        # last scenario, cut off by sweep), so any S of a bucket reuses one program.
+        scenarios = price_scenarios(ds, est, prices, dtype)
+        scenarios = tuple(_compile.pad_rows(t, _compile.small_bucket(t.shape[0]), last=True) for t in scenarios)
         devices = 1  # the scenarios are the batch, on one device
     on = scenarios is not None
     n_scenarios = 1 if scenarios is None else scenarios[0].shape[0]

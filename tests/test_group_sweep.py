@@ -100,3 +100,17 @@ def test_bad_groups(groups, message):
     ds = cascjax.Dataset.from_arrays([[0, 1], [1, 1], [0, 1], [1, 0]], [[1, 2]] * 4)
     with pytest.raises(CascjaxError, match=message):
         group_sweep(ds, cascjax.perfect_estimates(ds), [0.0, 1.0], groups)
+
+
+def test_group_counts_of_a_bucket_share_their_programs():
+    """The group axis is padded to a shape bucket (empty groups, cut off): 3 groups after 4 compile nothing."""
+    from cascjax._compile import programs
+
+    ds = cascjax.synthetic(6, n_queries=90, n_models=3)
+    est = cascjax.perfect_estimates(ds)
+    groups = (np.arange(90)[:, None] % 4 == np.arange(4)).astype(np.int8)
+    four = group_sweep(ds, est, [0.0, 0.5, 2.0], groups, "cascade", max_depth=2, samples=4)
+    before = programs()["total"]
+    three = group_sweep(ds, est, [0.0, 0.5, 2.0], groups[:, :3], "cascade", max_depth=2, samples=4)
+    assert programs()["total"] == before
+    np.testing.assert_allclose(three[0], four[0][:, :3], rtol=1e-12)

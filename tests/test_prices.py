@@ -151,3 +151,20 @@ def test_whatif_command(tmp_path):
     assert bad.returncode == 2 and "'nope' is not in the data" in bad.stderr
     bad = _cli("whatif", "--model", "gemini-1.5-pro-002", "--scale", "4:1:0", "--out", str(tmp_path / "b"))
     assert bad.returncode == 2 and "--scale" in bad.stderr
+
+
+def test_scenario_counts_of_a_bucket_share_their_programs():
+    """The scenario axis is padded to a shape bucket (copies of the last scenario, cut off): 3 scenarios after 4
+    compile nothing, and padding changes no bit."""
+    from cascjax._compile import programs
+
+    ds = cascjax.synthetic(4, n_queries=90, n_models=3)
+    est = cascjax.perfect_estimates(ds)
+    prices = np.array([[1.0, 1.0, 1.0], [0.5, 1.0, 2.0], [2.0, 1.0, 1.0], [1.0, 3.0, 1.0]])
+    four = cascjax.sweep(ds, est, [0.0, 0.5, 2.0], "cascade", max_depth=2, samples=4, prices=prices)
+    before = programs()["total"]
+    three = cascjax.sweep(ds, est, [0.0, 0.5, 2.0], "cascade", max_depth=2, samples=4, prices=prices[:3])
+    assert programs()["total"] == before and len(three) == 3
+    for a, b in zip(three, four):
+        np.testing.assert_array_equal(a.cost, b.cost)
+        np.testing.assert_array_equal(a.quality, b.quality)
