@@ -278,8 +278,8 @@ def _outcome(quality, cost, scores, weight, final):
 
 @partial(jax.jit, static_argnames=("depth", "rtol", "force_order", "greedy", "prune", "room", "plan",
                                    "return_choices", "prefix", "skip_padding"))
-def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, groups=None, *, depth, rtol, force_order, greedy, prune, room,
-         plan, return_choices, prefix, skip_padding=True):
+def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, groups=None, *, depth, rtol, force_order, greedy,
+         prune, room, plan, return_choices, prefix, skip_padding=True):
 
     def one(args, lam, z, factor, model):
         q, c, e, w = args

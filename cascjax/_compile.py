@@ -212,12 +212,17 @@ def real(weight: jax.Array) -> jax.Array:
     return weight > 0 if weight.ndim == 1 else jnp.any(weight > 0, axis=1)
 
 
+def _real_rows(weight: jax.Array, x: jax.Array) -> jax.Array:
+    """``x`` [n, ...] with the padding rows (not :func:`real`) set to exact +0."""
+    return jnp.where(real(weight).reshape((-1,) + (1,) * (x.ndim - 1)), x, jnp.zeros((), x.dtype))
+
+
 def masked_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
     """Σ_n x[n] over the real queries (``weight`` [n] > 0), as a :func:`tree_sum` over axis 0; padding rows
     contribute exact +0 (never 0·x, which is −0 or NaN for some x). With group weights [n, G] (0/1: which
     queries each of G groups holds), one sum per group, the group axis last: [..., G], as a matrix product
     (G pairwise trees cost ~5x the decisions; a product's order depends on the chunk size, in the last bits)."""
-    x = jnp.where(real(weight).reshape((-1,) + (1,) * (x.ndim - 1)), x, jnp.zeros((), x.dtype))
+    x = _real_rows(weight, x)
     if weight.ndim == 1:
         return tree_sum(x)
     return jnp.tensordot(x, (weight > 0).astype(x.dtype), axes=(0, 0))
@@ -226,7 +231,7 @@ def masked_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
 def real_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
     """Σ_n x[n] of integers over the real queries (exact in any order). Group weights count every real query
     once (counts per group are not needed, and would cost as much as the decisions)."""
-    return jnp.sum(jnp.where(real(weight).reshape((-1,) + (1,) * (x.ndim - 1)), x, jnp.zeros((), x.dtype)), axis=0)
+    return jnp.sum(_real_rows(weight, x), axis=0)
 
 
 def count(weight: jax.Array, index: jax.Array, size: int, dtype) -> jax.Array:

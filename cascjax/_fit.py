@@ -199,8 +199,8 @@ def fit(ds: Dataset, est: Estimates, budgets, strategy: str = "cascade_routing",
     for _ in range(CONFIDENCE_ROUNDS):
         fitted = _fit(ds, est, target, strategy, **kw)
         # Each budget's two strategies per query on the fit split: the moments of the mixture's cost.
-        lo, hi = (np.asarray(evaluate(fitted._replace(gamma=np.full(b.size, g)), ds, est, per_query=True)
-                             .query_cost, np.float64) for g in (0.0, 1.0))
+        lo, hi = (np.asarray(e.query_cost, np.float64) for e in evaluate_many(
+            [fitted._replace(gamma=np.full(b.size, g)) for g in (0.0, 1.0)], ds, est, per_query=True))
         ucb = bound(lo.mean(1), (lo ** 2).mean(1), hi.mean(1), (hi ** 2).mean(1), np.asarray(fitted.gamma),
                     ds.n_queries, float(confidence), holdout)
         over = np.asarray(fitted.feasible) & (ucb > b)

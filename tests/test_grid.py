@@ -100,7 +100,7 @@ def test_price_scenarios_are_an_axis(data_file):
         assert len(group) == 8 and len({_grid._spec.static_key(c) for c in group}) == 1
         rows = _run.run_group(ds, group, columns)
         depth = _run.depth_of(ds, group[0])
-        priced = [_run._priced(_run._estimates(ds, c, columns), _run.multiplier(ds, c)) for c in group]
+        priced = [_run._priced(ds, _run._estimates(ds, c, columns), _run.multiplier(ds, c))[1] for c in group]
         fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0])
                      for c, e in zip(group, priced)]
         stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))

@@ -29,6 +29,7 @@ from .._fit import _search, _select
 from .._metrics import aiq, auc
 from .._noise import noisy_estimates
 from .._protocol import hull_budgets
+from .._prices import price_scenarios
 from .._sweep import group_sweep, lambda_grid, sweep, threshold_grid
 from ._spec import LEARNED_KEYS
 
@@ -181,11 +182,11 @@ def multiplier(ds: Dataset, cell: dict) -> np.ndarray:
     return out
 
 
-def _priced(est: Estimates, factor: np.ndarray) -> Estimates:
-    """The estimates under a price scenario: cost estimates ex ante and post hoc times the multipliers (as
-    :func:`cascjax.sweep`'s ``prices``)."""
-    return est._replace(cost_ante=np.asarray(est.cost_ante, np.float64) * factor,
-                        cost_post=np.asarray(est.cost_post, np.float64) * factor)
+def _priced(ds: Dataset, est: Estimates, factor: np.ndarray) -> tuple[np.ndarray, Estimates]:
+    """The costs [N, M] and estimates under a price scenario (multipliers [M]), as :func:`cascjax.sweep`'s
+    ``prices`` (:func:`cascjax._prices.price_scenarios`)."""
+    cost, ante, post = price_scenarios(ds, est, factor[None], np.float64)
+    return cost[0], est._replace(cost_ante=ante[0], cost_post=post[0])
 
 
 def _take(est, rows):
@@ -228,8 +229,12 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     # Noise-model and perfect estimates depend on the pool and their key alone: kept for the next groups.
     ests = [_memo_get(memo if k[0] not in ("columns", "learned") else None,
                       (tuple(ds.models),) + _estimates_key(cells[i]), make(i)) for k, i in zip(distinct, first)]
-    mult = [multiplier(ds, cells[i]) for i in first]  # [M] price multipliers per distinct sweep
-    ests = [e if (f == 1).all() else _priced(e, f) for e, f in zip(ests, mult)]
+    priced = {(): cost}  # the costs per price scenario: the data's, or the scenario's
+    for e, i in enumerate(first):
+        if cells[i]["price_model"]:
+            scenario_cost, ests[e] = _priced(ds, ests[e], multiplier(ds, cells[i]))
+            priced.setdefault(_price_key(cells[i]), scenario_cost)
+    costs = [priced[_price_key(cells[i])] for i in first]  # each sweep's
     host = [_take(e, slice(None)) for e in ests]  # on the host once, not once per cell
     stacked_fit = _concat([_take(host[which[i]], splits[i][0]) for i in range(len(cells))])
     params, source = candidates(cell0, stacked_fit, depth)
@@ -250,7 +255,7 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
             data, est = ds, ests[part[0]]
         else:
             rows = np.tile(np.arange(n), len(part))
-            data = Dataset.from_arrays(quality[rows], np.concatenate([cost * mult[e] for e in part]),
+            data = Dataset.from_arrays(quality[rows], np.concatenate([costs[e] for e in part]),
                                        models=list(ds.models), sort=False)
             est = Estimates(*(np.concatenate([host[e][k] for e in part]) for k in range(6)))
         if not any(cells[i]["bootstrap"] for e in part for i in users[e]):
@@ -291,10 +296,10 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     pools: dict = {}  # the models' mean cost and quality per test split (cells share a few splits)
     for i, cell in enumerate(cells):
         fit_rows, test_rows, _ = splits[i]
-        priced = cost * mult[which[i]]  # the cell's costs under its prices
+        cell_cost = costs[which[i]]  # the cell's costs under its prices
         at = (id(test_rows),) + _price_key(cell)
         if at not in pools:
-            pools[at] = priced[test_rows].mean(0), quality[test_rows].mean(0)
+            pools[at] = cell_cost[test_rows].mean(0), quality[test_rows].mean(0)
         mc, mq = pools[at]
         if isinstance(cell["budgets"], int):
             budgets = hull_budgets(mc, mq, cell["budgets"])
@@ -311,7 +316,7 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
         hull = _auc(tc, tq, bounds, aiq)
         low = high = float("nan")
         if cell["bootstrap"]:
-            low, high = _interval(test_query[i], lo, hi, gamma, ok, priced[test_rows], quality[test_rows],
+            low, high = _interval(test_query[i], lo, hi, gamma, ok, cell_cost[test_rows], quality[test_rows],
                                   cell["bootstrap"], cell["split_seed"])
         rows = []
         for b in range(budgets.size):

@@ -109,19 +109,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "usage.png (budgets.csv with --budgets) and print an AUC table.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _data_options(f)
-    f.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
-                   help="comma-separated strategies (available: routing, cascade, cascade-routing, "
-                        "threshold-cascade; default: all)")
-    f.add_argument("--max-depth", type=int, default=None,
-                   help="cascades: at most this many models per query (default: all)")
-    f.add_argument("--samples", type=int, default=64,
-                   help="cascade, cascade-routing: shared normal points K for expected maxima (default: 64)")
+    _sweep_options(f)
     f.add_argument("--force-order", action="store_true",
                    help="cascade-routing: run models in ascending index order (mean cost when sorted)")
-    f.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
-                   help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
-                        "<model>|quality_ante... from DATA (default: low)")
-    f.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
     f.add_argument("--covariance", action="store_true",
                    help="cascade, cascade-routing: correlated uncertainty, a covariance per run-pattern fitted "
                         "on all queries as the paper's fit_covariances, instead of independent σ (≤ 16 models)")
@@ -215,15 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--model", required=True, help="the model whose price changes")
     w.add_argument("--scale", default="0.25:4:9",
                    help="price multipliers: LO:HI:N (N log-spaced, default 0.25:4:9) or comma-separated numbers")
-    w.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
-                   help="comma-separated strategies (default: all)")
-    w.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
-                   help="perfect, low/medium/high (the paper's noise model) or columns (default: low)")
-    w.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
+    _sweep_options(w)
     w.add_argument("--lambdas", type=int, default=256, help="size of the λ grid, shared by every price (default: "
                                                              "256)")
-    w.add_argument("--max-depth", type=int, default=None, help="cascades: at most this many models (default: all)")
-    w.add_argument("--samples", type=int, default=64, help="cascade, cascade-routing: K (default: 64)")
     w.add_argument("--budget", type=float, default=None, help="also the best quality at this mean cost per query")
     w.add_argument("--out", default="cascjax-whatif", help="output directory (default: ./cascjax-whatif)")
     _output_options(w)
@@ -262,6 +246,22 @@ def _data_options(p):
     p.add_argument("--allow-pickle", action="store_true",
                    help="read .pkl/.pickle files (RouterBench's); off by default: loading a pickle runs any code it "
                         "holds, so only allow files you trust")
+
+
+def _sweep_options(p):
+    """The strategies and their estimates, as frontier and whatif take them (read by
+    :func:`cascjax.cli._common._sweep_args` and :func:`cascjax.cli._common._estimates`)."""
+    p.add_argument("--strategy", default="routing,cascade,cascade-routing,threshold-cascade",
+                   help="comma-separated strategies (available: routing, cascade, cascade-routing, "
+                        "threshold-cascade; default: all)")
+    p.add_argument("--max-depth", type=int, default=None,
+                   help="cascades: at most this many models per query (default: all)")
+    p.add_argument("--samples", type=int, default=64,
+                   help="cascade, cascade-routing: shared normal points K for expected maxima (default: 64)")
+    p.add_argument("--estimates", default="low", choices=ESTIMATE_CHOICES,
+                   help="perfect: the truth; low/medium/high: the paper's noise model; columns: read "
+                        "<model>|quality_ante... from DATA (default: low)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default: 0)")
 
 
 def _output_options(p):
