@@ -220,8 +220,9 @@ def _real_rows(weight: jax.Array, x: jax.Array) -> jax.Array:
 def masked_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
     """Σ_n x[n] over the real queries (``weight`` [n] > 0), as a :func:`tree_sum` over axis 0; padding rows
     contribute exact +0 (never 0·x, which is −0 or NaN for some x). With group weights [n, G] (0/1: which
-    queries each of G groups holds), one sum per group, the group axis last: [..., G], as a matrix product
-    (G pairwise trees cost ~5x the decisions; a product's order depends on the chunk size, in the last bits)."""
+    queries each of G groups holds), one sum per group, the group axis last: [..., G], as a matrix product (G
+    pairwise trees were slower: the cascade on the example at 66 λ and 8 groups took 108 ms a call against 60 ms
+    for the plain sweep, ad hoc; a product's order depends on the chunk size, in the last bits)."""
     x = _real_rows(weight, x)
     if weight.ndim == 1:
         return tree_sum(x)
@@ -237,8 +238,7 @@ def real_sum(weight: jax.Array, x: jax.Array) -> jax.Array:
 def count(weight: jax.Array, index: jax.Array, size: int, dtype) -> jax.Array:
     """How many real queries (``weight`` > 0) have each value 0..size−1 of ``index`` [n], counted as int32 (exact
     and independent of the order of addition), returned in ``dtype``. With group weights (sums per group, see
-    :func:`cascjax._chunks.over_queries`) no counts are needed and none are made: zeros (the scatter would cost
-    more than the sums)."""
+    :func:`cascjax._chunks.over_queries`) no counts are needed and none are made: zeros (a scatter per λ saved)."""
     if weight.ndim == 2:
         return jnp.zeros(size, dtype)
     hits = jnp.zeros(size, jnp.int32).at[index].add((weight > 0).astype(jnp.int32))
