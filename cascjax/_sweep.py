@@ -168,7 +168,7 @@ def group_sweep(ds: Dataset, est: Estimates, lambdas, groups, strategy: str = "r
     :func:`sweep`'s. Only the means are per group (the answer counts of the kernels are over all queries).
     (The engine of :func:`cascjax.grid`: one call gives every cell's fit and test points.)"""
     groups = np.asarray(groups)
-    if groups.ndim != 2 or groups.shape[0] != ds.n_queries or not np.isin(groups, (0, 1)).all():
+    if groups.ndim != 2 or groups.shape[0] != ds.n_queries or not ((groups == 0) | (groups == 1)).all():
         raise CascjaxError(f"groups must be a 0/1 array [N = {ds.n_queries}, G], got shape {groups.shape}")
     sizes = groups.sum(axis=0)
     if not sizes.all():

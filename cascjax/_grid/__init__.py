@@ -182,10 +182,9 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
         t = time.perf_counter()
         results = _run.run_group(sub, group_cells, columns, features, memos.setdefault(id(ds), {}))
         rows = []
-        for (_, meta), cell_rows in zip(members.iterrows(), results):
-            axes = {a: meta[a] for a in AXES}
+        for meta, cell_rows in zip(members[["key", *AXES]].to_dict("records"), results):
             for r in cell_rows:
-                rows.append({"key": meta["key"], "group": group, **axes, **r, "version": cascjax.__version__})
+                rows.append({"key": meta["key"], "group": group, **meta, **r, "version": cascjax.__version__})
         part = pd.DataFrame(rows)
         _store.write_csv(part, os.path.join(out, "parts", f"{group}.csv"))
         # Through the CSV's round trip, so the table holds the same values whether a cell ran now or earlier.
