@@ -27,7 +27,7 @@ from ._estimates import (
 )
 from ._noise import NOISE_LEVELS as NOISE_LEVELS, noisy_estimates as noisy_estimates
 from .io import example_path as example_path, load_example as load_example, read as read
-from .io import read_estimates as read_estimates
+from .io import read_estimates as read_estimates, read_latency as read_latency
 from ._metrics import (
     aiq as aiq,
     auc as auc,
@@ -45,6 +45,12 @@ from ._router_metrics import (
 from ._routing import routing_path as routing_path
 from ._sweep import STRATEGIES as STRATEGIES, lambda_grid as lambda_grid, sweep as sweep
 from ._sweep import threshold_grid as threshold_grid
+from ._latency import BudgetChoice as BudgetChoice, Latency as Latency, Surface as Surface  # noqa: E402
+from ._latency import at_budgets as at_budgets  # noqa: E402
+from ._surface import surface as surface  # noqa: E402
+from ._pool_points import PoolFrontier as PoolFrontier, PoolSearch as PoolSearch  # noqa: E402
+from ._pool_points import pool_frontier as pool_frontier  # noqa: E402
+from ._pools import search_pools as search_pools  # noqa: E402
 from ._grid import grid as grid, merge as grid_merge, plan as grid_plan, read_spec as read_grid_spec
 
 __version__ = "0.1.0"

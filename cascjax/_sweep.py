@@ -184,9 +184,12 @@ def group_sweep(ds: Dataset, est: Estimates, lambdas, groups, strategy: str = "r
 
 def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None, samples=64, no_deviation=False,
               force_order=False, greedy=False, prune=True, return_choices=False, tie_rtol=None, tie_band="score",
-              batch_size=None, chunk_size=None, memory=None, devices=None, groups=None, prices=None):
+              batch_size=None, chunk_size=None, memory=None, devices=None, groups=None, prices=None,
+              scenarios=None):
     """:func:`sweep` on padded buckets: (the kernel's Curve, real λ rows, real queries); with ``groups`` (see
-    :func:`group_sweep`) its sums are per group; with ``prices`` every field has a leading scenario axis."""
+    :func:`group_sweep`) its sums are per group; with ``prices`` every field has a leading scenario axis, as
+    with ``scenarios``: the realised costs and the cost estimates ex ante and post hoc of each scenario given
+    directly, (cost, cost_ante, cost_post) [S, N, M] each in the data's dtype (:mod:`cascjax._surface`)."""
     if strategy not in STRATEGIES:
         raise CascjaxError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     tie_max = check_tie(tie)
@@ -218,15 +221,15 @@ def _evaluate(ds, est, lambdas, strategy="routing", tie="min", *, max_depth=None
     states = isinstance(est, (StateEstimates, StateModel))
     width = 1 << ds.n_models if isinstance(est, StateEstimates) and strategy == "cascade_routing" else (
         depth + 1 if states and strategy == "cascade" else 1)
-    scenarios = None
-    if prices is not None:
+    if prices is not None or scenarios is not None:
         if states:
             raise CascjaxError("prices take Estimates (per-query fields), not a state table or a state model")
         from ._prices import price_scenarios
 
         # (cost, cost_ante, cost_post) [S, N, M] each; the scenario axis padded to a shape bucket (copies of the
         # last scenario, cut off by sweep), so any S of a bucket reuses one program.
-        scenarios = price_scenarios(ds, est, prices, dtype)
+        if scenarios is None:
+            scenarios = price_scenarios(ds, est, prices, dtype)
         scenarios = tuple(_compile.pad_rows(t, _compile.small_bucket(t.shape[0]), last=True) for t in scenarios)
         devices = 1  # the scenarios are the batch, on one device
     on = scenarios is not None

@@ -238,3 +238,98 @@ def whatif(table, *, model: str, budget: float | None = None, title: str | None 
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def surface(surfaces, *, title: str | None = None, resolution: int = 40):
+    """A second cost: per strategy, contours of the best quality reachable within a cost budget (x) and a latency
+    budget (y) at once (:func:`cascjax.at_budgets` over a grid of budget pairs; blank where none is), with the
+    three-way Pareto points on top.
+
+    Args:
+      surfaces: a :class:`cascjax.Surface`, or a mapping name -> Surface (one panel each).
+      title: the figure's title.
+      resolution: budgets per axis.
+
+    Example:
+      >>> import numpy as np, cascjax, cascjax.plot
+      >>> s = cascjax.Surface(np.zeros(1), np.zeros((1, 3)), np.zeros((1, 3)), np.array([[1.0, 2.0, 4.0]]),
+      ...                     np.array([[3.0, 1.0, 2.0]]), np.array([[0.5, 0.6, 0.9]]))
+      >>> fig = cascjax.plot.surface({"routing": s})
+      >>> len(fig.axes)   # the panel and its colour bar
+      2
+    """
+    from ._latency import Surface, best_quality, pareto
+
+    plt = _pyplot()
+    if isinstance(surfaces, Surface):
+        surfaces = {"": surfaces}
+    fig, axes = plt.subplots(1, len(surfaces), figsize=(4.6 * len(surfaces), 3.9), dpi=120, squeeze=False)
+    points = [s.points() for s in surfaces.values()]
+    finite = [np.concatenate([p[i][np.isfinite(p[i])] for p in points]) for i in range(3)]
+    levels = np.linspace(finite[2].min(), finite[2].max(), 12) if finite[2].size else None
+    if levels is not None and not levels[-1] > levels[0]:
+        levels = None
+    bc = np.linspace(finite[0].min(), finite[0].max(), resolution)
+    bl = np.linspace(finite[1].min(), finite[1].max(), resolution)
+    filled = None
+    for ax, (name, s) in zip(axes[0], surfaces.items()):
+        best = best_quality(s, bc, bl)
+        if np.isfinite(best).any():
+            filled = ax.contourf(bc, bl, best.T, levels=levels, cmap="viridis")
+        cost, lat, _ = s.points()
+        front = pareto(s)
+        ax.scatter(cost[front], lat[front], s=6, color="white", edgecolor="black", linewidth=0.3,
+                   label="Pareto points")
+        ax.set_xlabel("cost budget (mean per query)")
+        ax.set_ylabel("latency budget (mean per query)")
+        ax.set_title(name, fontsize=9)
+    if filled is not None:
+        fig.colorbar(filled, ax=list(axes[0]), label="best quality within both budgets")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def pools(searches, *, title: str | None = None):
+    """Pool and order search: per strategy, the frontier over every pool (mixing across pools), the best pool's
+    curve and the full cheapest-first pool's (the paper's fixed order), each its upper hull over λ.
+
+    Args:
+      searches: a :class:`cascjax.PoolSearch`, or a mapping name -> PoolSearch (one panel each).
+      title: the figure's title.
+
+    Example:
+      >>> import numpy as np, cascjax, cascjax.plot
+      >>> found = cascjax.PoolSearch("routing", ((0,), (1,), (0, 1)), ("a", "b", "a+b"), np.zeros(2),
+      ...                            np.array([[1.0, 1.0], [3.0, 3.0], [1.0, 2.0]]),
+      ...                            np.array([[0.5, 0.5], [0.8, 0.8], [0.5, 0.75]]),
+      ...                            dict(cost_range=(1.0, 3.0), q_floor=0.5))
+      >>> len(cascjax.plot.pools({"routing": found}).axes)
+      1
+    """
+    from ._pool_points import PoolSearch, pool_frontier
+
+    plt = _pyplot()
+    if isinstance(searches, PoolSearch):
+        searches = {searches.strategy: searches}
+    fig, axes = plt.subplots(1, len(searches), figsize=(4.8 * len(searches), 3.9), dpi=120, squeeze=False)
+    for ax, (name, found) in zip(axes[0], searches.items()):
+        front = pool_frontier(found)
+        ax.plot(front.cost, front.quality, color="black", lw=1.6, label=f"every pool ({front.auc:.2f})")
+        full = max(len(p) for p in found.members)
+        curves = [(front.best_pool, "C0", "-", f"best: {found.names[front.best_pool]} ({front.best_auc:.2f})")]
+        if tuple(range(full)) in found.members:
+            curves.append((found.members.index(tuple(range(full))), "C3", "--",
+                           f"cheapest first ({front.default_auc:.2f})"))
+        for p, color, style, label in curves:
+            h = model_hull((found.cost[p], found.quality[p]))
+            ax.plot(found.cost[p][h], found.quality[p][h], color=color, ls=style, lw=1.2, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("mean cost per query")
+        ax.set_ylabel("mean quality")
+        ax.set_title(f"{name}: {len(found.members)} pools", fontsize=9)
+        ax.legend(fontsize=6, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

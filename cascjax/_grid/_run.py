@@ -16,7 +16,6 @@ outcomes instead.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -204,13 +203,6 @@ def _concat(parts):
     return Estimates(*(np.concatenate(a) for a in zip(*(p[:6] for p in parts))))
 
 
-def threads() -> int:
-    """Sweeps run at once by :func:`run_group`: 2 on a CPU backend with more than one core (a sweep keeps about
-    one core busy; measured on the example, 2 cores: routing 14–17 → 11 ms a sweep, the cascade 15–16 → 14), else
-    1 (an accelerator runs one program at a time anyway, and two would double the memory held)."""
-    return 2 if jax.default_backend() == "cpu" and (os.cpu_count() or 1) > 1 else 1
-
-
 def _fit_stack(host, which, splits):
     """The cells' fit rows stacked (cell after cell), every ``step``-th of them: at most about
     :data:`GRID_QUERIES` evenly spaced rows (as :func:`cascjax.lambda_grid` takes them for its ``max_queries``),
@@ -317,7 +309,7 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     # (a sweep keeps about one core busy), one at a time elsewhere. Each writes only its own cells' entries.
     starts = range(0, len(distinct), per_stack)
     run(starts[0])
-    with ThreadPoolExecutor(threads()) as pool:
+    with ThreadPoolExecutor(_compile.threads()) as pool:
         list(pool.map(run, starts[1:]))
     seconds = time.perf_counter() - t0
     compiled = _compile.programs()["seconds"] - programs0["seconds"]

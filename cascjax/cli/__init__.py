@@ -12,7 +12,8 @@ import os
 import sys
 import warnings
 
-from . import ablate, frontier, grid, reproduce, whatif
+from ..io import FORMATS
+from . import ablate, frontier, grid, pools, reproduce, surface, whatif
 from ._common import CLI_STRATEGIES as CLI_STRATEGIES
 
 EXIT_BAD_INPUT = 2
@@ -27,6 +28,8 @@ EXAMPLES = """examples:
   cascjax frontier results.csv --format long        # query_id,model,quality,cost rows
   cascjax frontier gsm8k_responses.csv --prices prices.csv    # RouteLLM CSV: costs from tokens x prices
   cascjax frontier data/classification/mmlu --split test      # the paper's JSON layout
+  cascjax frontier results/bench --split test                 # LLMRouterBench: its datasets are the groups
+  cascjax frontier gsm8k_router_dataset.pkl --allow-pickle --models a,b,c --prices prices.csv   # RouterEval
   cascjax frontier --strategy routing --json --quiet | jq .summary
 """
 
@@ -37,6 +40,19 @@ REPRODUCE_EXAMPLES = """examples:
   cascjax reproduce                                            # the embedded example, all its models
   cascjax reproduce --estimator learned                        # the example with learned estimators
   cascjax reproduce data.csv --estimator learned --features answers.csv --post-hoc perfect
+"""
+
+POOLS_EXAMPLES = """examples:
+  cascjax pools                                      # the example's 6 models: 63 subsets, 1,956 orders
+  cascjax pools --strategy cascade,threshold-cascade --budgets 1e-4,2e-4 --max-size 4
+  cascjax pools data.csv --models a,b,c,d --estimates perfect --out pools/
+(--samples defaults to 16 here: the cascade's 1,956 orders dominate the run time.)
+"""
+
+SURFACE_EXAMPLES = """examples:
+  cascjax surface data.csv                           # <model>|latency columns beside the costs
+  cascjax surface data.csv --weights 0,0.001,0.01,inf --strategy routing,cascade --estimates perfect
+  cascjax surface data.csv --budgets 0.0005:2.0,0.001:1.5 --out surface/   # best quality within both budgets
 """
 
 ABLATE_EXAMPLES = """examples:
@@ -83,10 +99,13 @@ MAIN_EPILOG = """examples:
   cascjax ablate routerbench_0shot.pkl --allow-pickle --what noise # the paper's noise ablation heatmaps
   cascjax grid spec.toml --out sweep/               # a hyperparameter sweep: cached, resumable, one table
   cascjax whatif --model gemini-1.5-pro-002         # AUC of every strategy against one model's price
+  cascjax surface data.csv                          # a second cost: <model>|latency columns
+  cascjax pools --strategy cascade                  # every order of the models: the best per budget
   cascjax frontier --help                           # every option of a command
 
 data: wide CSV/Parquet/pickle (RouterBench's pickles as they are), long (query_id,model,quality,cost), the
-paper's JSON folders (qualities.json, costs.json), RouteLLM CSVs with --prices prices.csv.
+paper's JSON folders (qualities.json, costs.json), RouteLLM CSVs with --prices prices.csv, LLMRouterBench's
+results/bench folder, RouterEval's <benchmark>_router_dataset.pkl with --allow-pickle --prices prices.csv.
 exit codes: 0 success, 2 bad input (one line naming the file, column, model or option), 1 internal error
 (CASCJAX_DEBUG=1 shows the traceback), 130 interrupted.
 """
@@ -212,6 +231,47 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--out", default="cascjax-whatif", help="output directory (default: ./cascjax-whatif)")
     _output_options(w)
 
+    v = sub.add_parser("surface", help="a second cost (latency): quality - λ·cost - μ·latency over a grid, the "
+                                       "three-way Pareto points, budgets on both at once",
+                       description="Read <model>|latency columns (and <model>|latency_ante/_post estimates, else the "
+                                   "truth) from DATA; sweep each strategy over weights x λ (μ = weight·λ; every "
+                                   "weight in one vmapped call); write surface.csv, surface.png (contours of the best "
+                                   "quality within a cost and a latency budget) and, with --budgets, budgets.csv.",
+                       epilog=SURFACE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_options(v)
+    v.add_argument("--weights", default="8", help="cost units per unit of latency: N (data-driven: 0, N-2 log-spaced "
+                                                  "around mean cost / mean latency, inf), LO:HI:N (0, N log-spaced, "
+                                                  "inf) or comma-separated (inf: latency alone); default 8")
+    _sweep_options(v)
+    v.set_defaults(strategy="routing,cascade,cascade-routing")
+    v.add_argument("--lambdas", type=int, default=64, help="size of the λ grid, shared by every weight (default: 64)")
+    v.add_argument("--budgets", default=None, help="COST:LATENCY pairs, comma-separated: the best quality (a mixture "
+                                                   "of at most two points) within both")
+    v.add_argument("--out", default="cascjax-surface", help="output directory (default: ./cascjax-surface)")
+    _output_options(v)
+
+    o = sub.add_parser("pools", help="every model subset (routing, cascade routing) or order (the cascades) of a "
+                                     "small pool: the best per budget, the frontier over all, the cheapest-first "
+                                     "order beside them",
+                       description="Sweep each strategy on every pool of --min-size..--max-size models (subsets for "
+                                   "routing and cascade routing, ordered subsets for the cascade and the threshold "
+                                   "cascade, FrugalGPT's search; M = 6: 63 and 1,956), the pools of one size batched "
+                                   "per call; write pools.csv (AUC and quality at --budgets per pool), frontier.csv "
+                                   "(the upper hull over every pool) and pools.png. On the data given: search a fit "
+                                   "split, evaluate the chosen pool on a test split for an unbiased comparison.",
+                       epilog=POOLS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_options(o)
+    _sweep_options(o)
+    o.set_defaults(samples=16)
+    o.add_argument("--lambdas", type=int, default=32, help="size of the λ (θ) grid, shared by every pool "
+                                                            "(default: 32)")
+    o.add_argument("--min-size", type=int, default=1, help="smallest pool searched (default: 1)")
+    o.add_argument("--max-size", type=int, default=None, help="largest pool searched (default: all models, at most "
+                                                               "8)")
+    o.add_argument("--budgets", default=None, help="comma-separated mean costs per query: the best pool at each")
+    o.add_argument("--out", default="cascjax-pools", help="output directory (default: ./cascjax-pools)")
+    _output_options(o)
+
     a = sub.add_parser("ablate", help="the paper's ablations: noise grid heatmaps and Table 7 (cascade-routing "
                                       "variants)",
                        description="Noise grid: σ_ante in 0..MAX, σ_post <= σ_ante, step STEP, x seeds; AUC of "
@@ -233,14 +293,19 @@ def _parser() -> argparse.ArgumentParser:
 def _data_options(p):
     p.add_argument("data", nargs="?", help="a data file or folder (default: the embedded MMLU-Pro example): wide "
                                            "CSV/Parquet/pickle (RouterBench's pickles), long, the paper's JSON "
-                                           "layout or a RouteLLM CSV")
-    p.add_argument("--format", default="auto", choices=("auto", "wide", "routerbench", "long", "paper", "routellm"),
+                                           "layout, a RouteLLM CSV, LLMRouterBench's results folder or a RouterEval "
+                                           "pickle")
+    p.add_argument("--format", default="auto", choices=FORMATS,
                    help="how DATA is laid out (default: auto, detected from the file): wide = <model>, "
                         "<model>|total_cost columns; long = query_id,model,quality,cost rows; paper = a folder "
-                        "with qualities.json and costs.json; routellm = prompt + True/False column per model")
+                        "with qualities.json and costs.json; routellm = prompt + True/False column per model; "
+                        "llmrouterbench = results/bench/<dataset>/<split>/<model>/*.json; routereval = "
+                        "<benchmark>_router_dataset.pkl")
     p.add_argument("--prices", help="price table CSV (model,input,output: USD per million tokens): costs = token "
-                                    "counts x prices, replacing any costs in DATA (needed for RouteLLM files)")
-    p.add_argument("--split", choices=("train", "test"), help="the paper's JSON layout: one split (default: both)")
+                                    "counts x prices, replacing any costs in DATA (needed for RouteLLM and "
+                                    "RouterEval files)")
+    p.add_argument("--split", help="one split (default: all): the paper's JSON layout: train or test; "
+                                   "LLMRouterBench: a split folder's name; RouterEval: train, val or test")
     p.add_argument("--models", help="comma-separated model names to use (default: all)")
     p.add_argument("--dropna", action="store_true", help="drop queries with missing values instead of failing")
     p.add_argument("--allow-pickle", action="store_true",
@@ -291,7 +356,8 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             result = {"frontier": frontier.run, "reproduce": reproduce.run, "ablate": ablate.run,
-                      "grid": grid.run, "whatif": whatif.run}[args.command](args)
+                      "grid": grid.run, "whatif": whatif.run, "surface": surface.run,
+                      "pools": pools.run}[args.command](args)
         for w in caught:
             print(f"cascjax: warning: {w.message}", file=sys.stderr)
         return result

@@ -22,7 +22,7 @@ from .._errors import CascjaxError
 
 #: Columns of the dataset's own format, never features.
 _NOT_FEATURES = ("total_cost", "quality_ante", "quality_post", "quality_sd_ante", "quality_sd_post", "cost_ante",
-                 "cost_post", "input_tokens", "output_tokens")
+                 "cost_post", "input_tokens", "output_tokens", "model_response")
 
 
 class Features(NamedTuple):

@@ -32,19 +32,28 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
     quality, cost``; ``paper`` — the paper's per-dataset JSON layout, a folder with ``qualities.json`` and
     ``costs.json`` (or ``train/`` and ``test/`` subfolders holding them); ``routellm`` — RouteLLM's
     evaluation CSVs (``prompt`` and one True/False column per model; they have no costs, so pass
-    ``prices``).
+    ``prices``); ``llmrouterbench`` — LLMRouterBench's (OpenRouterBench's) results folder
+    ``results/bench/<dataset>/<split>/<model>/*.json`` (records with ``index``, ``score``, ``cost``,
+    ``prediction``; the datasets are the groups; a dataset's folder reads that dataset only);
+    ``routereval`` — RouterEval's ``<benchmark>_router_dataset.pkl`` (candidate pools; no costs, so pass
+    ``prices`` with input prices; :func:`cascjax.io.routereval_pools` lists the pools' models).
 
     Args:
       path: a ``.csv`` (optionally ``.gz``/``.zip``/``.bz2``/``.xz``), ``.parquet``/``.pq`` (needs pyarrow)
-        or ``.pkl``/``.pickle`` file holding a DataFrame, or a folder in the paper's JSON layout.
-      models: the models to load (default: every model with a ``|total_cost`` column).
-      format: ``"auto"``, ``"wide"``, ``"routerbench"`` (= wide), ``"long"``, ``"paper"`` or ``"routellm"``.
+        or ``.pkl``/``.pickle`` file holding a DataFrame (or RouterEval's dict), or a folder in the paper's JSON
+        layout or LLMRouterBench's.
+      models: the models to load (default: every model with a ``|total_cost`` column; LLMRouterBench: every
+        model folder; RouterEval: every model of any pool).
+      format: ``"auto"``, ``"wide"``, ``"routerbench"`` (= wide), ``"long"``, ``"paper"``, ``"routellm"``,
+        ``"llmrouterbench"`` or ``"routereval"``.
       prices: costs from token counts × prices, replacing any costs in the file: a CSV path, DataFrame or
         dict with, per model, US dollars per million input and output tokens (columns ``model, input,
         output``). Token counts: columns ``<model>|input_tokens``/``<model>|output_tokens`` (a shared
         ``input_tokens`` column serves every model; long format: ``input_tokens``/``output_tokens``), else
         ⌈characters / 4⌉ of the ``prompt`` and of the model's response column.
-      split: the paper's layout only: ``"train"`` or ``"test"`` (default: both, train rows first).
+      split: the paper's layout: ``"train"`` or ``"test"`` (default: both, train rows first); LLMRouterBench:
+        a split folder's name (default: every split); RouterEval: ``"train"``, ``"val"`` or ``"test"``
+        (default: all three, in that order).
       group: the column of per-query group labels; ``"auto"`` takes the first of ``eval_name``,
         ``category``, ``group`` that exists, ``None`` loads no groups.
       sort: order models by ascending mean cost (the paper's cascade order).
@@ -67,7 +76,7 @@ def read(path, models: Sequence[str] | None = None, *, format: str = "auto", pri
       >>> ds.models, ds.quality.shape
       (('small', 'big'), (2, 2))
     """
-    df, _ = to_wide(path, format=format, prices=prices, split=split, allow_pickle=allow_pickle)
+    df, _ = to_wide(path, format=format, prices=prices, split=split, allow_pickle=allow_pickle, models=models)
     ds = frame_to_dataset(df, models, group=group, sort=sort, dropna=dropna, source=str(path))[0]
     del df
     release_arrow()
@@ -132,7 +141,8 @@ def read_estimates(path, ds: Dataset, *, format: str = "auto", prices=None, spli
 
     with warnings.catch_warnings():  # reading the dataset already reported what converting the file reports
         warnings.simplefilter("ignore", UserWarning)
-        df, _ = to_wide(path, format=format, prices=prices, split=split, allow_pickle=allow_pickle)
+        df, _ = to_wide(path, format=format, prices=prices, split=split, allow_pickle=allow_pickle,
+                        models=ds.models)
     with warnings.catch_warnings():  # reading the dataset already reported the dropped rows
         warnings.simplefilter("ignore", UserWarning)
         _, kept = frame_to_dataset(df, ds.models, group=None, sort=False, dropna=dropna, source=str(path))

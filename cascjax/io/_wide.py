@@ -3,7 +3,8 @@
 One row per query; for every model a column ``<model>`` (true quality) and ``<model>|total_cost`` (true cost),
 optionally estimate columns ``<model>|quality_ante`` ... ``<model>|cost_post``. :func:`frame_to_dataset` is the
 reading part of :meth:`cascjax.Dataset.from_frame` and the last step of every reader (:mod:`cascjax.io._read`);
-the other formats (:mod:`cascjax.io._formats`) reuse :func:`_read_frame` and :func:`_numeric_column`. pandas is
+the other formats (:mod:`cascjax.io._formats`) reuse :func:`_read_frame` (:func:`_read_object` where a
+pickle may hold something else than a DataFrame) and :func:`_numeric_column`. pandas is
 imported lazily, inside the functions.
 """
 
@@ -26,9 +27,27 @@ _GROUP_COLUMNS = ("eval_name", "category", "group")
 
 
 def _read_frame(path, allow_pickle: bool = False):
+    path = os.fspath(path)
+    return _as_frame(_read_object(path, allow_pickle), path)
+
+
+def _as_frame(obj, path):
+    """``obj`` (read from ``path``) if it is a DataFrame with rows and unique column names."""
     import pandas as pd
 
-    path = os.fspath(path)
+    if not isinstance(obj, pd.DataFrame):
+        raise CascjaxError(f"{path}: holds a {type(obj).__name__}, not a pandas DataFrame")
+    if len(obj) == 0:
+        raise CascjaxError(f"{path}: has no rows")
+    _check_unique_columns([str(c) for c in obj.columns], path)
+    return obj
+
+
+def _read_object(path: str, allow_pickle: bool = False):
+    """What a data file holds: a DataFrame (CSV, Parquet) or, for a pickle, whatever was pickled (RouterEval's
+    router datasets are dicts)."""
+    import pandas as pd
+
     if not os.path.exists(path):
         raise CascjaxError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -39,7 +58,7 @@ def _read_frame(path, allow_pickle: bool = False):
             lower = lower[: -len(ext)]
     try:
         if lower.endswith(".csv"):
-            df = pd.read_csv(path)
+            obj = pd.read_csv(path)
             # pandas renames a repeated header name 'a' to 'a.1'; catch it from the raw header row.
             header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
             _check_unique_columns(header, path)
@@ -49,7 +68,7 @@ def _read_frame(path, allow_pickle: bool = False):
             except ImportError:
                 raise CascjaxError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
             try:
-                df = pd.read_parquet(path)
+                obj = pd.read_parquet(path)
             except (OSError, ValueError, TypeError, ImportError) as e:  # pyarrow's ArrowInvalid is a ValueError
                 raise CascjaxError(f"{path}: is not a readable Parquet file ({type(e).__name__}: "
                                    f"{str(e).splitlines()[0] if str(e) else ''})") from None
@@ -59,19 +78,14 @@ def _read_frame(path, allow_pickle: bool = False):
                 raise CascjaxError(f"{path}: is a pickle, and loading a pickle runs any code it holds; if you trust "
                                    "the file, pass --allow-pickle (Python: allow_pickle=True; a grid spec: "
                                    "allow_pickle = true in [data])")
-            df = pd.read_pickle(path)
+            obj = pd.read_pickle(path)
         else:
             raise CascjaxError(f"{path}: unknown file type; use .csv, .parquet or .pkl")
     except pd.errors.EmptyDataError:
         raise CascjaxError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as e:
         raise CascjaxError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
-    if not isinstance(df, pd.DataFrame):
-        raise CascjaxError(f"{path}: holds a {type(df).__name__}, not a pandas DataFrame")
-    if len(df) == 0:
-        raise CascjaxError(f"{path}: has no rows")
-    _check_unique_columns([str(c) for c in df.columns], path)
-    return df
+    return obj
 
 
 def release_arrow() -> None:
