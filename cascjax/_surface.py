@@ -37,7 +37,7 @@ def default_weights(est: Estimates, latency: Latency, n: int = 8) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(rate / 100, rate * 100, n - 2), [np.inf]])
 
 
-def _combined(est: Estimates, latency: Latency, weights: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+def combined(est: Estimates, latency: Latency, weights: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
     """The combined cost estimates ĉ + w·ℓ̂ (ℓ̂ alone for w = inf), ex ante and post hoc: [K, N, M] each."""
     w = weights[:, None, None]
     finite = np.isfinite(w)
@@ -98,7 +98,7 @@ def surface(ds: Dataset, est: Estimates, latency, lambdas=64, weights=8, strateg
     weights = np.asarray(weights, np.float64).ravel()
     if weights.size == 0 or np.isnan(weights).any() or (weights < 0).any():
         raise CascjaxError(f"weights must be numbers >= 0 (inf: latency alone), got {weights.tolist()}")
-    ante, post = _combined(est, latency, weights, dtype)
+    ante, post = combined(est, latency, weights, dtype)
     if isinstance(lambdas, (int, np.integer)) and not isinstance(lambdas, bool):
         step = max(1, ds.n_queries * weights.size // 100_000)
         stacked = Estimates(*(np.tile(np.asarray(a, np.float64)[::step], (weights.size, 1)) for a in est[:4]),

@@ -116,6 +116,56 @@ def test_price_scenarios_are_an_axis(data_file):
     assert set(keys) <= set(_grid.plan({**_spec(data_file), "prices": {}})["key"])
 
 
+def test_a_latency_weight_is_an_axis(tmp_path, data_file):
+    """[latency]: a cell with a latency weight equals the same cell computed alone on the estimates whose cost
+    estimates are ĉ + weight·ℓ̂; its test latency is the chosen mixture of a plain sweep paying the latencies
+    (the same decisions); the weights share their group's programs; bad weights and missing columns fail."""
+    frame = pd.read_csv(data_file)
+    rng = np.random.default_rng(5)
+    models = [c for c in frame.columns if "|" not in c]
+    for j, m in enumerate(models):
+        frame[f"{m}|latency"] = rng.gamma(2.0, 1.0, len(frame)) * (len(models) - j)
+    path = str(tmp_path / "latency.csv")
+    frame.to_csv(path, index=False)
+    spec = {**_spec(path), "estimates": {"kind": "low", "seed": 0}, "latency": {"weight": [0.0, 0.01, float("inf")]},
+            "fit": {"fit_fraction": 0.3, "split_seed": 7, "budgets": 4, "grid": 12}}
+    cells = _grid.expand(spec)
+    ds = cascjax.read(path)
+    latency = cascjax.read_latency(path, ds)
+    for strategy in ("routing", "cascade"):
+        group = [c for c in cells if c["strategy"] == strategy]
+        assert len(group) == 3 and len({_grid._spec.static_key(c) for c in group}) == 1
+        rows = _run.run_group(ds, group, None, latency=latency)
+        depth = _run.depth_of(ds, group[0])
+        weighted = [_run._weighted(_run._estimates(ds, c, None), latency, c["latency_weight"]) for c in group]
+        fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0])
+                     for c, e in zip(group, weighted)]
+        stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
+        params, _ = _run.candidates(group[0], stacked, depth)
+        lam = params[:, 0] if strategy == "routing" else params
+        _, test_rows = ds.split_indices(0.3, 7)
+        paying = cascjax.Dataset.from_arrays(ds.quality, latency.latency, models=list(ds.models), sort=False)
+        for cell, est, got in zip(group, weighted, rows):
+            budgets, ok, fq, tq = _one_cell(ds, cell, None, params, est=est)
+            np.testing.assert_allclose([r["fit_quality"] for r in got], fq, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose([r["test_quality"] for r in got], tq, rtol=1e-12, atol=1e-15)
+            waited = np.asarray(cascjax.sweep(paying.take(test_rows), est.take(test_rows), lam, strategy,
+                                              **_run._options(cell, depth)).cost, np.float64)
+            assert any(r["feasible"] for r in got) and all(np.isfinite(r["test_latency"]) for r in got if r["feasible"])
+            for r in got:  # the test latency lies between the two candidates' latencies
+                if r["feasible"]:
+                    lo_ = np.flatnonzero(params[:, 0] == float(r["lambda_lo"].split(";")[0]))[0]
+                    hi_ = np.flatnonzero(params[:, 0] == float(r["lambda_hi"].split(";")[0]))[0]
+                    want = (1 - r["gamma"]) * waited[lo_] + r["gamma"] * waited[hi_]
+                    assert r["test_latency"] == pytest.approx(want, rel=1e-9, abs=1e-12)
+    keys = _grid.plan(_spec(path))["key"]  # cells without [latency] keep their keys
+    assert set(keys) <= set(_grid.plan({**_spec(path), "latency": {}})["key"])
+    with pytest.raises(cascjax.CascjaxError, match=r"\[latency\] weight.*>= 0"):
+        _grid.expand({**spec, "latency": {"weight": -1.0}})
+    with pytest.raises(cascjax.CascjaxError, match=r"\[latency\] weight: .*no latency column"):
+        _grid.plan({**spec, "data": {"path": data_file}})
+
+
 def test_expand_counts_axes_and_explicit_cells(data_file):
     cells = _grid.expand({**_spec(data_file), "estimates": {"kind": ["perfect", "low"], "seed": [0, 1]}})
     # perfect does not depend on the seed, but a seed axis still makes cells (their keys differ).

@@ -4,7 +4,8 @@ resumable, one tidy results table (``cascjax grid SPEC.toml --out DIR`` on the c
 
 A spec (a dict, or a TOML file: :func:`read_spec`) has sections ``[data]`` (path, models, format, allow_pickle),
 ``[estimates]`` (kind, seed; for ``kind = "learned"`` also train_fraction, post_hoc, features), ``[strategies]`` (a table per strategy with its options) and ``[fit]`` (fit_fraction, split_seed,
-budgets, lambda, grid, candidates, bootstrap); every list is an axis and the grid is their product, or
+budgets, lambda, grid, candidates, bootstrap), optionally ``[prices]`` (model, scale) and ``[latency]`` (weight: a
+second cost, the data's ``<model>|latency`` columns); every list is an axis and the grid is their product, or
 ``[[cells]]`` lists explicit cells (:func:`expand`). Cells equal in every static setting (pool, strategy and its
 options, λ mode) form a group: one stack of queries, one sweep per stack (:mod:`cascjax.grid._run`).
 """
@@ -65,8 +66,13 @@ def _plan(spec: dict, text: str | None, name: str) -> tuple[pd.DataFrame, list[d
     cache: dict = {}
     rows, groups = [], {}
     for cell in cells:
-        ds, digest, _ = _load(cell, cache)
+        ds, digest, source = _load(cell, cache)
         _run.check_cell(ds, cell, name)
+        if cell["latency_weight"] is not None:
+            try:
+                _latency(cell, ds, source, _run.pool(ds, cell), cache)
+            except CascjaxError as e:
+                raise CascjaxError(f"{name}: [latency] weight: {e}") from None
         key = _store.cell_key(cell, digest, cascjax.__version__)
         group = groups.setdefault(static_key(cell) + (("data", digest),), len(groups))
         row = {"key": key, "group": group}
@@ -81,6 +87,18 @@ def _plan(spec: dict, text: str | None, name: str) -> tuple[pd.DataFrame, list[d
     ids = {g: _store.group_id(frame.loc[frame["group"] == g, "key"]) for g in frame["group"].unique()}
     frame["group"] = frame["group"].map(ids)
     return frame, cells
+
+
+def _latency(cell: dict, ds, source: str, sub, cache: dict):
+    """The second cost of the pool ``sub`` of ``ds`` (its ``<model>|latency`` columns; read once per file)."""
+    import cascjax
+
+    key = ("latency", cell["path"], cell["format"])
+    if key not in cache:
+        cache[key] = cascjax.read_latency(source, ds, format=cell["format"], allow_pickle=cell["allow_pickle"])
+    full = cache[key]
+    index = [list(ds.models).index(m) for m in sub.models]
+    return cascjax.Latency(*(a[:, index] for a in full))
 
 
 def _features(cell: dict, ds, source: str, sub):
@@ -179,8 +197,11 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
         features = None
         if group_cells[0]["estimates"] == "learned":
             features = _features(group_cells[0], ds, source, sub)
+        latency = None
+        if any(c["latency_weight"] is not None for c in group_cells):
+            latency = _latency(group_cells[0], ds, source, sub, cache)
         t = time.perf_counter()
-        results = _run.run_group(sub, group_cells, columns, features, memos.setdefault(id(ds), {}))
+        results = _run.run_group(sub, group_cells, columns, features, memos.setdefault(id(ds), {}), latency)
         rows = []
         for meta, cell_rows in zip(members[["key", *AXES]].to_dict("records"), results):
             for r in cell_rows:

@@ -30,7 +30,9 @@ from .._fit import _search, _select
 from .._metrics import aiq, auc
 from .._noise import noisy_estimates
 from .._protocol import hull_budgets
+from .._latency import Latency
 from .._prices import price_scenarios
+from .._surface import combined
 from .._sweep import group_sweep, lambda_grid, sweep, threshold_grid
 from ._spec import LEARNED_KEYS
 
@@ -175,6 +177,18 @@ def _price_key(cell: dict) -> tuple:
     return (cell["price_model"], cell["price_scale"]) if cell["price_model"] else ()
 
 
+def _weight_key(cell: dict) -> tuple:
+    """The cell's latency weight: () without a second cost."""
+    return () if cell["latency_weight"] is None else (("latency", cell["latency_weight"]),)
+
+
+def _weighted(est: Estimates, latency: Latency, weight: float) -> Estimates:
+    """The estimates whose cost estimates are ĉ + weight·ℓ̂ (ℓ̂ alone for an infinite weight), as
+    :func:`cascjax.surface`'s."""
+    ante, post = combined(est, latency, np.array([weight]), np.float64)
+    return Estimates(*(np.asarray(a) for a in est[:4]), ante[0], post[0])
+
+
 def multiplier(ds: Dataset, cell: dict) -> np.ndarray:
     """[M] the cell's price multiplier per model of the pool ``ds`` (``[prices] model`` times ``scale``)."""
     out = np.ones(ds.n_models)
@@ -218,11 +232,14 @@ def _fit_stack(host, which, splits):
 
 
 def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, features=None,
-              memo: dict | None = None) -> list[list[dict]]:
+              memo: dict | None = None, latency: Latency | None = None) -> list[list[dict]]:
     """Runs the cells of one group on ``ds`` (the pool): per cell, one row per budget (see
     :func:`cascjax.grid` for the columns). ``columns``: the data's own estimates, for ``estimates =
     "columns"``; ``features``: the pool's :class:`cascjax.estimators.Features`, for ``"learned"``; ``memo``:
-    a dict that keeps noise-model and perfect estimates of this data for its next groups."""
+    a dict that keeps noise-model and perfect estimates of this data for its next groups; ``latency``: the pool's
+    second cost, for cells with a ``[latency] weight`` (their decisions see the cost estimates ĉ + weight·ℓ̂, as
+    :func:`cascjax.surface`; the realised costs are the data's, and a second sweep of the same decisions
+    measures the mean latency: ``fit_latency``, ``test_latency``)."""
     cell0 = cells[0]
     depth = depth_of(ds, cell0)
     options = _options(cell0, depth)
@@ -233,7 +250,7 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     # Cells with the same estimates (equal kind and, for the noise model, seed) share their per-query outcomes:
     # they differ only in which rows are fit and test, and in the budgets. Each distinct estimate is swept once.
     # A price scenario ([prices]) is part of what a sweep sees: its costs and cost estimates.
-    kinds = [_estimates_key(c) + _price_key(c) for c in cells]
+    kinds = [_estimates_key(c) + _price_key(c) + _weight_key(c) for c in cells]
     distinct = list(dict.fromkeys(kinds))
     which = np.array([distinct.index(k) for k in kinds])
     first = [kinds.index(k) for k in distinct]
@@ -249,6 +266,8 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
         if cells[i]["price_model"]:
             scenario_cost, ests[e] = _priced(ds, ests[e], multiplier(ds, cells[i]))
             priced.setdefault(_price_key(cells[i]), scenario_cost)
+        if cells[i]["latency_weight"] is not None:
+            ests[e] = _weighted(ests[e], latency, cells[i]["latency_weight"])
     costs = [priced[_price_key(cells[i])] for i in first]  # each sweep's
     host = [_take(e, slice(None)) for e in ests]  # on the host once, not once per cell
     params, source = candidates(cell0, _fit_stack(host, which, splits), depth)
@@ -263,6 +282,17 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
     programs0 = _compile.programs()
     t0 = time.perf_counter()
     fit_points, test_points, test_query = [None] * len(cells), [None] * len(cells), [None] * len(cells)
+    waits = [None] * len(cells)  # (fit, test) mean latency per candidate, for cells with a latency weight
+
+    def indicators(part):
+        """[stacked rows, 2 · cells] 0/1: each cell's fit and test rows in the stack, and each cell's column."""
+        member = np.zeros((len(part) * n, 2 * sum(users[e].size for e in part)), np.int8)
+        slot = {}
+        for j, e in enumerate(part):
+            for i in users[e]:
+                slot[i] = col = 2 * len(slot)
+                member[j * n + splits[i][0], col] = member[j * n + splits[i][1], col + 1] = 1
+        return member, slot
 
     def run(start):
         """Sweeps the estimates from ``start`` (one stack) and stores their cells' points."""
@@ -274,14 +304,17 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
             data = Dataset.from_arrays(quality[rows], np.concatenate([costs[e] for e in part]),
                                        models=list(ds.models), sort=False)
             est = Estimates(*(np.concatenate([host[e][k] for e in part]) for k in range(6)))
+        if any(cells[i]["latency_weight"] is not None for e in part for i in users[e]):
+            # The same decisions paying the latencies: each cell's mean latency per candidate.
+            member, slot = indicators(part)
+            paying = Dataset.from_arrays(np.tile(quality, (len(part), 1)), np.tile(latency.latency, (len(part), 1)),
+                                         models=list(ds.models), sort=False)
+            waited, _ = group_sweep(paying, est, lam, member, cell0["strategy"], **options)
+            for i, col in slot.items():
+                waits[i] = (waited[:, col], waited[:, col + 1])
         if not any(cells[i]["bootstrap"] for e in part for i in users[e]):
             # Every cell's fit and test means straight from the kernel: one group of queries per split.
-            member = np.zeros((len(part) * n, 2 * sum(users[e].size for e in part)), np.int8)
-            slot = {}
-            for j, e in enumerate(part):
-                for i in users[e]:
-                    slot[i] = col = 2 * len(slot)
-                    member[j * n + splits[i][0], col] = member[j * n + splits[i][1], col + 1] = 1
+            member, slot = indicators(part)
             mean_cost, mean_quality = group_sweep(data, est, lam, member, cell0["strategy"], **options)
             for i, col in slot.items():
                 fit_points[i] = (mean_cost[:, col], mean_quality[:, col])
@@ -355,6 +388,10 @@ def run_group(ds: Dataset, cells: list[dict], columns: Estimates | None = None, 
                 fit_queries=int(fit_rows.size), test_queries=int(test_rows.size), candidates=p,
                 us_per_decision=1e6 * running / decisions, compile_s=compiled / len(cells),
                 run_s=running / len(cells)))
+            if waits[i] is not None:
+                fl, tl = waits[i]
+                rows[-1].update(fit_latency=float((1 - g[b]) * fl[lo[b]] + g[b] * fl[hi[b]]) if ok[b] else np.nan,
+                                test_latency=float((1 - g[b]) * tl[lo[b]] + g[b] * tl[hi[b]]) if ok[b] else np.nan)
         out.append(rows)
     return out
 
@@ -416,6 +453,9 @@ def check_cell(ds: Dataset, cell: dict, where: str) -> None:
         if cell["estimates"] == "learned":
             raise CascjaxError(f"{where}: [prices] model: price scenarios take per-query estimates, not learned "
                                "state tables")
+    if cell["latency_weight"] is not None and cell["estimates"] == "learned":
+        raise CascjaxError(f"{where}: [latency] weight: a second cost takes per-query estimates, not learned state "
+                           "tables")
     try:
         depth_of(sub, cell)
     except CascjaxError as e:

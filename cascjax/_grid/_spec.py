@@ -36,17 +36,19 @@ DEFAULTS = {
     "fit": {"fit_fraction": 0.05, "split_seed": 42, "budgets": 10, "lambda": "constant", "grid": 256,
             "candidates": 256, "bootstrap": 0},
     "prices": {"model": "", "scale": 1.0},
+    "latency": {"weight": None},
 }
 OPTION_DEFAULTS = {"max_depth": None, "samples": 64, "greedy": False, "force_order": False, "prune": True,
                    "no_deviation": False}
-SECTIONS = ("data", "estimates", "strategies", "fit", "prices", "cells")
+SECTIONS = ("data", "estimates", "strategies", "fit", "prices", "latency", "cells")
 #: A cell's settings, in the order of the results table's axis columns.
 AXES = ("path", "models", "estimates", "seed", "train_fraction", "post_hoc", "features", "strategy", "max_depth",
         "samples", "greedy", "force_order", "prune", "no_deviation", "fit_fraction", "split_seed", "budgets",
-        "lambda", "price_model", "price_scale")
+        "lambda", "price_model", "price_scale", "latency_weight")
 #: The settings that only change traced values (estimates, splits, budgets): cells differing in these alone
 #: share a compiled program and run together.
-TRACED = ("estimates", "seed", "fit_fraction", "split_seed", "budgets", "price_model", "price_scale") + LEARNED_KEYS
+TRACED = ("estimates", "seed", "fit_fraction", "split_seed", "budgets", "price_model", "price_scale",
+          "latency_weight") + LEARNED_KEYS
 
 
 class Where:
@@ -161,6 +163,10 @@ def _check_value(where, section, key, v):
         if not _is_number(v) or not 0 < v < float("inf"):
             bad(f"a price multiplier is a finite number > 0, got {v!r}")
         return float(v)
+    if section == "latency":
+        if not _is_number(v) or not v >= 0:
+            bad(f"a latency weight (cost units per unit of latency) is a number >= 0 (inf: latency alone), got {v!r}")
+        return float(v)
     if section.startswith("strategies."):
         if key == "max_depth":
             if v is not None and (not _is_int(v) or v < 1):
@@ -185,7 +191,7 @@ def _settings(spec: dict, where: Where, label: str = "") -> tuple[dict, dict]:
         if section not in SECTIONS:
             _fail(where, section, None, f"unknown section; a spec has {', '.join(SECTIONS)}")
     axes = {}
-    for section in ("data", "estimates", "fit", "prices"):
+    for section in ("data", "estimates", "fit", "prices", "latency"):
         table = spec.get(section, {})
         if not isinstance(table, dict):
             _fail(where, section, None, "must be a table")
@@ -225,6 +231,7 @@ def _product(axes: dict, strategies: dict, where: Where) -> list[dict]:
     est = [dict(zip(axes["estimates"], v)) for v in itertools.product(*axes["estimates"].values())]
     fit = [dict(zip(axes["fit"], v)) for v in itertools.product(*axes["fit"].values())]
     prices = [dict(zip(axes["prices"], v)) for v in itertools.product(*axes["prices"].values())]
+    weights = axes["latency"].get("weight", [None])
     if "scale" in axes["prices"] and "model" not in axes["prices"]:
         _fail(where, "prices", "scale", "a price multiplier needs the model it applies to: [prices] model = \"...\"")
     strat = []
@@ -232,7 +239,7 @@ def _product(axes: dict, strategies: dict, where: Where) -> list[dict]:
         for values in itertools.product(*options.values()):
             strat.append(dict(strategy=name, **dict(zip(options, values))))
     cells = []
-    for d, e, s, f, p in itertools.product(data, est, strat, fit, prices):
+    for d, e, s, f, p, w in itertools.product(data, est, strat, fit, prices, weights):
         kind = e.get("kind", DEFAULTS["estimates"]["kind"])
         cell = {**DEFAULTS["data"], **d, "estimates": kind, "seed": e.get("seed", DEFAULTS["estimates"]["seed"])}
         # The learned estimators' settings only where they are read (blank otherwise: they cannot change results).
@@ -242,7 +249,7 @@ def _product(axes: dict, strategies: dict, where: Where) -> list[dict]:
                      for k in OPTION_DEFAULTS})
         cell.update(s)
         cell.update({**DEFAULTS["fit"], **f})
-        cell.update(price_model=p.get("model", ""), price_scale=p.get("scale", 1.0))
+        cell.update(price_model=p.get("model", ""), price_scale=p.get("scale", 1.0), latency_weight=w)
         cells.append(cell)
     return cells
 

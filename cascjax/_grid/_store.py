@@ -33,6 +33,8 @@ def cell_key(cell: dict, data_hash: str, version: str) -> str:
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(cell.items()) if k != "path"}
     if not settings.get("price_model"):  # no price scenario: the key of a cell before [prices] existed
         settings.pop("price_model", None), settings.pop("price_scale", None)
+    if settings.get("latency_weight", None) is None:  # no second cost: the key of a cell before [latency]
+        settings.pop("latency_weight", None)
     text = json.dumps({"data": data_hash, "cell": settings, "version": version}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
