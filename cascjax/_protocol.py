@@ -179,7 +179,8 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
               max_depth: int = 5, samples: int = 100, per_step=("search",), candidates: int = 512,
               grid: int = 256, n_boot: int = 1000, boot_seed: int = 0,
               strategies: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
-              estimates: Estimates | None = None, confidence: float | None = None) -> list[Cell]:
+              estimates: Estimates | None = None, confidence: float | None = None,
+              choose: str = "all") -> list[Cell]:
     """The paper's RouterBench protocol on ``ds`` for every pool × noise level (a list of :class:`Cell`).
 
     For each pool (:func:`pool_models`) and noise level: the paper's noise model on all queries of the pool
@@ -211,6 +212,9 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
         ``"columns"``; without a covariance.
       confidence: None, or budgets that hold on the test split with this probability
         (:func:`cascjax.fit`'s ``confidence``, ``holdout`` = the test split's size).
+      choose: ``"all"`` (the paper's: every candidate of every λ method competes on the fit split) or
+        ``"validation"`` (constant or per-step λ, chosen on a held-out half of the fit split; see
+        :func:`cascjax.fit`); the choice per cell is in ``Fitted.chosen``.
 
     Returns:
       A list of :class:`Cell`, pool-major then noise.
@@ -255,7 +259,8 @@ def reproduce(ds: Dataset, pools: Sequence[str] = ("3", "5", "all"), noises: Seq
             cells.append(run_cell(spec, noise, names, fit_ds, test_ds, budgets, draw,
                                   1 if noise == "columns" else seeds, wanted,
                                   dict(max_depth=max_depth, samples=samples, per_step=per_step, candidates=candidates,
-                                       grid=grid, confidence=confidence), n_boot, boot_seed, progress))
+                                       grid=grid, confidence=confidence, choose=choose), n_boot, boot_seed,
+                                  progress))
     return cells
 
 
@@ -297,6 +302,8 @@ def run_cell(spec, label, names, fit_ds, test_ds, budgets, estimates, seeds, wan
                 kw = dict(samples=options["samples"])
             if options.get("confidence") is not None:
                 kw.update(confidence=options["confidence"], holdout=test_ds.n_queries)
+            if options.get("choose", "all") != "all" and strategy != "routing":
+                kw.update(choose=options["choose"])
             f = fit(fit_ds, fit_est, budgets, strategy, per_step=options["per_step"],
                     candidates=options["candidates"], grid=options["grid"], seed=seed, **kw)
             ev, *ec = evaluate_many([f] + ([f.constant] if f.constant is not None else []), test_ds, test_est,

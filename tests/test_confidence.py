@@ -141,3 +141,35 @@ def test_the_protocol_and_the_command_line_take_confidence(tmp_path):
     assert no_budgets.returncode == 2 and "--confidence needs --budgets" in no_budgets.stderr
     bad = cli("reproduce", "--confidence", "2", "--out", str(tmp_path / "b"))
     assert bad.returncode == 2 and "--confidence: confidence must be a probability" in bad.stderr
+
+
+def test_the_protocol_and_the_command_line_take_choose(tmp_path, monkeypatch):
+    """reproduce(choose="validation") / ``--choose validation``: every non-routing fit of the protocol chooses
+    between constant and per-step λ on a held-out half of its fit split (``Fitted.chosen`` set)."""
+    import cascjax._protocol as protocol
+    import cascjax.protocol as cp
+
+    seen = []
+    real_fit = protocol.fit
+
+    def recording(*args, **kwargs):
+        f = real_fit(*args, **kwargs)
+        seen.append((args[3], kwargs.get("choose", "all"), f.chosen))
+        return f
+
+    monkeypatch.setattr(protocol, "fit", recording)
+    ds = cascjax.synthetic(2, n_queries=800, n_models=3)
+    fit_rows, test_rows = ds.split_indices(0.3, 1)
+    fit_ds, test_ds = ds.take(fit_rows), ds.take(test_rows)
+    est = cascjax.perfect_estimates(ds)
+    options = dict(max_depth=2, samples=8, per_step=("search",), candidates=16, grid=16, choose="validation")
+    cell = cp.run_cell("all", "perfect", ds.models, fit_ds, test_ds, cp.paper_budgets(test_ds, 3),
+                       lambda seed: (est.take(fit_rows), est.take(test_rows)), 1, cp.ROWS, options, 0, 0, None)
+    assert all(np.isfinite(r["auc"]) for r in cell.rows)
+    assert {s for s, *_ in seen} >= {"cascade", "cascade_routing"}
+    for strategy, choose, chosen in seen:
+        if strategy in ("cascade", "cascade_routing"):
+            assert choose == "validation" and chosen is not None and set(np.unique(chosen)) <= {"constant",
+                                                                                                "per-step"}
+        if strategy == "routing":
+            assert choose == "all"

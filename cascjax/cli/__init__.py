@@ -174,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="budgets that hold on the test split with this probability (e.g. 0.95; the fitted "
                         "mixture's upper confidence bound on the test mean cost ≤ B); default: in expectation on "
                         "the fit split, as the paper")
+    r.add_argument("--choose", default="all", choices=("all", "validation"),
+                   help="how λ is chosen per budget: all (default, the paper's: constant and per-step candidates "
+                        "compete on the fit split) or validation (constant or per-step λ, whichever wins on a "
+                        "held-out half of the fit split: per-step λ overfits small fit splits)")
     r.add_argument("--estimator", default="noise", choices=("noise", "learned"),
                    help="noise: the paper's RouterBench protocol on its noise model (default); learned: its "
                         "real-benchmark protocol, estimators learned from what the models answered (train / "

@@ -30,6 +30,10 @@ def run(args) -> int:
         except CascjaxError as e:
             raise CascjaxError(f"--confidence: {e}") from None
         options["confidence"] = args.confidence
+    if args.choose != "all":
+        if args.estimator == "learned":
+            raise CascjaxError("--choose is for the noise-model and columns protocols")
+        options["choose"] = args.choose
     if args.estimator == "learned":
         return _learned(args, ds, path, options)
     pools = _parse_list(args.pools, "--pools") if args.pools else (
