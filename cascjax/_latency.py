@@ -108,7 +108,7 @@ def pareto(points) -> np.ndarray:
     points the first. Ascending cost.
 
     Example:
-      >>> from cascjax._surface import pareto
+      >>> from cascjax._latency import pareto
       >>> pareto(([1.0, 2.0, 2.0, 3.0], [5.0, 1.0, 1.0, 4.0], [0.5, 0.6, 0.6, 0.55])).tolist()   # 3: dominated by 1
       [0, 1]
     """
