@@ -3,7 +3,6 @@ each group's means against the section-4 loop oracle on that group's queries alo
 route (routing's direct grid and event route, the cascade's direct grid and stop intervals), chunk sizes that
 split the groups, and queries in several groups or in none."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -14,34 +13,22 @@ from cascjax._supermodels import normal_points
 from cascjax._sweep import group_sweep
 
 from . import oracle
+from ._instances import STRATEGIES, instance, lambdas
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
-STRATEGIES = ["routing", "cascade", "cascade_routing", "threshold_cascade"]
 
 
 @st.composite
 def cases(draw):
-    n, m = draw(st.integers(1, 9)), draw(st.integers(2, 4))
-    dyadic = st.integers(0, 16).map(lambda v: v / 8)
-
-    def arr(denom):
-        ints = st.integers(0, denom)
-        return np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m) / denom
-
-    quality, cost = arr(4), arr(8)
-    sd = arr(4) if draw(st.booleans()) else np.zeros((n, m))
-    est = cascjax.Estimates(*(jnp.asarray(a) for a in (arr(4), arr(4), sd, np.zeros((n, m)), arr(8), cost)))
+    ds, est = instance(draw, 9)
+    n, m = ds.n_queries, ds.n_models
     strategy = draw(st.sampled_from(STRATEGIES))
     depth = 1 if strategy == "routing" else draw(st.integers(1, m))
     # Few λ (the direct grids) or many (routing's event route from 32, the cascade's stop intervals from 4).
-    count = draw(st.sampled_from([1, 3, 40]))
-    lam = np.array(draw(st.lists(dyadic, min_size=count, max_size=count)))
-    if strategy == "threshold_cascade":
-        lam = lam - 0.5
+    lam = lambdas(draw, strategy)
     g = draw(st.integers(1, 5))
     groups = np.array(draw(st.lists(st.booleans(), min_size=n * g, max_size=n * g)), np.int8).reshape(n, g)
     groups[draw(st.integers(0, n - 1)), :] = 1  # no group is empty
-    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
     return ds, est, strategy, depth, draw(st.integers(1, 3)), lam, groups, draw(st.sampled_from([None, 1, 2, 4]))
 
 

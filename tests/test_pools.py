@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,29 +20,18 @@ from cascjax._errors import CascjaxError
 from cascjax._supermodels import normal_points
 
 from . import oracle
+from ._instances import STRATEGIES, instance, lambdas
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
-STRATEGIES = ["routing", "cascade", "cascade_routing", "threshold_cascade"]
 
 
 @st.composite
 def cases(draw):
-    n, m = draw(st.integers(1, 6)), draw(st.integers(2, 4))
-
-    def arr(denom):
-        ints = st.integers(0, denom)
-        return np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m) / denom
-
-    quality, cost = arr(4), arr(8)
-    sd = arr(4) if draw(st.booleans()) else np.zeros((n, m))
-    est = cascjax.Estimates(*(jnp.asarray(a) for a in (arr(4), arr(4), sd, np.zeros((n, m)), arr(8), cost)))
+    ds, est = instance(draw, 6)
     strategy = draw(st.sampled_from(STRATEGIES))
-    count = draw(st.sampled_from([1, 3, 40]))
-    lam = np.array(draw(st.lists(st.integers(0, 16).map(lambda v: v / 8), min_size=count, max_size=count)))
-    if strategy == "threshold_cascade":
-        lam = lam - 0.5
+    lam = lambdas(draw, strategy)
     depth = None if strategy == "routing" else draw(st.sampled_from([None, 1, 2]))
-    return cascjax.Dataset.from_arrays(quality, cost, sort=False), est, strategy, lam, depth, draw(st.integers(1, 3))
+    return ds, est, strategy, lam, depth, draw(st.integers(1, 3))
 
 
 @given(cases(), st.sampled_from(["min", "max"]))

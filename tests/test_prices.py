@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -19,32 +18,21 @@ from cascjax._prices import price_scenarios
 from cascjax._supermodels import normal_points
 
 from . import oracle
+from ._instances import STRATEGIES, instance, lambdas
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
-STRATEGIES = ["routing", "cascade", "cascade_routing", "threshold_cascade"]
 
 
 @st.composite
 def cases(draw):
-    n, m = draw(st.integers(1, 7)), draw(st.integers(2, 4))
-
-    def arr(denom):
-        ints = st.integers(0, denom)
-        return np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m) / denom
-
-    quality, cost = arr(4), arr(8)
-    sd = arr(4) if draw(st.booleans()) else np.zeros((n, m))
-    est = cascjax.Estimates(*(jnp.asarray(a) for a in (arr(4), arr(4), sd, np.zeros((n, m)), arr(8), cost)))
+    ds, est = instance(draw, 7)
+    m = ds.n_models
     strategy = draw(st.sampled_from(STRATEGIES))
     depth = 1 if strategy == "routing" else draw(st.integers(1, m))
-    count = draw(st.sampled_from([1, 3, 40]))  # the direct grids, and the event routes (routing from 32 λ)
-    lam = np.array(draw(st.lists(st.integers(0, 16).map(lambda v: v / 8), min_size=count, max_size=count)))
-    if strategy == "threshold_cascade":
-        lam = lam - 0.5
+    lam = lambdas(draw, strategy)  # the direct grids, and the event routes (routing from 32 λ)
     s = draw(st.integers(1, 4))
     prices = np.array(draw(st.lists(st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]), min_size=s * m,
                                     max_size=s * m))).reshape(s, m)
-    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
     return ds, est, strategy, depth, draw(st.integers(1, 3)), lam, prices
 
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +20,7 @@ from cascjax._latency import pareto
 from cascjax._supermodels import normal_points
 
 from . import oracle
+from ._instances import dyadic, instance, lambdas
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
 STRATEGIES = ["routing", "cascade", "cascade_routing"]
@@ -28,22 +28,14 @@ STRATEGIES = ["routing", "cascade", "cascade_routing"]
 
 @st.composite
 def cases(draw):
-    n, m = draw(st.integers(1, 7)), draw(st.integers(2, 4))
-
-    def arr(denom):
-        ints = st.integers(0, denom)
-        return np.array(draw(st.lists(ints, min_size=n * m, max_size=n * m)), float).reshape(n, m) / denom
-
-    quality, cost, latency = arr(4), arr(8), arr(4)
-    sd = arr(4) if draw(st.booleans()) else np.zeros((n, m))
-    est = cascjax.Estimates(*(jnp.asarray(a) for a in (arr(4), arr(4), sd, np.zeros((n, m)), arr(8), cost)))
-    lat = cascjax.Latency(latency, arr(4), latency) if draw(st.booleans()) else latency
+    ds, est = instance(draw, 7)
+    n, m = ds.n_queries, ds.n_models
+    latency = dyadic(draw, n, m, 4)
+    lat = cascjax.Latency(latency, dyadic(draw, n, m, 4), latency) if draw(st.booleans()) else latency
     strategy = draw(st.sampled_from(STRATEGIES))
     depth = 1 if strategy == "routing" else draw(st.integers(1, m))
-    count = draw(st.sampled_from([1, 3, 40]))  # the direct grids, and the event routes
-    lam = np.array(draw(st.lists(st.integers(0, 16).map(lambda v: v / 8), min_size=count, max_size=count)))
+    lam = lambdas(draw, strategy)  # the direct grids, and the event routes
     weights = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 1.0, 4.0, np.inf]), min_size=1, max_size=4)))
-    ds = cascjax.Dataset.from_arrays(quality, cost, sort=False)
     return ds, est, lat, strategy, depth, draw(st.integers(1, 3)), lam, weights
 
 

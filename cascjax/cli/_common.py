@@ -50,6 +50,14 @@ def _sweep_args(args) -> list[str]:
     return strategies
 
 
+def _strategy_options(args, name: str) -> dict:
+    """The sweep options of the CLI strategy ``name`` from ``--max-depth`` and ``--samples``."""
+    options = {} if name == "routing" else dict(max_depth=args.max_depth)
+    if name in ("cascade", "cascade-routing"):
+        options["samples"] = args.samples
+    return options
+
+
 def _estimates(args, ds, path):
     """The estimates ``--estimates`` names (perfect, the noise model at a level with ``--seed``, or DATA's own
     columns), after the pool's ``--max-depth`` and ``--samples`` are checked."""

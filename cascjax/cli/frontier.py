@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ._common import CLI_STRATEGIES, _estimates, _load, _parse_numbers, _sweep_args
+from ._common import CLI_STRATEGIES, _estimates, _load, _parse_numbers, _strategy_options, _sweep_args
 from ._output import _Progress, _png, _print_json, _write_files
 
 
@@ -52,9 +52,7 @@ def run(args) -> int:
                 runs = [(tie, lams) for tie in ("min", "max")]
             for tie, grid_values in runs:
                 bar(f"{name}, grid" + ("" if tie == "none" else f", {tie} ties"))
-                options = {} if name == "routing" else dict(max_depth=args.max_depth)
-                if name in ("cascade", "cascade-routing"):
-                    options["samples"] = args.samples
+                options = _strategy_options(args, name)
                 if name == "cascade-routing":
                     options["force_order"] = args.force_order
                 if name in ("routing", "cascade"):

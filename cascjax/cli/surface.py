@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ._common import CLI_STRATEGIES, _estimates, _load, _parse_list, _sweep_args
+from ._common import CLI_STRATEGIES, _estimates, _load, _parse_list, _strategy_options, _sweep_args
 from ._output import _Progress, _png, _print_json, _write_files
 
 
@@ -80,9 +80,7 @@ def run(args) -> int:
     try:
         for name in strategies:
             bar(name)
-            options = {} if name == "routing" else dict(max_depth=args.max_depth)
-            if name in ("cascade", "cascade-routing"):
-                options["samples"] = args.samples
+            options = _strategy_options(args, name)
             s = cascjax.surface(ds, est, latency, args.lambdas, weights, CLI_STRATEGIES[name], **options)
             surfaces[name] = s
             front = np.zeros(s.cost.size, bool)

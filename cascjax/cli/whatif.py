@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ._common import CLI_STRATEGIES, _estimates, _load, _parse_numbers, _sweep_args
+from ._common import CLI_STRATEGIES, _estimates, _load, _parse_numbers, _strategy_options, _sweep_args
 from ._output import _Progress, _png, _print_json, _write_files
 
 
@@ -64,9 +64,7 @@ def run(args) -> int:
     try:
         for name in strategies:
             bar(name)
-            options = {} if name == "routing" else dict(max_depth=args.max_depth)
-            if name in ("cascade", "cascade-routing"):
-                options["samples"] = args.samples
+            options = _strategy_options(args, name)
             values = (cascjax.threshold_grid(est, max(args.lambdas, 3), max_depth=args.max_depth)
                       if name == "threshold-cascade" else lams)
             curves = cascjax.sweep(ds, est, values, CLI_STRATEGIES[name], prices=prices, **options)
