@@ -18,7 +18,6 @@ from . import _compile
 from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates
-from ._metrics import model_points
 from ._pool_points import PoolSearch
 from ._sweep import STRATEGIES, group_sweep, lambda_grid, threshold_grid
 
@@ -92,7 +91,8 @@ def search_pools(ds: Dataset, est: Estimates, lambdas=32, strategy: str = "casca
     quality = np.asarray(ds.quality)
     cost_all = np.asarray(ds.cost)
     fields = [np.asarray(a) for a in est[:6]]
-    mean_cost, mean_quality = model_points(ds)
+    # The models' means in NumPy (``Dataset.model_costs`` is a jnp mean: a program per data shape).
+    mean_cost, mean_quality = (np.asarray(a, np.float64).mean(0) for a in (ds.cost, ds.quality))
     out_cost = np.zeros((len(members), lam.size))
     out_quality = np.zeros((len(members), lam.size))
     n = ds.n_queries
