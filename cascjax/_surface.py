@@ -24,7 +24,7 @@ from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._latency import Latency, Surface, check_latency
-from ._sweep import STRATEGIES, _evaluate, lambda_grid
+from ._sweep import STRATEGIES, _evaluate, scenario_lambda_grid
 
 def default_weights(est: Estimates, latency: Latency, n: int = 8) -> np.ndarray:
     """0, ``n − 2`` log-spaced weights around the exchange rate at which mean latency costs as much as mean cost
@@ -63,7 +63,7 @@ def surface(ds: Dataset, est: Estimates, latency, lambdas=64, weights=8, strateg
       est: the estimates (:class:`cascjax.Estimates`; per-query fields).
       latency: the second cost, a :class:`Latency` or an [N, M] array (then its estimates are the truth).
       lambdas: [L] λ ≥ 0 (one for every step), or an int: that many λ from :func:`cascjax.lambda_grid` on the
-        combined estimates of every weight.
+        combined estimates of every weight (:func:`cascjax._sweep.scenario_lambda_grid`).
       weights: [K] weights ≥ 0 (``inf``: latency alone), or an int: :func:`default_weights`.
       strategy: ``"routing"``, ``"cascade"`` or ``"cascade_routing"`` (the threshold cascade decides by
         thresholds on quality, never by cost: its points are :func:`cascjax.sweep`'s, with the latency summed
@@ -100,10 +100,7 @@ def surface(ds: Dataset, est: Estimates, latency, lambdas=64, weights=8, strateg
         raise CascjaxError(f"weights must be numbers >= 0 (inf: latency alone), got {weights.tolist()}")
     ante, post = combined(est, latency, weights, dtype)
     if isinstance(lambdas, (int, np.integer)) and not isinstance(lambdas, bool):
-        step = max(1, ds.n_queries * weights.size // 100_000)
-        stacked = Estimates(*(np.tile(np.asarray(a, np.float64)[::step], (weights.size, 1)) for a in est[:4]),
-                            ante[:, ::step].reshape(-1, ds.n_models), post[:, ::step].reshape(-1, ds.n_models))
-        lambdas = lambda_grid(stacked, int(lambdas))
+        lambdas = scenario_lambda_grid(est, ante, int(lambdas))
     lam = np.asarray(lambdas, np.float64)
     if lam.ndim != 1:
         raise CascjaxError(f"surface takes one λ per point, shape [L]; got shape {lam.shape}")
@@ -113,8 +110,7 @@ def surface(ds: Dataset, est: Estimates, latency, lambdas=64, weights=8, strateg
                                np.broadcast_to(latency.latency, (k,) + ante.shape[1:])])
     scenarios = tuple(np.asarray(a, dtype) for a in (realised, np.concatenate([ante, ante]),
                                                      np.concatenate([post, post])))
-    curve, n_lam, _ = _evaluate(ds, est, lam.astype(dtype) if dtype != np.float64 else lam, strategy, tie,
-                                scenarios=scenarios, **options)
+    curve, n_lam, _ = _evaluate(ds, est, lam, strategy, tie, scenarios=scenarios, **options)
     cost, quality = (np.asarray(a, np.float64)[:2 * k, :n_lam] for a in (curve.cost, curve.quality))
     finite = np.isfinite(weights)[:, None]
     w = np.where(finite, weights[:, None], 0.0)

@@ -449,6 +449,19 @@ def _staircase(mu: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.where(kept, np.take_along_axis(c, pack, axis=1), np.nan))
 
 
+def scenario_lambda_grid(est: Estimates, cost_ante, n: int) -> np.ndarray:
+    """One λ grid for S cost scenarios of the same queries (what-if prices, latency weights): :func:`lambda_grid`
+    on the scenarios' ex-ante cost estimates ``cost_ante`` [S, N, M] stacked, each beside ``est``'s quality
+    estimates, every ``step``-th query so that at most about 100,000 rows are stacked (a scenario moves the
+    breakpoints, so the grid spans all of them)."""
+    cost_ante = np.asarray(cost_ante, np.float64)
+    scenarios, queries, m = cost_ante.shape
+    step = max(1, queries * scenarios // 100_000)
+    costs = cost_ante[:, ::step].reshape(-1, m)
+    tiled = (np.tile(np.asarray(a, np.float64)[::step], (scenarios, 1)) for a in est[:4])
+    return lambda_grid(Estimates(*tiled, costs, costs), n)
+
+
 def threshold_grid(est: Estimates, n: int = 256, *, max_depth: int | None = None) -> np.ndarray:
     """A data-driven threshold grid for the threshold cascade: −inf, quantiles of the post-hoc estimates, +inf.
 

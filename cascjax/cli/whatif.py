@@ -43,6 +43,7 @@ def run(args) -> int:
     import cascjax
     from .._errors import CascjaxError
     from .._prices import price_scenarios, scale_model
+    from .._sweep import scenario_lambda_grid
 
     strategies = _sweep_args(args)
     if args.budget is not None and not (np.isfinite(args.budget) and args.budget >= 0):
@@ -52,11 +53,7 @@ def run(args) -> int:
     prices = scale_model(ds.models, args.model, scales)
     est = _estimates(args, ds, path)
     cost, ante, _ = price_scenarios(ds, est, prices, np.float64)
-    # One λ grid for every scenario: drawn from all scenarios' cost estimates (a price moves the breakpoints).
-    step = max(1, ds.n_queries * len(scales) // 100_000)
-    every = cascjax.Estimates(*(np.tile(np.asarray(a, np.float64)[::step], (len(scales), 1)) for a in est[:4]),
-                              ante[:, ::step].reshape(-1, ds.n_models), ante[:, ::step].reshape(-1, ds.n_models))
-    lams = cascjax.lambda_grid(every, args.lambdas)
+    lams = scenario_lambda_grid(est, ante, args.lambdas)  # one λ grid for every scenario
     priced = [cascjax.Dataset.from_arrays(ds.quality, cost[s], models=list(ds.models), sort=False)
               for s in range(len(scales))]
     rows = []
