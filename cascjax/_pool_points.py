@@ -64,6 +64,7 @@ class PoolFrontier(NamedTuple):
       best_at: [B] per budget the pool with the highest quality there (its own λ mixture, as :func:`cascjax.fit`),
         ``best_quality`` [B] that quality, ``frontier_quality`` [B] the frontier's, ``default_quality`` [B] the
         full cheapest-first pool's (NaN below a curve's cheapest point).
+      pool_quality: [P, B] every pool's quality at each budget (its own λ mixture; NaN below its cheapest point).
 
     Example:
       >>> import numpy as np, cascjax
@@ -88,6 +89,7 @@ class PoolFrontier(NamedTuple):
     best_quality: np.ndarray
     frontier_quality: np.ndarray
     default_quality: np.ndarray
+    pool_quality: np.ndarray
 
 
 def pool_frontier(found: PoolSearch, budgets=()) -> PoolFrontier:
@@ -127,4 +129,4 @@ def pool_frontier(found: PoolSearch, budgets=()) -> PoolFrontier:
     return PoolFrontier(flat_c[hull], flat_q[hull], pool, auc((flat_c[hull], flat_q[hull]), **found.bounds),
                         float(aucs[best]), best, float(aucs[default]) if default >= 0 else float("nan"), budgets,
                         best_at, best_quality, frontier_quality,
-                        per_pool[default] if default >= 0 else np.full(budgets.size, np.nan))
+                        per_pool[default] if default >= 0 else np.full(budgets.size, np.nan), per_pool)

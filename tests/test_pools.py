@@ -105,6 +105,7 @@ def test_frontier_best_pool_and_default_against_loops():
         best, where = -np.inf, None
         for p in range(len(found.members)):
             value = cascjax.quality_at(_upper(found.cost[p], found.quality[p]), [budget])[0]
+            np.testing.assert_array_equal(front.pool_quality[p, b], value)
             if value > best:
                 best, where = value, p
         assert front.best_quality[b] == best and front.best_at[b] == where

@@ -44,9 +44,7 @@ def run(args) -> int:
             table = pd.DataFrame(dict(strategy=name, pool=found.names, size=[len(p) for p in found.members],
                                       auc=aucs, default=[n == default for n in found.names]))
             for b, budget in enumerate(budgets):
-                per_pool = [cascjax.quality_at(_upper(found.cost[p], found.quality[p]), [budget])[0]
-                            for p in range(len(found.members))]
-                table[f"quality_at_{budget:g}"] = per_pool
+                table[f"quality_at_{budget:g}"] = front.pool_quality[:, b]
             rows.append(table)
             hulls.append(pd.DataFrame(dict(strategy=name, cost=front.cost, quality=front.quality,
                                            pool=[found.names[p] for p in front.pool])))
@@ -79,9 +77,3 @@ def run(args) -> int:
     print(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}")
     return 0
 
-
-def _upper(cost, quality):
-    import cascjax
-
-    hull = cascjax.model_hull((cost, quality))
-    return cost[hull], quality[hull]
