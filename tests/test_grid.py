@@ -61,6 +61,13 @@ def _one_cell(ds, cell, columns, params, est=None):
     return budgets, ok, fq, np.where(ok, (1 - g) * tq[lo] + g * tq[hi], np.nan)
 
 
+def _candidates(ds, group, ests):
+    """The group's candidates, from its cells' fit rows of their estimates stacked (as the grid builds them)."""
+    fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0]) for c, e in zip(group, ests)]
+    stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
+    return _run.candidates(group[0], stacked, _run.depth_of(ds, group[0]))[0]
+
+
 def test_a_group_runs_stacked_as_each_cell_alone(data_file):
     """Every strategy, every kind of estimates and two splits: the stacked group's fit and test
     points equal a plain sweep per cell on the same candidates (to float64 rounding: means in another order)."""
@@ -72,11 +79,7 @@ def test_a_group_runs_stacked_as_each_cell_alone(data_file):
         group = [c for c in cells if c["strategy"] == strategy]
         assert len(group) == 8  # 4 kinds x 2 fit fractions
         rows = _run.run_group(ds, group, columns)
-        depth = _run.depth_of(ds, group[0])
-        fit_parts = [_run._take(_run._estimates(ds, c, columns), ds.split_indices(c["fit_fraction"],
-                                                                                 c["split_seed"])[0]) for c in group]
-        stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
-        params, _ = _run.candidates(group[0], stacked, depth)
+        params = _candidates(ds, group, [_run._estimates(ds, c, columns) for c in group])
         for cell, got in zip(group, rows):
             budgets, ok, fq, tq = _one_cell(ds, cell, columns, params)
             np.testing.assert_array_equal([r["budget"] for r in got], budgets)
@@ -99,12 +102,8 @@ def test_price_scenarios_are_an_axis(data_file):
         group = [c for c in cells if c["strategy"] == strategy]
         assert len(group) == 8 and len({_grid._spec.static_key(c) for c in group}) == 1
         rows = _run.run_group(ds, group, columns)
-        depth = _run.depth_of(ds, group[0])
         priced = [_run._priced(ds, _run._estimates(ds, c, columns), _run.multiplier(ds, c))[1] for c in group]
-        fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0])
-                     for c, e in zip(group, priced)]
-        stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
-        params, _ = _run.candidates(group[0], stacked, depth)
+        params = _candidates(ds, group, priced)
         for cell, est, got in zip(group, priced, rows):
             data = cascjax.Dataset.from_arrays(ds.quality, np.asarray(ds.cost, np.float64) * _run.multiplier(ds, cell),
                                                models=list(ds.models), sort=False)
@@ -138,10 +137,7 @@ def test_a_latency_weight_is_an_axis(tmp_path, data_file):
         rows = _run.run_group(ds, group, None, latency=latency)
         depth = _run.depth_of(ds, group[0])
         weighted = [_run._weighted(_run._estimates(ds, c, None), latency, c["latency_weight"]) for c in group]
-        fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0])
-                     for c, e in zip(group, weighted)]
-        stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
-        params, _ = _run.candidates(group[0], stacked, depth)
+        params = _candidates(ds, group, weighted)
         lam = params[:, 0] if strategy == "routing" else params
         _, test_rows = ds.split_indices(0.3, 7)
         paying = cascjax.Dataset.from_arrays(ds.quality, latency.latency, models=list(ds.models), sort=False)
