@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _chunks, _compile
 from ._checks import _strategy_inputs
-from ._compile import count, masked_sum, ordered_cumsum, real_sum
+from ._compile import count, masked_sum, ordered_cumsum, real_sum, running_max
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._events import _path
@@ -56,14 +56,33 @@ def _query_tables(mu, sd, c_hat, z, factor, depth):
     return jax.vmap(at_step)(jnp.arange(depth), mu, sd, c_hat)
 
 
+def _independent_tables(mu, sd, c_hat, z):
+    """:func:`_query_tables` of every query with independent deviations: Q, C [N, D, M] from μ, σ, ĉ [N, D, M].
+    One prefix at a time: its running maximum over the points [N, K, D] is one ``maximum`` of the previous
+    one, its mean taken at once (measured, 12,020 queries x 6 steps x 16 points x 6 prefixes: 23 ms vmapping
+    :func:`_prefix_values`, whose ``lax.cummax`` XLA's CPU code runs as a scan of strided slices, 5.5 ms so)."""
+    m = mu.shape[2]
+    run, mc = None, []
+    for i in range(m):
+        y = mu[:, None, :, i] + z[None, :, i, None] * sd[:, None, :, i]  # [N, K, D]
+        run = y if run is None else jnp.maximum(run, y)
+        mc.append(jnp.mean(run, axis=1))
+    deterministic = jnp.cumsum(sd != 0, axis=2) == 0
+    single = (jnp.arange(m) == 0)[None, None]
+    return jnp.where(single | deterministic, running_max(mu, axis=2), jnp.stack(mc, axis=2)), jnp.cumsum(c_hat, axis=2)
+
+
 def _tables(quality, cost, est, z, factor, depth):
     """What the cascade needs of every query, λ-independent: Q, C [N, D, M] of every (step, prefix); the
     realised cost after r = 1..D models [N, D]; the answering model after r models [N, D] (the highest estimate
     among models 0..r−1 in the state {0..r−1} — their post-hoc estimates — lower index on a tie)."""
     m = quality.shape[1]
     mu, sd, c_hat = prefix_view(est, depth)  # [N, D + 1, M]: the states {0..j−1}, j = 0..D
-    q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, None, None, None))(
-        mu[:, :depth], sd[:, :depth], c_hat[:, :depth], z, factor, depth)
+    if factor is None:
+        q_tab, c_tab = _independent_tables(mu[:, :depth], sd[:, :depth], c_hat[:, :depth], z)
+    else:
+        q_tab, c_tab = jax.vmap(_query_tables, in_axes=(0, 0, 0, None, None, None))(
+            mu[:, :depth], sd[:, :depth], c_hat[:, :depth], z, factor, depth)
     spent = ordered_cumsum(cost[:, :depth], axis=1)
     upto = jnp.arange(m)[None, :] < jnp.arange(1, depth + 1)[:, None]  # [D, M]
     answer_of = jnp.argmax(jnp.where(upto[None], mu[:, 1:], -jnp.inf), axis=2).astype(jnp.int32)
