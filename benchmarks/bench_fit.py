@@ -33,7 +33,7 @@ STRATEGIES = ("routing", "cascade", "cascade_routing")
 def measure(args, strategy, dtype):
     import cascjax
     import numpy_baselines as nb
-    from cascjax import _fit
+    from cascjax import _fit_search as _fit
     from cascjax._supermodels import normal_points
 
     ds, est = H.data(args.queries, args.models)

@@ -391,7 +391,7 @@ def fit(run, est_for_grid, budgets, strategy, depth, *, per_step=("search",), gr
 
     Returns (lo [B, D], hi [B, D], gamma, cost, quality, feasible) as ``cascjax.Fitted`` has them."""
     import cascjax
-    from cascjax import _fit
+    from cascjax import _fit_search as _fit
 
     b = np.asarray(budgets, np.float64)
     threshold = strategy == "threshold_cascade"

@@ -43,8 +43,8 @@ from ._router_metrics import (
     perf_gain as perf_gain,
 )
 from ._routing import routing_path as routing_path
-from ._sweep import STRATEGIES as STRATEGIES, lambda_grid as lambda_grid, sweep as sweep
-from ._sweep import threshold_grid as threshold_grid
+from ._lambda_grid import lambda_grid as lambda_grid, threshold_grid as threshold_grid
+from ._sweep import STRATEGIES as STRATEGIES, sweep as sweep
 from ._latency import BudgetChoice as BudgetChoice, Latency as Latency, Surface as Surface  # noqa: E402
 from ._latency import at_budgets as at_budgets  # noqa: E402
 from ._surface import surface as surface  # noqa: E402

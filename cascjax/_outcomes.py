@@ -10,7 +10,7 @@ import numpy as np
 
 from ._data import Dataset
 from ._errors import CascjaxError
-from ._fit import _select
+from ._fit_search import _select
 from ._metrics import auc, model_points
 
 #: The strategy the paper's table reports the others against.

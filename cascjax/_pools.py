@@ -19,7 +19,8 @@ from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._pool_points import PoolSearch
-from ._sweep import STRATEGIES, group_sweep, lambda_grid, threshold_grid
+from ._lambda_grid import lambda_grid, threshold_grid
+from ._sweep import STRATEGIES, group_sweep
 
 #: The largest pool searched (M = 8: 255 subsets, 109,600 orders).
 MAX_MODELS = 8

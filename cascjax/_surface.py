@@ -24,7 +24,8 @@ from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates
 from ._latency import Latency, Surface, check_latency
-from ._sweep import STRATEGIES, _evaluate, scenario_lambda_grid
+from ._lambda_grid import scenario_lambda_grid
+from ._sweep import STRATEGIES, _evaluate
 
 def default_weights(est: Estimates, latency: Latency, n: int = 8) -> np.ndarray:
     """0, ``n − 2`` log-spaced weights around the exchange rate at which mean latency costs as much as mean cost
@@ -63,7 +64,7 @@ def surface(ds: Dataset, est: Estimates, latency, lambdas=64, weights=8, strateg
       est: the estimates (:class:`cascjax.Estimates`; per-query fields).
       latency: the second cost, a :class:`Latency` or an [N, M] array (then its estimates are the truth).
       lambdas: [L] λ ≥ 0 (one for every step), or an int: that many λ from :func:`cascjax.lambda_grid` on the
-        combined estimates of every weight (:func:`cascjax._sweep.scenario_lambda_grid`).
+        combined estimates of every weight (:func:`cascjax._lambda_grid.scenario_lambda_grid`).
       weights: [K] weights ≥ 0 (``inf``: latency alone), or an int: :func:`default_weights`.
       strategy: ``"routing"``, ``"cascade"`` or ``"cascade_routing"`` (the threshold cascade decides by
         thresholds on quality, never by cost: its points are :func:`cascjax.sweep`'s, with the latency summed

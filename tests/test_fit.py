@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import cascjax
 from cascjax._checks import _strategy_inputs
-from cascjax._fit import _select
+from cascjax._fit_search import _select
 from cascjax._protocol import curve_auc, paper_budgets, take_estimates
 from cascjax._soft import cascade_routing_soft, cascade_soft, threshold_soft
 

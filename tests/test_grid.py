@@ -12,8 +12,8 @@ import pytest
 
 import cascjax
 from cascjax import _grid
-from cascjax._fit import _select
-from cascjax._grid import _run, _store
+from cascjax._fit_search import _select
+from cascjax._grid import _cells, _run, _store
 from cascjax._protocol import hull_budgets
 
 TIMING = list(_store.TIMING)
@@ -45,13 +45,13 @@ def _spec(path, **fit):
 def _one_cell(ds, cell, columns, params, est=None):
     """The cell computed alone: its estimates, a plain sweep of the group's candidates on its fit split and on
     its test split, fit's selection per budget, the test point of the chosen mixture."""
-    depth = _run.depth_of(ds, cell)
-    est = _run._estimates(ds, cell, columns) if est is None else est
+    depth = _cells.depth_of(ds, cell)
+    est = _cells._estimates(ds, cell, columns) if est is None else est
     fit_rows, test_rows = ds.split_indices(cell["fit_fraction"], cell["split_seed"])
     lam = params[:, 0] if cell["strategy"] == "routing" else params
     points = []
     for rows in (fit_rows, test_rows):
-        curve = cascjax.sweep(ds.take(rows), est.take(rows), lam, cell["strategy"], **_run._options(cell, depth))
+        curve = cascjax.sweep(ds.take(rows), est.take(rows), lam, cell["strategy"], **_cells._options(cell, depth))
         points.append((np.asarray(curve.cost, np.float64), np.asarray(curve.quality, np.float64)))
     q, c = np.asarray(ds.quality, np.float64)[test_rows], np.asarray(ds.cost, np.float64)[test_rows]
     budgets = hull_budgets(c.mean(0), q.mean(0), cell["budgets"])
@@ -63,9 +63,9 @@ def _one_cell(ds, cell, columns, params, est=None):
 
 def _candidates(ds, group, ests):
     """The group's candidates, from its cells' fit rows of their estimates stacked (as the grid builds them)."""
-    fit_parts = [_run._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0]) for c, e in zip(group, ests)]
+    fit_parts = [_cells._take(e, ds.split_indices(c["fit_fraction"], c["split_seed"])[0]) for c, e in zip(group, ests)]
     stacked = cascjax.Estimates(*(np.concatenate(a) for a in zip(*(e[:6] for e in fit_parts))))
-    return _run.candidates(group[0], stacked, _run.depth_of(ds, group[0]))[0]
+    return _cells.candidates(group[0], stacked, _cells.depth_of(ds, group[0]))[0]
 
 
 def test_a_group_runs_stacked_as_each_cell_alone(data_file):
@@ -79,7 +79,7 @@ def test_a_group_runs_stacked_as_each_cell_alone(data_file):
         group = [c for c in cells if c["strategy"] == strategy]
         assert len(group) == 8  # 4 kinds x 2 fit fractions
         rows = _run.run_group(ds, group, columns)
-        params = _candidates(ds, group, [_run._estimates(ds, c, columns) for c in group])
+        params = _candidates(ds, group, [_cells._estimates(ds, c, columns) for c in group])
         for cell, got in zip(group, rows):
             budgets, ok, fq, tq = _one_cell(ds, cell, columns, params)
             np.testing.assert_array_equal([r["budget"] for r in got], budgets)
@@ -102,11 +102,11 @@ def test_price_scenarios_are_an_axis(data_file):
         group = [c for c in cells if c["strategy"] == strategy]
         assert len(group) == 8 and len({_grid._spec.static_key(c) for c in group}) == 1
         rows = _run.run_group(ds, group, columns)
-        priced = [_run._priced(ds, _run._estimates(ds, c, columns), _run.multiplier(ds, c))[1] for c in group]
+        priced = [_cells._priced(ds, _cells._estimates(ds, c, columns), _cells.multiplier(ds, c))[1] for c in group]
         params = _candidates(ds, group, priced)
         for cell, est, got in zip(group, priced, rows):
-            data = cascjax.Dataset.from_arrays(ds.quality, np.asarray(ds.cost, np.float64) * _run.multiplier(ds, cell),
-                                               models=list(ds.models), sort=False)
+            cost = np.asarray(ds.cost, np.float64) * _cells.multiplier(ds, cell)
+            data = cascjax.Dataset.from_arrays(ds.quality, cost, models=list(ds.models), sort=False)
             budgets, ok, fq, tq = _one_cell(data, cell, columns, params, est=est)
             np.testing.assert_array_equal([r["budget"] for r in got], budgets)
             np.testing.assert_allclose([r["fit_quality"] for r in got], fq, rtol=1e-12, atol=1e-15)
@@ -135,8 +135,8 @@ def test_a_latency_weight_is_an_axis(tmp_path, data_file):
         group = [c for c in cells if c["strategy"] == strategy]
         assert len(group) == 3 and len({_grid._spec.static_key(c) for c in group}) == 1
         rows = _run.run_group(ds, group, None, latency=latency)
-        depth = _run.depth_of(ds, group[0])
-        weighted = [_run._weighted(_run._estimates(ds, c, None), latency, c["latency_weight"]) for c in group]
+        depth = _cells.depth_of(ds, group[0])
+        weighted = [_cells._weighted(_cells._estimates(ds, c, None), latency, c["latency_weight"]) for c in group]
         params = _candidates(ds, group, weighted)
         lam = params[:, 0] if strategy == "routing" else params
         _, test_rows = ds.split_indices(0.3, 7)
@@ -146,7 +146,7 @@ def test_a_latency_weight_is_an_axis(tmp_path, data_file):
             np.testing.assert_allclose([r["fit_quality"] for r in got], fq, rtol=1e-12, atol=1e-15)
             np.testing.assert_allclose([r["test_quality"] for r in got], tq, rtol=1e-12, atol=1e-15)
             waited = np.asarray(cascjax.sweep(paying.take(test_rows), est.take(test_rows), lam, strategy,
-                                              **_run._options(cell, depth)).cost, np.float64)
+                                              **_cells._options(cell, depth)).cost, np.float64)
             assert any(r["feasible"] for r in got) and all(np.isfinite(r["test_latency"]) for r in got if r["feasible"])
             for r in got:  # the test latency lies between the two candidates' latencies
                 if r["feasible"]:
@@ -368,11 +368,11 @@ def test_learned_estimates_are_an_axis(answers_file, tmp_path):
     learned = [c for c in _grid.expand(spec) if c["estimates"] == "learned"]
     alone = []
     for cell in learned:  # each cell alone: its splits, the estimators fitted on its training rows
-        fit_rows, test_rows, train = _run.splits_of(ds, cell)
+        fit_rows, test_rows, train = _cells.splits_of(ds, cell)
         assert fit_rows.size == 60 and train.size == 96 and np.intersect1d(train, test_rows).size == 0
         fitted = estimators.fit_learned(ds, feats, train, max_depth=2, seed=cell["seed"])
         alone.append((fit_rows, test_rows, estimators.state_estimates(fitted, ds, feats)))
-    params, _ = _run.candidates(learned[0], _run._concat([_run._take(e, f) for f, _, e in alone]), 2)
+    params, _ = _cells.candidates(learned[0], _cells._concat([_cells._take(e, f) for f, _, e in alone]), 2)
     fit_rows, test_rows, est = alone[0]
     got = table[table.key == cells.loc[(cells.estimates == "learned") & (cells.split_seed == 1), "key"].iloc[0]]
     points = []

@@ -373,7 +373,7 @@ def test_lambda_grid_on_a_pool_where_many_models_tie(monkeypatch):
 def test_staircase_keeps_the_pareto_models(seed, ties):
     """``_staircase`` (lambda_grid's pairs on large pools) against a loop: model j stays iff every model at
     most as expensive is worse (equal cost: the first of the best), NaN padding never."""
-    from cascjax._sweep import _staircase
+    from cascjax._lambda_grid import _staircase
 
     rng = np.random.default_rng(seed)
     r, w = 5, 9

@@ -18,7 +18,7 @@ from hypothesis import Phase, given, settings, strategies as st
 
 import cascjax
 import cascjax.testing as ct
-from cascjax import _cascade, _cascade_routing, _curve, _fit, _supermodels, _sweep, _threshold, _views
+from cascjax import _cascade, _cascade_routing, _curve, _fit, _fit_search, _supermodels, _sweep, _threshold, _views
 from cascjax.testing import _properties
 
 THOROUGH = settings.default.max_examples >= 1000
@@ -298,7 +298,7 @@ def test_submodularity_catches_points_drawn_per_supermodel_size(broken):
 
 
 def test_fit_budget_catches_a_selection_above_the_budget(broken):
-    select = _fit._select
+    select = _fit_search._select
     broken(_fit, "_select", lambda params, cost, quality, source, budgets:
            select(params, cost, quality, source, budgets * 1.5))
     cases = ct.instances(n_queries=N, n_models=M).flatmap(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import CascjaxError
-from . import _run, _store
+from . import _cells, _run, _store
 from ._spec import AXES, TRACED, expand as expand, read_spec as read_spec, static_key
 
 __all__ = ["grid", "expand", "read_spec", "plan", "merge", "AXES", "TRACED"]
@@ -39,7 +39,7 @@ def _load(cell: dict, cache: dict):
         else:
             ds = cascjax.read(path, format=cell["format"], allow_pickle=cell["allow_pickle"])
             source = path
-        cache[key] = (ds, _run.data_hash(ds), source)
+        cache[key] = (ds, _cells.data_hash(ds), source)
     return cache[key]
 
 
@@ -67,10 +67,10 @@ def _plan(spec: dict, text: str | None, name: str) -> tuple[pd.DataFrame, list[d
     rows, groups = [], {}
     for cell in cells:
         ds, digest, source = _load(cell, cache)
-        _run.check_cell(ds, cell, name)
+        _cells.check_cell(ds, cell, name)
         if cell["latency_weight"] is not None:
             try:
-                _latency(cell, ds, source, _run.pool(ds, cell), cache)
+                _latency(cell, ds, source, _cells.pool(ds, cell), cache)
             except CascjaxError as e:
                 raise CascjaxError(f"{name}: [latency] weight: {e}") from None
         key = _store.cell_key(cell, digest, cascjax.__version__)
@@ -186,7 +186,7 @@ def grid(spec: dict, out: str, *, text: str | None = None, name: str = "spec", s
     for group, members in todo.groupby("group", sort=False):
         group_cells = [by_key[k] for k in members["key"]]
         ds, _, source = _load(group_cells[0], cache)
-        sub = _run.pool(ds, group_cells[0])
+        sub = _cells.pool(ds, group_cells[0])
         columns = None
         if any(c["estimates"] == "columns" for c in group_cells):
             columns = cascjax.read_estimates(source, ds, format=group_cells[0]["format"],

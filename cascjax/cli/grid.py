@@ -64,7 +64,7 @@ def _dry_run(cells, cells_settings, args) -> int:
     """Prints the cells, their groups (one compiled program each, the traced settings batched) and a rough
     estimate of the run time."""
     from .. import _grid
-    from .._grid import _run
+    from .._grid import _cells
 
     cache: dict = {}
     settings = dict(zip(cells["key"], cells_settings))
@@ -73,10 +73,10 @@ def _dry_run(cells, cells_settings, args) -> int:
     for group, members in cells.groupby("group", sort=False):
         first = settings[members["key"].iloc[0]]
         ds, _, _ = _grid._load(first, cache)
-        sub = _run.pool(ds, first)
-        depth = _run.depth_of(sub, first)
+        sub = _cells.pool(ds, first)
+        depth = _cells.depth_of(sub, first)
         n_cand = first["grid"] + (first["candidates"] if first["lambda"] == "per-step" and depth > 1 else 0)
-        kinds = {_run._estimates_key(settings[k]) + _run._price_key(settings[k]) for k in members["key"]}
+        kinds = {_cells._estimates_key(settings[k]) + _cells._price_key(settings[k]) for k in members["key"]}
         decisions = n_cand * sub.n_queries * len(kinds)  # one sweep per distinct estimates of the group
         seconds = decisions * US_PER_DECISION[first["strategy"]] * 1e-6
         total += seconds

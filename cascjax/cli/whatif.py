@@ -43,7 +43,7 @@ def run(args) -> int:
     import cascjax
     from .._errors import CascjaxError
     from .._prices import price_scenarios, scale_model
-    from .._sweep import scenario_lambda_grid
+    from .._lambda_grid import scenario_lambda_grid
 
     strategies = _sweep_args(args)
     if args.budget is not None and not (np.isfinite(args.budget) and args.budget >= 0):
