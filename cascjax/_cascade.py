@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _chunks, _compile
 from ._checks import _strategy_inputs
-from ._compile import count, masked_sum, ordered_cumsum, real_sum, running_max
+from ._compile import count, masked_sum, ordered_cumsum, real_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._events import _path
@@ -58,18 +58,28 @@ def _query_tables(mu, sd, c_hat, z, factor, depth):
 
 def _independent_tables(mu, sd, c_hat, z):
     """:func:`_query_tables` of every query with independent deviations: Q, C [N, D, M] from μ, σ, ĉ [N, D, M].
-    One prefix at a time: its running maximum over the points [N, K, D] is one ``maximum`` of the previous
-    one, its mean taken at once (measured, 12,020 queries x 6 steps x 16 points x 6 prefixes: 23 ms vmapping
-    :func:`_prefix_values`, whose ``lax.cummax`` XLA's CPU code runs as a scan of strided slices, 5.5 ms so)."""
-    m = mu.shape[2]
-    run, mc = None, []
-    for i in range(m):
-        y = mu[:, None, :, i] + z[None, :, i, None] * sd[:, None, :, i]  # [N, K, D]
-        run = y if run is None else jnp.maximum(run, y)
-        mc.append(jnp.mean(run, axis=1))
+
+    One prefix at a time under ``lax.scan`` (one body for every pool size): the prefix one model longer keeps
+    the running maxima over the points, [N, K, D], as one ``maximum`` of the previous ones, and its Monte-Carlo
+    value is their mean. Measured on 12,020 queries x 6 steps x 16 points x 6 prefixes: 23 ms vmapping
+    :func:`_prefix_values` (whose ``lax.cummax`` over the models, the last axis, XLA's CPU code runs as a scan
+    of strided slices), 7.4 ms unrolled by prefix, 6.6 ms so; compiling with 48 models, 1.3 s unrolled, 0.25 s so.
+    """
+
+    def prefix(carry, column):
+        run, top = carry  # [N, K, D] running maxima of the points, [N, D] of the means μ
+        mu_i, sd_i, z_i = column
+        run = jnp.maximum(run, mu_i[:, None, :] + z_i[None, :, None] * sd_i[:, None, :])
+        top = jnp.maximum(top, mu_i)
+        return (run, top), (jnp.mean(run, axis=1), top)
+
+    n, depth, m = mu.shape
+    columns = (jnp.moveaxis(mu, 2, 0), jnp.moveaxis(sd, 2, 0), z.T)
+    start = (jnp.full((n, z.shape[0], depth), -jnp.inf, mu.dtype), jnp.full((n, depth), -jnp.inf, mu.dtype))
+    mc, exact = (jnp.moveaxis(a, 0, 2) for a in jax.lax.scan(prefix, start, columns)[1])  # [N, D, M] each
     deterministic = jnp.cumsum(sd != 0, axis=2) == 0
     single = (jnp.arange(m) == 0)[None, None]
-    return jnp.where(single | deterministic, running_max(mu, axis=2), jnp.stack(mc, axis=2)), jnp.cumsum(c_hat, axis=2)
+    return jnp.where(single | deterministic, exact, mc), jnp.cumsum(c_hat, axis=2)
 
 
 def _tables(quality, cost, est, z, factor, depth):
