@@ -86,10 +86,12 @@ from ._strategies import (
     instances as instances,
     lambda_vectors as lambda_vectors,
     lambdas as lambdas,
+    worlds as worlds,
+)
+from ._random import (
     random_instance as random_instance,
     random_lambdas as random_lambdas,
     random_worlds as random_worlds,
-    worlds as worlds,
 )
 from ._worlds import (
     World as World,
