@@ -4,8 +4,9 @@ per budget, the frontier over all of them, and how far the fixed cheapest-first 
 
 The pools of one size share a compiled program: their copies of the queries are stacked along the query axis
 (the pool's columns gathered in its order), and the kernels sum each pool's queries as one group
-(:func:`cascjax._sweep.group_sweep`) — one call per block of pools (at most :data:`STACK_ROWS` stacked rows,
-bounding memory), no per-query outputs. A pool of one model is its mean cost and quality.
+(:func:`cascjax._sweep.group_sweep`) — one call per block of pools (at most :data:`STACK_POOLS` pools and
+:data:`STACK_ROWS` stacked rows, and for the cascade at most :data:`STACK_POINTS` Monte-Carlo points), no
+per-query outputs. A pool of one model is its mean cost and quality.
 """
 
 from __future__ import annotations
