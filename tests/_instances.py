@@ -32,3 +32,12 @@ def lambdas(draw, strategy):
     count = draw(st.sampled_from([1, 3, 40]))
     lam = np.array(draw(st.lists(st.integers(0, 16).map(lambda v: v / 8), min_size=count, max_size=count)))
     return lam - 0.5 if strategy == "threshold_cascade" else lam
+
+
+def options(strategy, depth, k):
+    """:func:`cascjax.sweep`'s options for a drawn depth and number of samples: none for routing, ``max_depth``
+    for the others, ``samples`` for the two that take expected maxima."""
+    out = {} if strategy == "routing" else dict(max_depth=depth)
+    if strategy in ("cascade", "cascade_routing"):
+        out["samples"] = k
+    return out

@@ -13,7 +13,7 @@ from cascjax._supermodels import normal_points
 from cascjax._sweep import group_sweep
 
 from . import oracle
-from ._instances import STRATEGIES, instance, lambdas
+from ._instances import STRATEGIES, instance, lambdas, options as sweep_options
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
 
@@ -36,9 +36,7 @@ def cases(draw):
 @fewer
 def test_each_group_equals_the_loop_oracle_on_its_queries(case, tie):
     ds, est, strategy, depth, k, lam, groups, chunk = case
-    options = {} if strategy == "routing" else dict(max_depth=depth)
-    if strategy in ("cascade", "cascade_routing"):
-        options["samples"] = k
+    options = sweep_options(strategy, depth, k)
     cost, quality = group_sweep(ds, est, lam, groups, strategy, tie, chunk_size=chunk, **options)
     assert cost.shape == quality.shape == (lam.shape[0], groups.shape[1])
     loop_est = dict(mu_ante=est.quality_ante, mu_post=est.quality_post, sd_ante=est.sd_ante, sd_post=est.sd_post,

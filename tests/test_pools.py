@@ -20,7 +20,7 @@ from cascjax._errors import CascjaxError
 from cascjax._supermodels import normal_points
 
 from . import oracle
-from ._instances import STRATEGIES, instance, lambdas
+from ._instances import STRATEGIES, instance, lambdas, options as sweep_options
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
 
@@ -38,9 +38,7 @@ def cases(draw):
 @fewer
 def test_every_pool_equals_the_loop_oracle_on_its_columns(case, tie):
     ds, est, strategy, lam, depth, k = case
-    options = {} if strategy == "routing" else dict(max_depth=depth)
-    if strategy in ("cascade", "cascade_routing"):
-        options["samples"] = k
+    options = sweep_options(strategy, depth, k)
     found = cascjax.search_pools(ds, est, lam, strategy, tie=tie, **options)
     ordered = strategy in ("cascade", "threshold_cascade")
     make = itertools.permutations if ordered else itertools.combinations

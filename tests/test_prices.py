@@ -18,7 +18,7 @@ from cascjax._prices import price_scenarios
 from cascjax._supermodels import normal_points
 
 from . import oracle
-from ._instances import STRATEGIES, instance, lambdas
+from ._instances import STRATEGIES, instance, lambdas, options as _options
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
 
@@ -34,13 +34,6 @@ def cases(draw):
     prices = np.array(draw(st.lists(st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]), min_size=s * m,
                                     max_size=s * m))).reshape(s, m)
     return ds, est, strategy, depth, draw(st.integers(1, 3)), lam, prices
-
-
-def _options(strategy, depth, k):
-    options = {} if strategy == "routing" else dict(max_depth=depth)
-    if strategy in ("cascade", "cascade_routing"):
-        options["samples"] = k
-    return options
 
 
 @given(cases(), st.sampled_from(["min", "max"]))

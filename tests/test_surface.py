@@ -20,7 +20,7 @@ from cascjax._latency import pareto
 from cascjax._supermodels import normal_points
 
 from . import oracle
-from ._instances import dyadic, instance, lambdas
+from ._instances import dyadic, instance, lambdas, options as _options
 
 fewer = settings(max_examples=max(6, settings.default.max_examples // 3))
 STRATEGIES = ["routing", "cascade", "cascade_routing"]
@@ -37,13 +37,6 @@ def cases(draw):
     lam = lambdas(draw, strategy)  # the direct grids, and the event routes
     weights = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 1.0, 4.0, np.inf]), min_size=1, max_size=4)))
     return ds, est, lat, strategy, depth, draw(st.integers(1, 3)), lam, weights
-
-
-def _options(strategy, depth, k):
-    options = {} if strategy == "routing" else dict(max_depth=depth)
-    if strategy in ("cascade", "cascade_routing"):
-        options["samples"] = k
-    return options
 
 
 @given(cases(), st.sampled_from(["min", "max"]))
