@@ -212,6 +212,25 @@ def test_the_cache_folder_can_be_chosen_turned_off_or_left_to_jax(tmp_path):
     assert users["dir"] == users["jax"] == str(tmp_path / "jax") and not (tmp_path / "no").exists()
 
 
+
+def test_the_cache_folder_is_trimmed_to_its_bound_least_recently_used_first(tmp_path):
+    """Past the bound, the least recently used entries go (by access time, else modification time) until the
+    folder holds at most TRIM_TO of it; an entry's access stamp from an earlier JAX bound goes with it; other
+    files stay; under the bound nothing is touched."""
+    sizes = [300, 200, 100, 400]  # entries 0..3, used in the order 2, 0, 3, 1 (oldest first)
+    used = [2_000, 4_000, 1_000, 3_000]
+    for i, (size, when) in enumerate(zip(sizes, used)):
+        path = tmp_path / f"k{i}-cache"
+        path.write_bytes(b"x" * size)
+        os.utime(path, (when, when))
+        (tmp_path / f"k{i}-atime").write_bytes(b"stamp")
+    (tmp_path / ".lockfile").write_bytes(b"")
+    assert _compile.trim_cache(str(tmp_path), limit=1_000) == 0  # exactly at the bound: kept
+    # 1,000 bytes > 900: delete the oldest (k2, then k0) until at most 0.75 x 900 = 675 bytes are left.
+    assert _compile.trim_cache(str(tmp_path), limit=900) == 400
+    assert sorted(os.listdir(tmp_path)) == [".lockfile", "k1-atime", "k1-cache", "k3-atime", "k3-cache"]
+    assert _compile.trim_cache(str(tmp_path / "missing"), limit=0) == 0
+
 LONG_RUN = """
     import json, sys
     sys.path.insert(0, {benchmarks!r})

@@ -221,20 +221,17 @@ def test_sharding_does_not_change_results():
 
 @pytest.fixture
 def broken(monkeypatch):
-    """``broken(module, name, mutant, *kernels)`` swaps in a mutant for one test; the compiled ``kernels`` that
-    trace it are dropped before and after, so the mutant is what runs and later tests get the real thing."""
-    compiled = []
-
+    """``broken(module, name, mutant, *kernels)`` swaps in a mutant for one test. Every compiled program is
+    dropped before and after (``jax.clear_caches()``): a kernel that traces the mutant may be inlined in an outer
+    jitted function (``kernels`` names the ones that do, for the reader), so the mutant is what runs and later
+    tests get the real thing, whenever the process last cleared its caches."""
     def swap(module, name, mutant, *kernels):
-        for kernel in kernels:
-            kernel.clear_cache()
-        compiled.extend(kernels)
+        jax.clear_caches()
         monkeypatch.setattr(module, name, mutant)
 
     yield swap
     monkeypatch.undo()
-    for kernel in compiled:
-        kernel.clear_cache()
+    jax.clear_caches()
 
 
 def _must_fail(check, strategy, examples=200):
