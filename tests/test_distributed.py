@@ -44,7 +44,9 @@ def _free_port() -> int:
 
 def _run(n_processes: int, folder: Path, deadline: float) -> list[dict]:
     """Starts ``n_processes`` workers (one plain process for 1) and returns what each wrote."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu", CASCJAX_CACHE_DIR="off")
+    # The workers share the run's persistent cache (process 0 writes it): with a warm cache this file took 23 s
+    # alone, against 41 s with the cache off in the workers.
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)  # the worker sets its device count itself
     port = _free_port()
     files = [folder / f"{n_processes}-{i}.npz" for i in range(n_processes)]
