@@ -58,7 +58,7 @@ TRIM_TO = 0.75
 
 _lock = threading.Lock()
 _state = {"programs": 0, "total": 0, "loaded": 0, "clears": 0, "enabled": True, "listening": False, "seen": 0,
-          "seconds": 0.0}
+          "seconds": 0.0, "cache": None}  # cache: the folder trim_cache holds under its bound, if cascjax set it
 
 
 # -- buckets --------------------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def checkpoint() -> None:
         with _lock:
             _state["programs"] = 0
             _state["clears"] += 1
-        if _state.get("cache"):  # a long run writes to the cache folder too: hold it under its bound
+        if _state["cache"]:  # a long run writes to the cache folder too: hold it under its bound
             trim_cache(_state["cache"])
     _state["seen"] = _state["programs"]
 
@@ -421,5 +421,3 @@ def trim_cache(path: str, limit: int | None = None) -> int:
                 pass
         freed += size
     return freed
-
-

@@ -19,7 +19,6 @@ from hypothesis import Phase, given, settings, strategies as st
 import cascjax
 import cascjax.testing as ct
 from cascjax import _cascade, _cascade_routing, _curve, _fit, _fit_search, _supermodels, _sweep, _threshold, _views
-from cascjax.testing import _properties
 
 THOROUGH = settings.default.max_examples >= 1000
 # Fixed shapes: N queries, L λ values, M models for the cascade-routing kernels (each option set compiles once).
@@ -221,11 +220,11 @@ def test_sharding_does_not_change_results():
 
 @pytest.fixture
 def broken(monkeypatch):
-    """``broken(module, name, mutant, *kernels)`` swaps in a mutant for one test. Every compiled program is
-    dropped before and after (``jax.clear_caches()``): a kernel that traces the mutant may be inlined in an outer
-    jitted function (``kernels`` names the ones that do, for the reader), so the mutant is what runs and later
-    tests get the real thing, whenever the process last cleared its caches."""
-    def swap(module, name, mutant, *kernels):
+    """``broken(module, name, mutant)`` swaps in a mutant for one test. Every compiled program is dropped before
+    and after (``jax.clear_caches()``): the kernel that traces the mutant may be inlined in an outer jitted
+    function, so clearing the kernel alone can leave the real thing running. So the mutant is what runs and
+    later tests get the real thing, whenever the process last cleared its caches."""
+    def swap(module, name, mutant):
         jax.clear_caches()
         monkeypatch.setattr(module, name, mutant)
 
@@ -264,7 +263,7 @@ def test_theorem1_catches_the_inverted_gamma(broken):
 def test_prefix_catches_a_cascade_that_cannot_stop(broken):
     """Off by one in the cascade's candidates: prefixes {0..i} with i ≥ j, so R = {0..j−1} is never chosen."""
     broken(_cascade, "_valid", lambda m, depth: (jnp.arange(m)[None] >= jnp.arange(depth)[:, None])
-           & (jnp.arange(m)[None] < depth), _cascade.cascade_sweep)
+           & (jnp.arange(m)[None] < depth))
     cases = st.tuples(ct.instances(n_queries=N, n_models=M), ct.lambdas(n=L))
     assert "cascade" in _must_fail(lambda i, lam: ct.check_prefix(i, lam, samples=4), cases)
 
@@ -273,7 +272,7 @@ def test_perfect_catches_a_threshold_cascade_that_continues_on_equality(broken):
     def stop(post, theta):
         go_on = jnp.concatenate([post[:-1] <= theta[:-1], jnp.zeros((1,), bool)])
         return jnp.argmin(go_on).astype(jnp.int32)
-    broken(_threshold, "_stop", stop, _threshold.threshold_sweep)
+    broken(_threshold, "_stop", stop)
     cases = st.tuples(ct.datasets(n_queries=N, n_models=M, quality=("binary",)), ct.lambdas(n=L))
     assert "threshold_cascade" in _must_fail(lambda ds, lam: ct.check_perfect(ds, lam, samples=4), cases)
 
@@ -287,7 +286,7 @@ def test_submodularity_catches_points_drawn_per_supermodel_size(broken):
         per_size = [expected_max(mu, scale, jax.random.normal(jax.random.key(d), z.shape, z.dtype), max_depth)
                     for d in range(mu.shape[0] + 1)]
         return jnp.stack(per_size)[jnp.asarray(table.size), jnp.arange(table.n_candidates)]
-    broken(_supermodels, "expected_max", mutant, _properties._expected_maxima)
+    broken(_supermodels, "expected_max", mutant)
     cases = st.tuples(st.lists(st.integers(-4, 4), min_size=12, max_size=12).map(lambda v: np.reshape(v, (4, 3)) / 4),
                       st.lists(st.integers(1, 4), min_size=12, max_size=12).map(lambda v: np.reshape(v, (4, 3)) / 4),
                       st.just(np.asarray(_supermodels.normal_points(8, 3))))
@@ -319,7 +318,7 @@ def test_optimal_policy_catches_a_rule_that_forgets_costs(broken):
     def mutant(quality, cost, post, final):
         c, q, ran, answer = realised(quality, cost, post, final)
         return jnp.take_along_axis(cost, answer, axis=1), q, ran, answer
-    broken(_cascade_routing, "realised", mutant, _cascade_routing._run)
+    broken(_cascade_routing, "realised", mutant)
     cases = st.tuples(ct.worlds(n_models=M, n_worlds=8), st.integers(1, 8).map(lambda v: v / 8))
     assert "exceeds the optimum" in _must_fail(lambda w, lam: ct.check_optimal_policy(w, lam, nodes=4), cases,
                                                examples=20)
@@ -327,14 +326,13 @@ def test_optimal_policy_catches_a_rule_that_forgets_costs(broken):
 
 def test_pruning_catches_a_wrong_inequality(broken):
     """Pruning a candidate when adding its last model *raises* the score (the lemma's inequality reversed)."""
-    broken(_cascade_routing, "_dominated", lambda dq, dc, lam_lo, q_band, c_band: dq - lam_lo * dc > q_band,
-           _cascade_routing._run)
+    broken(_cascade_routing, "_dominated", lambda dq, dc, lam_lo, q_band, c_band: dq - lam_lo * dc > q_band)
     cases = st.tuples(ct.instances(n_queries=N, n_models=M), ct.lambdas(n=L))
     assert "enumeration" in _must_fail(lambda i, lam: ct.check_pruning(i, lam, samples=4), cases)
 
 
 def test_depth_one_catches_swapped_ante_and_post(broken):
     swapped = lambda e, rows, states: _views.visible((e[1], e[0], e[3], e[2], e[5], e[4]), rows, states)  # noqa: E731
-    broken(_cascade_routing, "visible", swapped, _cascade_routing._run)
+    broken(_cascade_routing, "visible", swapped)
     cases = st.tuples(ct.instances(n_queries=N, n_models=M, kind=("noisy", "arbitrary")), ct.lambdas(n=L))
     assert "routing" in _must_fail(ct.check_depth_one, cases)
