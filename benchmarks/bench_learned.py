@@ -7,7 +7,9 @@
    side with what a user would otherwise write — optax's L-BFGS vmapped over the regressions — on the same
    problems (every run pattern with |R| <= 2 and target model, one L2 strength), with the largest difference of
    their weights.
-2. ``fit_learned`` (L2 strength chosen on a held-out fifth, then refit) per ``max_depth``: seconds, regressions.
+2. ``fit_learned`` (L2 strength chosen on a held-out fifth, then refit) per ``max_depth``: seconds, regressions;
+   and its L2 choice's regressions (every strength, on the training rows but a held-out fifth) as one L-BFGS run
+   on all strengths (cascjax before issue 19's last stop) side by side with one run per strength (now).
 3. ``state_estimates`` on the test queries: seconds, and the table's size.
 4. Compile once: ``fit_learned`` (max_depth 1) on training sets of several sizes in one process, with the query
    buckets (cascjax's default) and without: programs compiled per fit, seconds per fit.
@@ -102,14 +104,33 @@ def main():
           f"first call {c2:.2f} s)")
     print(f"   ratio {s2 / s1:.1f}x; largest weight difference {float(np.max(np.abs(np.asarray(w1) - w2))):.2e}")
 
-    # 2. fit_learned per depth.
+    # 2. fit_learned per depth, and its L2 choice's regressions: one run on all strengths against one per strength.
     print("\n2. fit_learned (L2 from", _learned.L2_GRID, "on a held-out fifth, then refit):")
     fits = {}
+    l2 = np.asarray(_learned.L2_GRID)
+    held = np.zeros(len(train), bool)
+    held[np.random.default_rng(0).permutation(len(train))[:round(0.2 * len(train))]] = True
     for depth in depths:
         s, fit = timed(lambda d=depth: estimators.fit_learned(ds, feats, train, max_depth=d))
         fits[depth] = fit
         print(f"   max_depth {depth}: {s:.1f} s, {fit.patterns.size * ds.n_models} regressions "
               f"({fit.patterns.size} patterns), x{len(_learned.L2_GRID)} for the L2 choice")
+        pats = _learned._patterns(ds.n_models, depth)
+        tg = np.tile(np.arange(ds.n_models), pats.size)
+        mk = np.repeat(masks[pats], ds.n_models, axis=0)
+        grid = partial(fit_logistic, xs, jnp.asarray(y), weight=jnp.asarray(~held, jnp.float32))
+        joint_run = lambda: grid(jnp.asarray(np.tile(tg, l2.size)), mask=jnp.asarray(np.tile(mk, (l2.size, 1)),  # noqa: E731
+                                 jnp.float32), alpha=jnp.asarray(np.repeat(l2, tg.size), jnp.float32))
+        split_run = lambda: [grid(jnp.asarray(tg), mask=jnp.asarray(mk, jnp.float32),  # noqa: E731
+                                  alpha=jnp.full(tg.size, a, jnp.float32)) for a in l2]
+        timed(joint_run), timed(split_run)  # compile
+        sj, (wj, kj, _) = timed(joint_run)
+        ss, outs = timed(split_run)
+        wsplit = np.concatenate([np.asarray(o[0]) for o in outs])
+        print(f"     the L2 choice's {l2.size * tg.size} regressions: one L-BFGS run on all strengths (before) "
+              f"{sj:.2f} s, {int(kj)} iterations; one run per strength (cascjax) {ss:.2f} s, iterations "
+              f"{' / '.join(str(int(o[1])) for o in outs)}; ratio {sj / ss:.1f}x; largest weight difference "
+              f"{float(np.max(np.abs(np.asarray(wj) - wsplit))):.2e}")
 
     # 3. The table on the test queries.
     depth = depths[-1]
