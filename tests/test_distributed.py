@@ -42,18 +42,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(n_processes: int, folder: Path, deadline: float) -> list[dict]:
-    """Starts ``n_processes`` workers (one plain process for 1) and returns what each wrote."""
+def _start(n_processes: int, folder: Path, port: int) -> tuple[list, list[Path]]:
+    """Starts ``n_processes`` workers (one plain process for 1); returns them and the files they write."""
     # The workers share the run's persistent cache (process 0 writes it): with a warm cache this file took 23 s
     # alone, against 41 s with the cache off in the workers.
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)  # the worker sets its device count itself
-    port = _free_port()
     files = [folder / f"{n_processes}-{i}.npz" for i in range(n_processes)]
     procs = [subprocess.Popen([sys.executable, str(WORKER), str(i), str(n_processes), str(port), str(f)], cwd=ROOT,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i, f in enumerate(files)]
-    logs = [None] * n_processes
+    return procs, files
+
+
+def _collect(procs: list, files: list[Path], deadline: float) -> list[dict]:
+    """Waits for the workers and returns what each wrote."""
+    logs = [None] * len(procs)
     try:
         for i, proc in enumerate(procs):
             logs[i] = proc.communicate(timeout=max(deadline - time.monotonic(), 1))[0]
@@ -61,7 +65,7 @@ def _run(n_processes: int, folder: Path, deadline: float) -> list[dict]:
         for proc in procs:
             proc.kill()
         logs = [proc.communicate()[0] if log is None else log for proc, log in zip(procs, logs)]
-        pytest.fail(f"{n_processes} worker(s) still running after {TIMEOUT} s:\n"
+        pytest.fail(f"{len(procs)} worker(s) still running after {TIMEOUT} s:\n"
                     + "\n".join(log[-2000:] for log in logs))
     for proc, log in zip(procs, logs):
         assert proc.returncode == 0, log[-4000:]
@@ -75,8 +79,14 @@ def results(tmp_path_factory):
         pytest.skip("this jaxlib has no gloo CPU collectives, which jax.distributed needs on CPU")
     folder = tmp_path_factory.mktemp("distributed")
     deadline = time.monotonic() + TIMEOUT
-    two = _run(2, folder, deadline)
-    (one,) = _run(1, folder, deadline)
+    # The reference process runs beside the two (they wait on each other's collectives part of the time).
+    started = [_start(2, folder, _free_port()), _start(1, folder, _free_port())]
+    try:
+        two, (one,) = (_collect(*run, deadline) for run in started)
+    finally:  # a failure in one run leaves no worker of the other behind
+        for proc in (p for procs, _ in started for p in procs if p.poll() is None):
+            proc.kill()
+            proc.communicate()
     return two, one
 
 
