@@ -119,8 +119,9 @@ def main():
         tg = np.tile(np.arange(ds.n_models), pats.size)
         mk = np.repeat(masks[pats], ds.n_models, axis=0)
         grid = partial(fit_logistic, xs, jnp.asarray(y), weight=jnp.asarray(~held, jnp.float32))
-        joint_run = lambda: grid(jnp.asarray(np.tile(tg, l2.size)), mask=jnp.asarray(np.tile(mk, (l2.size, 1)),  # noqa: E731
-                                 jnp.float32), alpha=jnp.asarray(np.repeat(l2, tg.size), jnp.float32))
+        joint_run = lambda: grid(  # noqa: E731
+            jnp.asarray(np.tile(tg, l2.size)), mask=jnp.asarray(np.tile(mk, (l2.size, 1)), jnp.float32),
+            alpha=jnp.asarray(np.repeat(l2, tg.size), jnp.float32))
         split_run = lambda: [grid(jnp.asarray(tg), mask=jnp.asarray(mk, jnp.float32),  # noqa: E731
                                   alpha=jnp.full(tg.size, a, jnp.float32)) for a in l2]
         timed(joint_run), timed(split_run)  # compile

@@ -37,6 +37,22 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _programs() -> dict:
+    """:func:`cascjax._compile.programs`, its compile seconds as ``compile_s`` (``seconds`` is the run's clock)."""
+    from cascjax import _compile
+
+    p = _compile.programs()
+    p["compile_s"] = round(p.pop("seconds"), 2)
+    return p
+
+
+def anon_mb() -> float:
+    """The anonymous part of the RSS (heap, compiled code): what a leak grows. The RSS also counts file pages,
+    e.g. jaxlib's shared library, which the kernel evicts and faults back in as other processes need memory."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:")) / 2**10
+
+
 def instance(rng, cascjax):
     n, m = int(rng.integers(3, 201)), int(rng.integers(2, 7))
     quality = rng.integers(0, 2, (n, m)).astype(np.float32)
@@ -83,22 +99,25 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     rows = []
     start = time.perf_counter()
-    row = dict(done=0, seconds=0.0, maps=maps(), rss_mb=round(rss_mb(), 1), **_compile.programs())
+    row = dict(done=0, seconds=0.0, maps=maps(), rss_mb=round(rss_mb(), 1), anon_mb=round(anon_mb(), 1),
+               **_programs())
     rows.append(row)
-    print(f"{'done':>6} {'seconds':>8} {'programs':>9} {'live':>5} {'clears':>6} {'maps':>6} {'rss MB':>7}")
+    print(f"{'done':>6} {'seconds':>8} {'programs':>9} {'live':>5} {'clears':>6} {'maps':>6} {'rss MB':>7} "
+          f"{'anon MB':>8}")
     with _compile.buckets(not args.no_buckets):
         for i in range(1, args.instances + 1):
             run_one(rng, cascjax)
             if i % args.every == 0 or i == args.instances:
-                p = _compile.programs()
+                p = _programs()
                 row = dict(done=i, seconds=round(time.perf_counter() - start, 1), maps=maps(),
-                           rss_mb=round(rss_mb(), 1), **p)
+                           rss_mb=round(rss_mb(), 1), anon_mb=round(anon_mb(), 1), **p)
                 rows.append(row)
                 print(f"{i:>6} {row['seconds']:>8} {p['total']:>9} {p['live']:>5} {p['clears']:>6} {row['maps']:>6} "
-                      f"{row['rss_mb']:>7}", flush=True)
+                      f"{row['rss_mb']:>7} {row['anon_mb']:>8}", flush=True)
     half = rows[len(rows) // 2:]
     print(f"second half: maps {min(r['maps'] for r in half)}-{max(r['maps'] for r in half)}, RSS "
-          f"{min(r['rss_mb'] for r in half)}-{max(r['rss_mb'] for r in half)} MB; programs per instance "
+          f"{min(r['rss_mb'] for r in half)}-{max(r['rss_mb'] for r in half)} MB (anonymous "
+          f"{min(r['anon_mb'] for r in half)}-{max(r['anon_mb'] for r in half)}); programs per instance "
           f"{rows[-1]['total'] / args.instances:.2f}")
     if args.json:
         with open(args.json, "w") as f:

@@ -208,7 +208,8 @@ def test_the_cache_folder_can_be_chosen_turned_off_or_left_to_jax(tmp_path):
     assert chosen["dir"] == chosen["jax"] == str(tmp_path / "mine") and os.listdir(tmp_path / "mine")
     off = _python(_REPORT, {"CASCJAX_CACHE_DIR": "off", "XDG_CACHE_HOME": str(tmp_path / "unused")})
     assert off["dir"] is None and off["jax"] is None and not (tmp_path / "unused").exists()
-    users = _python(_REPORT, {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax"), "CASCJAX_CACHE_DIR": str(tmp_path / "no")})
+    users = _python(_REPORT, {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax"),
+                              "CASCJAX_CACHE_DIR": str(tmp_path / "no")})
     assert users["dir"] == users["jax"] == str(tmp_path / "jax") and not (tmp_path / "no").exists()
 
 
@@ -243,7 +244,7 @@ LONG_RUN = """
         for i in range({instances}):
             B.run_one(rng, cascjax)
             if (i + 1) % {every} == 0:
-                rows.append(dict(run=run, maps=B.maps(), rss=B.rss_mb(), **_compile.programs()))
+                rows.append(dict(run=run, maps=B.maps(), rss=B.rss_mb(), anon=B.anon_mb(), **_compile.programs()))
     print(json.dumps(rows))
 """
 
@@ -277,4 +278,6 @@ def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     # (Not the first pass against the second: how much a pass compiles rather than loads depends on what the
     # cache folder holds, and compiling raises the heap that later passes keep; CI saw 482 MB, then 571 MB.)
     assert min(r["maps"] for r in later) <= min(r["maps"] for r in warm) + 100
-    assert max(r["rss"] for r in later) <= max(r["rss"] for r in warm) * 1.10, rows
+    # The anonymous memory (heap and compiled code, where a leak shows), not the whole RSS: that also counts
+    # file pages (jaxlib's shared library), which come and go with the other processes' memory needs.
+    assert max(r["anon"] for r in later) <= max(r["anon"] for r in warm) * 1.10, rows

@@ -4,11 +4,12 @@ For every run pattern R with |R| ≤ D (and the full set) and every model m, a l
 correctness on the query features, the answer features of every model in R (an indicator that it ran, its
 numeric answer features, whether an answer was extracted) and, for every pair of models in R, whether their
 answers agree. R = ∅ gives m's ex-ante estimate; m ∈ R its post-hoc one; m ∉ R its ex-ante estimate given R's
-answers. The regressions fit at once (:mod:`cascjax.estimators._logistic`), one L-BFGS run per L2 strength of a grid
-(the weakest penalty needs the most iterations; the others do not wait for it), each regression's strength
-picked on a held-out part of the training rows, then one run refits them all. Costs: ex ante a per-model least-squares regression on the
-query features, post hoc the observed cost. Uncertainty: Σ(R) as :func:`cascjax.fit_covariances` of the
-training rows' table (the paper's ``fit_covariances``), one chunk of queries at a time. The training rows are
+answers. The regressions fit at once (:mod:`cascjax.estimators._logistic`), one L-BFGS run per L2 strength of
+a grid (the weakest penalty needs the most iterations; the others do not wait for it), each regression's
+strength picked on a held-out part of the training rows, then one run refits them all. Costs: ex ante a
+per-model least-squares regression on the query features, post hoc the observed cost. Uncertainty: Σ(R) as
+:func:`cascjax.fit_covariances` of the training rows' table (the paper's ``fit_covariances``), one chunk of
+queries at a time. The training rows are
 padded to a query bucket (:func:`cascjax._compile.bucket`) with rows of weight 0: one set of compiled programs
 serves every training-set size of a bucket.
 """
