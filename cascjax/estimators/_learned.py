@@ -9,9 +9,8 @@ a grid (the weakest penalty needs the most iterations; the others do not wait fo
 strength picked on a held-out part of the training rows, then one run refits them all. Costs: ex ante a
 per-model least-squares regression on the query features, post hoc the observed cost. Uncertainty: Σ(R) as
 :func:`cascjax.fit_covariances` of the training rows' table (the paper's ``fit_covariances``), one chunk of
-queries at a time. The training rows are
-padded to a query bucket (:func:`cascjax._compile.bucket`) with rows of weight 0: one set of compiled programs
-serves every training-set size of a bucket.
+queries at a time. The training rows are padded to a query bucket (:func:`cascjax._compile.bucket`) with rows
+of weight 0: one set of compiled programs serves every training-set size of a bucket.
 """
 
 from __future__ import annotations
