@@ -53,4 +53,4 @@ from ._pool_points import pool_frontier as pool_frontier  # noqa: E402
 from ._pools import search_pools as search_pools  # noqa: E402
 from ._grid import grid as grid, merge as grid_merge, plan as grid_plan, read_spec as read_grid_spec
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
