@@ -261,8 +261,9 @@ def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     # The run's own cache folder (the programs the other tests compiled): the first pass loads what it can.
     # Two malloc arenas: with glibc's default (8 per core) a thread that meets a busy arena opens a new one, so
     # the heap's size depends on thread timing, i.e. on what else the machine runs. Inside the suite the RSS
-    # moved by ~90 MB from one warm pass to the next (CI 482 -> 571 MB, here 410 -> 497) while the same test
-    # alone, also beside a busy process, stayed flat to 10 MB over four passes; this is the suspected cause.
+    # peak rose by ~90 MB from one pass to the next (CI: 482 -> 571 MB, first to second pass; here 410 -> 497,
+    # second to third) while the same test alone, also beside a busy process, kept each pass's peak within 3 MB
+    # of the last over four passes (after the first). A suspected cause, not a proven one.
     rows = _python(LONG_RUN.format(benchmarks=benchmarks, instances=24, every=4),
                    {"CASCJAX_MAX_PROGRAMS": "8", "CASCJAX_CACHE_DIR": cascjax.CACHE_DIR or "off",
                     "MALLOC_ARENA_MAX": "2"}, timeout=1200)
