@@ -244,7 +244,9 @@ LONG_RUN = """
         for i in range({instances}):
             B.run_one(rng, cascjax)
             if (i + 1) % {every} == 0:
-                rows.append(dict(run=run, maps=B.maps(), rss=B.rss_mb(), anon=B.anon_mb(), **_compile.programs()))
+                raw = B.anon_mb(trim=False)  # before malloc_trim, for the failure message
+                rows.append(dict(run=run, maps=B.maps(), rss=B.rss_mb(), raw=raw, anon=B.anon_mb(),
+                                 **_compile.programs()))
     print(json.dumps(rows))
 """
 
@@ -259,11 +261,11 @@ def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     (``benchmarks/bench_programs.py`` runs 2,000 problems)."""
     benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
     # The run's own cache folder (the programs the other tests compiled): the first pass loads what it can.
-    # Two malloc arenas: with glibc's default (8 per core) a thread that meets a busy arena opens a new one, so
-    # the heap's size depends on thread timing, i.e. on what else the machine runs. Inside the suite the RSS
-    # peak rose by ~90 MB from one pass to the next (CI: 482 -> 571 MB, first to second pass; here 410 -> 497,
-    # second to third) while the same test alone, also beside a busy process, kept each pass's peak within 3 MB
-    # of the last over four passes (after the first). A suspected cause, not a proven one.
+    # Two malloc arenas (glibc's default, 8 per core, makes the heap's layout depend on thread timing). Inside
+    # the suite the RSS peak rose by ~90 MB from one pass to the next (CI: 482 -> 571 MB, first to second pass;
+    # here 410 -> 497, second to third, and with two arenas 264 -> 343 MB anonymous in a pass that compiled
+    # nothing) while the same test alone kept each pass's peak within 3 MB of the last: the heap's free pages,
+    # not memory held, so the check reads the anonymous memory after malloc_trim.
     rows = _python(LONG_RUN.format(benchmarks=benchmarks, instances=24, every=4),
                    {"CASCJAX_MAX_PROGRAMS": "8", "CASCJAX_CACHE_DIR": cascjax.CACHE_DIR or "off",
                     "MALLOC_ARENA_MAX": "2"}, timeout=1200)
@@ -279,6 +281,6 @@ def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     # (Not the first pass against the second: how much a pass compiles rather than loads depends on what the
     # cache folder holds, and compiling raises the heap that later passes keep; CI saw 482 MB, then 571 MB.)
     assert min(r["maps"] for r in later) <= min(r["maps"] for r in warm) + 100
-    # The anonymous memory (heap and compiled code, where a leak shows), not the whole RSS: that also counts
-    # file pages (jaxlib's shared library), which come and go with the other processes' memory needs.
+    # The anonymous memory after malloc_trim (heap and compiled code, where a leak shows: bench_programs.anon_mb),
+    # not the whole RSS: that also counts file pages and the heap's free pages.
     assert max(r["anon"] for r in later) <= max(r["anon"] for r in warm) * 1.10, rows
