@@ -8,6 +8,7 @@ import sys
 import time
 
 import jax
+import pytest
 from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
@@ -45,3 +46,18 @@ def pytest_sessionfinish(session, exitstatus):
                            seconds=time.perf_counter() - _STARTED, failed=_FAILED,
                            examples=settings.default.max_examples)
         print(f"\nverification report written to {out}")
+
+
+@pytest.fixture
+def broken(monkeypatch):
+    """``broken(module, name, mutant)`` swaps in a mutant for one test. Every compiled program is dropped before
+    and after (``jax.clear_caches()``): the kernel that traces the mutant may be inlined in an outer jitted
+    function, so clearing the kernel alone can leave the real thing running. So the mutant is what runs and
+    later tests get the real thing, whenever the process last cleared its caches."""
+    def swap(module, name, mutant):
+        jax.clear_caches()
+        monkeypatch.setattr(module, name, mutant)
+
+    yield swap
+    monkeypatch.undo()
+    jax.clear_caches()

@@ -218,21 +218,6 @@ def test_sharding_does_not_change_results():
 
 # -- each property fails on a deliberately broken kernel ----------------------------------------------------
 
-@pytest.fixture
-def broken(monkeypatch):
-    """``broken(module, name, mutant)`` swaps in a mutant for one test. Every compiled program is dropped before
-    and after (``jax.clear_caches()``): the kernel that traces the mutant may be inlined in an outer jitted
-    function, so clearing the kernel alone can leave the real thing running. So the mutant is what runs and
-    later tests get the real thing, whenever the process last cleared its caches."""
-    def swap(module, name, mutant):
-        jax.clear_caches()
-        monkeypatch.setattr(module, name, mutant)
-
-    yield swap
-    monkeypatch.undo()
-    jax.clear_caches()
-
-
 def _must_fail(check, strategy, examples=200):
     """Runs ``check`` on hypothesis examples (no shrinking: speed) and requires a PropertyFailed."""
     @settings(max_examples=examples, deadline=None, database=None, derandomize=True, phases=[Phase.generate])
