@@ -53,11 +53,11 @@ def anon_mb(trim: bool = True) -> float:
     counts file pages (jaxlib's shared library, evicted and faulted back in as other processes need memory)
     and, without the trim, the heap's high-water mark: in the test suite a pass that compiled nothing kept
     ~80 MB more anonymous memory than the one before it."""
-    try:
-        if trim:
+    if trim:
+        try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+        except (OSError, AttributeError):  # not glibc
+            pass
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:")) / 2**10
 

@@ -279,7 +279,7 @@ def test_a_long_run_of_random_shapes_keeps_memory_maps_and_rss_flat(tmp_path):
     assert max(maps) <= min(maps) + 9 * 320
     # ... every clear returns to the same floor, and once warm a pass needs no more memory than the one before.
     # (Not the first pass against the second: how much a pass compiles rather than loads depends on what the
-    # cache folder holds, and compiling raises the heap that later passes keep; CI saw 482 MB, then 571 MB.)
+    # cache folder holds, and compiling raises the heap that later passes keep.)
     assert min(r["maps"] for r in later) <= min(r["maps"] for r in warm) + 100
     # The anonymous memory after malloc_trim (heap and compiled code, where a leak shows: bench_programs.anon_mb),
     # not the whole RSS: that also counts file pages and the heap's free pages.
