@@ -74,8 +74,8 @@ def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est,
         one = partial(_state, rel, sorted_masks, sorted_rank, step=step, n_models=n_models, depth=depth, rtol=rtol,
                       tie_max=tie_max, force_order=force_order, prune=prune, shortlist=shortlist, prefix=prefix,
                       single=single)
-        return jax.vmap(lambda s_, r_, e_, mc_, d_: one(state=s_, reach=r_, est=e_, mc=mc_, deviates=d_))(
-            s, r, e, mc, deviates)
+        return jax.vmap(lambda s_, r_, e_, mc_, d_: one(state=s_, reach=r_, est=e_, mc=mc_, deviates=d_),
+                        in_axes=(0, 0, 0, 1, 0))(s, r, e, mc, deviates)  # mc: [S, B], rows first
 
     blocks = (pad(states), tuple(pad(a) for a in reach), tuple(pad(a) for a in est))
     if live is None:
@@ -122,7 +122,7 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
     lowest = jnp.asarray(rel.lowest)
     nxt = jnp.where(lowest < free, comp[jnp.minimum(lowest, free - 1)], -1).astype(jnp.int32)
     if sorted_masks is not None and isinstance(step, int) and step == 0:
-        rank = jnp.arange(-1, members.shape[0] - 1, dtype=jnp.int32)  # R = ∅: the rows are the table's, in order
+        rank = jnp.asarray(rel.lex) - 1  # R = ∅: the rows are the table's (and ∅), lexicographic order known
     elif sorted_masks is None:
         # Greedy: the candidates are R and R ∪ {m}. Their lexicographic order (of sorted model indices) needs no
         # global table: R ∪ {m} before R ∪ {m'} iff m < m', and R itself between the m below max(R) and those

@@ -238,21 +238,23 @@ def _highest_bit(x: jax.Array) -> jax.Array:
 
 class _Relative(NamedTuple):
     """Static table of the sets U of new models at a state, over relative positions 0..F−1 (the models not
-    yet run, ascending); U = ∅ (stop) is row 0. Rows are sorted tuples; the tie order is recomputed from the
-    global table."""
+    yet run, ascending); U = ∅ (stop) is row 0. Rows are in level order: by size, then lexicographically
+    within a size — the order the level-by-level maxima come out in (:func:`_sample_means`), so they need no
+    reordering. The tie order is recomputed from the global table (``lex`` where R = ∅)."""
 
     members: np.ndarray  # [S, F] bool
     size: np.ndarray  # [S] int32
     lowest: np.ndarray  # [S] int32 lowest position (F for ∅)
     highest: np.ndarray  # [S] int32 highest position (−1 for ∅)
-    plan: tuple  # per level d ≥ 1: (parent positions in the previous level's output, added position)
-    order: np.ndarray  # [S] row → position in the concatenated level outputs
+    plan: tuple  # per level d ≥ 1: (parent positions in the previous level's rows, added position)
     drop: np.ndarray  # [S, E] row of U minus its i-th member, −1 where U has fewer members
+    lex: np.ndarray  # [S] int32 the row's position in lexicographic order of the sorted tuples (∅ first)
 
 
 @functools.lru_cache(maxsize=64)
 def _relative(free: int, extra: int) -> _Relative:
-    rows = sorted(c for d in range(extra + 1) for c in itertools.combinations(range(free), d))
+    by_level = [list(itertools.combinations(range(free), d)) for d in range(extra + 1)]  # each lexicographic
+    rows = [r for level in by_level for r in level]
     index = {r: i for i, r in enumerate(rows)}
     members = np.zeros((len(rows), free), bool)
     for s, r in enumerate(rows):
@@ -264,32 +266,35 @@ def _relative(free: int, extra: int) -> _Relative:
     for s, r in enumerate(rows):
         for i in range(len(r)):
             drop[s, i] = index[r[:i] + r[i + 1:]]
-    by_level = [[r for r in rows if len(r) == d] for d in range(extra + 1)]
-    pos, plan, offset = {(): 0}, [], 1
+    plan = []
     for d in range(1, extra + 1):
-        prev = offset - len(by_level[d - 1])
-        plan.append((np.array([pos[r[:-1]] - prev for r in by_level[d]], np.int32),
+        within = {r: i for i, r in enumerate(by_level[d - 1])}
+        plan.append((np.array([within[r[:-1]] for r in by_level[d]], np.int32),
                      np.array([r[-1] for r in by_level[d]], np.int32)))
-        for i, r in enumerate(by_level[d]):
-            pos[r] = offset + i
-        offset += len(by_level[d])
-    order = np.array([pos[r] for r in rows], np.int32)
-    return _Relative(members, size, lowest, highest, tuple(plan), order, drop)
+    lex = np.empty(len(rows), np.int32)
+    lex[[index[r] for r in sorted(rows)]] = np.arange(len(rows), dtype=np.int32)
+    for arr in (members, size, lowest, highest, drop, lex):
+        arr.setflags(write=False)
+    return _Relative(members, size, lowest, highest, tuple(plan), drop, lex)
 
 
 def _sample_means(rel: _Relative, ran: jax.Array, y: jax.Array, comp: jax.Array, levels=None) -> jax.Array:
-    """mean_k max_{m ∈ R ∪ U} y_k,m for a block of states and every row U: [B, S].
+    """mean_k max_{m ∈ R ∪ U} y_k,m for a block of states and every row U: [S, B] (rows first).
 
     ``ran`` [B, M] the states, ``y`` [B, K, M] the sample points, ``comp`` [B, F] the models not run. The
     level-by-level maxima keep the block and sample axes innermost, so every step gathers whole [B, K] slabs
-    (24x faster on CPU than vmapping a one-state version, measured on 4,096 states of 11 models). ``levels``
-    (traced, optional): only rows of at most that many new models are needed; deeper levels are skipped
-    (``lax.cond``) and come back as zeros — one table then serves every step of the scan over steps.
+    (24x faster on CPU than vmapping a one-state version, measured on 4,096 states of 11 models). Each level's
+    means are written in place into the rows of the result, which are in level order (:class:`_Relative`):
+    concatenating the levels and transposing to [B, S] took ~10x as long as the maxima themselves at K 1
+    (0.9 of 1.2 ms per block of 64 states of 11 models, depth 5; measured). ``levels`` (traced, optional):
+    only rows of at most that many new models are needed; deeper levels are skipped (``lax.cond``) and come
+    back as zeros — one table then serves every step of the scan over steps.
     """
     base = jnp.max(jnp.where(ran[:, None, :], y, -jnp.inf), axis=2)  # [B, K]
     values = jnp.moveaxis(jnp.take_along_axis(y, comp[:, None, :], axis=2), 2, 0)  # [F, B, K]
     level = base[None]
-    means = [jnp.mean(level, axis=2)]
+    out = jnp.zeros((rel.size.shape[0], y.shape[0]), y.dtype).at[:1].set(jnp.mean(level, axis=2))
+    start = 1
     for d, (parents, added) in enumerate(rel.plan, start=1):
         def grow(level, parents=parents, added=added):
             new = jnp.maximum(level[parents], values[added])
@@ -301,5 +306,6 @@ def _sample_means(rel: _Relative, ran: jax.Array, y: jax.Array, comp: jax.Array,
             shapes = jax.eval_shape(grow, level)
             level, mean = jax.lax.cond(d <= levels, grow,
                                        lambda _, sh=shapes: tuple(jnp.zeros(a.shape, a.dtype) for a in sh), level)
-        means.append(mean)
-    return jnp.concatenate(means, axis=0)[rel.order].T
+        out = out.at[start:start + mean.shape[0]].set(mean)
+        start += mean.shape[0]
+    return out
