@@ -47,8 +47,9 @@ MAX_MODELS = 30
 def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est, z, factor=None, *, n_models, depth,
             rtol, tie_max, force_order, prune, shortlist, prefix=False, live=None, levels=None,
             block=64, single=None) -> _Shortlist:
-    """:func:`_state` for [B] states (``est``: μ, σ, ĉ [B, M] in each state, :func:`cascjax._views.visible`), in blocks of ``block`` states. Deviations are
-    the independent σ of ``est``, or L(R) z with ``factor`` [2^M, M, M] (L(R) L(R)^T = Σ(R), per state).
+    """:func:`_state` for [B] states (``est``: μ, σ, ĉ [B, M] in each state, :func:`cascjax._views.visible`), in
+    blocks of ``block`` states. Deviations are the independent σ of ``est``, or L(R) z with ``factor``
+    [2^M, M, M] (L(R) L(R)^T = Σ(R), per state).
     ``live``: only the first ``live`` states are real (the rest is padding of the compacted buffer): blocks
     past them are skipped (``lax.cond``) and come back as zeros. ``levels``: see :func:`_sample_means`.
     ``single``: the one λ every state is decided at (see :func:`_state`)."""
