@@ -123,7 +123,7 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
     lowest = jnp.asarray(rel.lowest)
     nxt = jnp.where(lowest < free, comp[jnp.minimum(lowest, free - 1)], -1).astype(jnp.int32)
     if sorted_masks is not None and isinstance(step, int) and step == 0:
-        rank = jnp.asarray(rel.lex) - 1  # R = ∅: the rows are the table's (and ∅), lexicographic order known
+        rank = jnp.asarray(rel.lex) - 1  # R = ∅: the rows are the table's sets (and ∅): their rank is static
     elif sorted_masks is None:
         # Greedy: the candidates are R and R ∪ {m}. Their lexicographic order (of sorted model indices) needs no
         # global table: R ∪ {m} before R ∪ {m'} iff m < m', and R itself between the m below max(R) and those
