@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cascjax import CascjaxError
 from cascjax._supermodels import (MAX_CANDIDATES, allowed, candidate_cost, candidate_table, check_depth, expected_max,
-                                  n_candidates, normal_points)
+                                  n_candidates, normal_points, _relative, _sample_means)
 
 from . import oracle
 
@@ -162,3 +162,50 @@ def test_candidate_sets_per_state(m, depth, kind, force_order, greedy):
 def test_unknown_candidate_kind():
     with pytest.raises(CascjaxError, match="unknown candidate kind 'cascades'"):
         allowed(candidate_table(3), 0, "cascades", 0)
+
+
+@pytest.mark.parametrize("free,extra", [(1, 1), (4, 0), (4, 2), (5, 5), (6, 3), (9, 3)])
+def test_relative_tables_are_in_level_order_with_their_lexicographic_rank(free, extra):
+    """Rows by size, then lexicographic (the order the level-by-level maxima come out in); ``lex`` the row's rank
+    among the sorted tuples; ``plan`` builds each level from the previous level's rows; ``drop`` removes one
+    member."""
+    rel = _relative(free, extra)
+    rows = [tuple(np.flatnonzero(r)) for r in rel.members]
+    assert rows == sorted(rows, key=lambda r: (len(r), r))
+    assert len(rows) == sum(math.comb(free, d) for d in range(extra + 1))
+    assert [rows[i] for i in np.argsort(rel.lex)] == sorted(rows)
+    start = 1
+    for d, (parents, added) in enumerate(rel.plan, start=1):
+        previous = [r for r in rows if len(r) == d - 1]
+        level = rows[start:start + len(parents)]
+        assert level == [previous[p] + (a,) for p, a in zip(parents, added)]
+        start += len(parents)
+    for r, drops in zip(rows, rel.drop):
+        assert sorted(rows[j] for j in drops if j >= 0) == sorted(r[:i] + r[i + 1:] for i in range(len(r)))
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(2, 6), st.integers(1, 4), st.integers(1, 5), st.integers(1, 6))
+@settings(max_examples=max(3, settings.default.max_examples // 5), deadline=None)  # a compilation per shape
+def test_sample_means_match_a_numpy_loop(seed, m, n_run, k, b):
+    """mean_k max over R ∪ U for every row U of a state's relative table, [S, B], against a loop; with a traced
+    ``levels``, the rows deeper than it come back as zeros."""
+    rng = np.random.default_rng(seed)
+    n_run = min(n_run, m - 1)
+    ran = np.zeros((b, m), bool)
+    for row in ran:
+        row[rng.choice(m, n_run, replace=False)] = True
+    comp = np.argsort(ran, axis=1, kind="stable")[:, :m - n_run]
+    y = rng.normal(size=(b, k, m))
+    extra = m - n_run
+    rel = _relative(m - n_run, extra)
+    levels = int(rng.integers(0, extra + 1))
+    got = np.asarray(_sample_means(rel, jnp.asarray(ran), jnp.asarray(y), jnp.asarray(comp)))
+    cut = np.asarray(jax.jit(lambda n: _sample_means(rel, jnp.asarray(ran), jnp.asarray(y), jnp.asarray(comp),
+                                                     n))(levels))
+    assert got.shape == (rel.members.shape[0], b)
+    for s, members in enumerate(rel.members):
+        for j in range(b):
+            models = list(np.flatnonzero(ran[j])) + list(comp[j][members])
+            want = np.mean([max(y[j, i, mm] for mm in models) for i in range(k)])
+            np.testing.assert_allclose(got[s, j], want, rtol=1e-12)
+            np.testing.assert_allclose(cut[s, j], want if rel.size[s] <= levels else 0.0, rtol=1e-12)
