@@ -4,11 +4,12 @@
     python benchmarks/bench_compile.py --quick    # 500 x 6, depth 3, K 16: a smoke run
 
 For each strategy (routing, threshold cascade, cascade, cascade routing) it runs, each in a fresh process:
-the first call with an empty cache folder (cold: trace + XLA compile + run), the first call of a second process
-on the same folder (warm: programs loaded from the persistent cache), then in that process the run time at one
-λ and at ``--lambdas`` λ (median of ``--repeat``), as µs per decision (one query at one λ), side by side with the
-plain-NumPy vectorised version of ``numpy_baselines.py`` at the same λ on the same data (ratio > 1: cascjax
-faster). Prints sizes, device and jax version.
+the first call with an empty cache folder (cold: trace + XLA compile + run) at one λ, then the first call on the
+``--lambdas``-λ grid (its own programs: the event routes, the shortlists); the same two first calls in a second
+process on the same folder (warm: programs loaded from the persistent cache), then in that process the run time
+at one λ and on the grid (median of ``--repeat``), as µs per decision (one query at one λ), side by side with
+the plain-NumPy vectorised version of ``numpy_baselines.py`` at the same λ on the same data (ratio > 1: cascjax
+faster). Also the cold process's first ``noisy_estimates`` call. Prints sizes, device and jax version.
 """
 
 from __future__ import annotations
@@ -32,18 +33,23 @@ import _harness as H, numpy_baselines as nb
 from cascjax._supermodels import normal_points
 n, m, depth, k, n_lam, strategy, repeat, numpy = {n}, {m}, {depth}, {k}, {n_lam}, {strategy!r}, {repeat}, {numpy}
 ds = cascjax.synthetic(0, n, m)
-est = cascjax.noisy_estimates(ds, jax.random.key(0), "low")
+t = time.perf_counter()
+est = cascjax.noisy_estimates(ds, jax.random.key(0), "low"); jax.block_until_ready(est.quality_ante)
+noise_s = time.perf_counter() - t
 opts = dict(max_depth=depth, samples=k) if strategy in ("cascade", "cascade_routing") else (
     dict(max_depth=depth) if strategy == "threshold_cascade" else {{}})
 grid = cascjax.threshold_grid(est, n_lam, max_depth=depth) if strategy == "threshold_cascade" else \
     cascjax.lambda_grid(est, n_lam)
 one = grid[len(grid) * 5 // 8: len(grid) * 5 // 8 + 1]
 setup = time.perf_counter() - t0
-out = dict(setup_s=setup)
+out = dict(setup_s=setup, noise_s=noise_s)
 t = time.perf_counter()
 c = cascjax.sweep(ds, est, one, strategy, **opts); jax.block_until_ready(c.quality)
 out["first_s"] = time.perf_counter() - t
 out.update(_compile.programs())
+t = time.perf_counter()  # then the grid's first call: its own programs (the event routes, the shortlists)
+c = cascjax.sweep(ds, est, grid, strategy, **opts); jax.block_until_ready(c.quality)
+out["grid_first_s"] = time.perf_counter() - t
 def timed(lam):
     runs = []
     for _ in range(repeat):
@@ -104,8 +110,8 @@ def main(argv=None):
     print(H.environment("float32"))
     print(f"N {args.queries}, M {args.models}, depth {args.depth}, K {args.samples}, grid {args.lambdas} λ; "
           "each cell a fresh process")
-    print(f"{'strategy':<18} {'cold s':>7} {'warm s':>7} {'1 λ µs/dec':>11} {'NumPy':>9} {'ratio':>7} "
-          f"{'grid µs/dec':>12} {'NumPy':>9} {'ratio':>7}")
+    print(f"{'strategy':<18} {'cold s':>7} {'warm s':>7} {'grid cold':>9} {'grid warm':>9} {'noise cold':>10} "
+          f"{'1 λ µs/dec':>11} {'NumPy':>9} {'ratio':>7} {'grid µs/dec':>12} {'NumPy':>9} {'ratio':>7}")
     rows = []
     for strategy in args.strategies.split(","):
         with tempfile.TemporaryDirectory() as cache:
@@ -115,12 +121,17 @@ def main(argv=None):
         one, one_np = warm["one_s"] / n * 1e6, warm["one_numpy_s"] / n * 1e6
         grid, grid_np = warm["grid_s"] / n / args.lambdas * 1e6, warm["grid_numpy_s"] / n / args.lambdas * 1e6
         row = dict(strategy=strategy, cold_first_s=cold["first_s"], warm_first_s=warm["first_s"],
+                   cold_grid_first_s=cold["grid_first_s"], warm_grid_first_s=warm["grid_first_s"],
+                   cold_noise_s=cold["noise_s"],
                    cold_compiled=cold["compiled"], warm_compiled=warm["compiled"], warm_loaded=warm["loaded"],
                    one_us=one, one_numpy_us=one_np, grid_us=grid, grid_numpy_us=grid_np,
                    N=n, M=args.models, depth=args.depth, K=args.samples, L=args.lambdas)
         rows.append(row)
-        print(f"{strategy:<18} {cold['first_s']:>7.2f} {warm['first_s']:>7.2f} {one:>11.2f} {one_np:>9.2f} "
+        print(f"{strategy:<18} {cold['first_s']:>7.2f} {warm['first_s']:>7.2f} {cold['grid_first_s']:>9.2f} "
+              f"{warm['grid_first_s']:>9.2f} {cold['noise_s']:>10.2f} {one:>11.2f} {one_np:>9.2f} "
               f"{one_np / one:>6.1f}x {grid:>12.3f} {grid_np:>9.3f} {grid_np / grid:>6.1f}x", flush=True)
+    print("grid cold / warm: the grid's first call after the one-λ call, in the same processes; noise cold: "
+          "noisy_estimates' first call in the cold process")
     print("cold: first call with an empty cache folder (programs compiled: "
           + ", ".join(f"{r['strategy']} {r['cold_compiled']}" for r in rows) + "); warm: first call of a new "
           "process on that folder (compiled: " + ", ".join(str(r["warm_compiled"]) for r in rows) + ")")

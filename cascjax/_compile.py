@@ -127,6 +127,25 @@ def cast(a, dtype):
     return np.asarray(a, dtype)
 
 
+def normal(key, shape: tuple, dtype) -> jax.Array:
+    """``jax.random.normal(key, shape, dtype)``, the same bits, drawn as one flat axis and reshaped.
+
+    JAX's threefry counts the elements in row-major order whatever the shape, so the flat draw is the same
+    numbers; but XLA's CPU compiler takes ~3x as long for the counter arithmetic of a multi-dimensional shape
+    (``benchmarks/README.md``, "Compile once").
+
+    Example:
+      >>> import jax, numpy as np
+      >>> a = normal(jax.random.key(0), (3, 2), np.float32)
+      >>> bool((a == jax.random.normal(jax.random.key(0), (3, 2), np.float32)).all())
+      True
+    """
+    size = 1
+    for d in shape:
+        size *= int(d)
+    return jax.random.normal(key, (size,), dtype).reshape(shape)
+
+
 def pad_put(tree, size: int):
     """:func:`pad_rows`, each padded leaf put on the device at once (leaf by leaf, so at most one NumPy copy lives
     at a time; a kernel handed NumPy arrays would copy all of them again). Device arrays of ``size`` rows are

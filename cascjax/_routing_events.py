@@ -129,7 +129,7 @@ def _segments(lam, prepared, real, band=None):
     every pair is then clear."""
     verts, breaks, lo, hi, _ = prepared
     n_lam = lam.shape[0]
-    method = "scan_unrolled" if n_lam <= 64 else "scan"
+    method = "compare_all" if n_lam <= 64 else "scan"
     find = partial(jnp.searchsorted, lam, method=method)
     if band is None:
         passed = find(breaks, side="left")  # first λ ≥ b
@@ -293,16 +293,36 @@ def _two_sum(a, b):
 
 def _running_sum(x, error):
     """The running sums of the values ``x + error`` [E] (``error``: what rounding left out of ``x``),
-    compensated: each partial sum carries its own rounding error through a parallel prefix scan, so the result
-    is within a few ulps of the exact running sum however many events (a plain cumsum of ~10^5 rounded cost
-    changes drifts by ~10^-6 of the sum)."""
+    compensated: each partial sum carries its own rounding error, so the result is within a few ulps of the
+    exact running sum however many events (a plain cumsum of ~10^5 rounded cost changes drifts by ~10^-6 of the
+    sum).
 
-    def add(a, b):
-        s, e = _two_sum(a[0], b[0])
-        return s, a[1] + b[1] + e
+    Two short sequential passes, both under ``lax.scan``: the events as [b, E/b] blocks (b ≈ √E, a power of
+    two), one pass down the rows for every block at once, then one over the blocks' totals; a block's running
+    sums are then shifted by the total before it. A parallel prefix scan (``lax.associative_scan``) computes the
+    same sums, but its ~2·log2(E) levels of strided slices took more than half of the event route's compile time
+    (``benchmarks/README.md``, "Compile once")."""
+    size = x.shape[0]
+    rows = 1 << ((size - 1).bit_length() + 1) // 2  # a power of two, ≈ √E
+    blocks = -(-size // rows)
+    grid = lambda a: jnp.pad(a, (0, blocks * rows - size)).reshape(blocks, rows).T  # noqa: E731  [rows, blocks]
 
-    total, error = jax.lax.associative_scan(add, (x, error))
-    return total + error
+    def add(carry, item):
+        s, e = carry
+        s, err = _two_sum(s, item[0])
+        e = e + (item[1] + err)
+        return (s, e), (s, e)
+
+    zero = jnp.zeros(blocks, x.dtype)
+    (tot_s, tot_e), (run_s, run_e) = jax.lax.scan(add, (zero, zero), (grid(x), grid(error)))  # [rows, blocks]
+
+    def shift(carry, item):
+        return add(carry, item)[0], carry  # the total before each block
+
+    _, (off_s, off_e) = jax.lax.scan(shift, (zero[0], zero[0]), (tot_s, tot_e))
+    s, err = _two_sum(off_s[None], run_s)
+    total = s + ((off_e[None] + run_e) + err)
+    return total.T.reshape(-1)[:size]
 
 
 def bytes_per_query(n_models: int, width: int, itemsize: int) -> int:

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _compile
 from ._errors import CascjaxError
 
 #: The largest candidate table built; larger pools need a smaller ``max_depth``.
@@ -144,7 +145,7 @@ def _points(n_samples: int, n_models: int, seed: int, dtype) -> jax.Array:
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def _antithetic(key, n_samples, n_models, dtype):
     # Drawn in float32 whatever the dtype, so float32 and float64 runs use the same points.
-    half = jax.random.normal(key, (n_samples // 2, n_models), jnp.float32).astype(dtype)
+    half = _compile.normal(key, (n_samples // 2, n_models), jnp.float32).astype(dtype)
     parts = [half, -half] + ([jnp.zeros((1, n_models), dtype)] if n_samples % 2 else [])
     return jnp.concatenate(parts)
 
