@@ -300,6 +300,10 @@ def _run(quality, cost, est, lam, z, factor, n, tie_max, model=None, groups=None
 
 #: The last sufficient room per sweep configuration (see :func:`cascade_routing_sweep`).
 _ROOMS: dict = {}
+#: States per query and step that the first room of a sweep holds (the buffer: this many times the chunk's
+#: queries, at most one per λ). Too few costs a whole second run, and its compilation, on the first call of
+#: every process; room that is not reached costs little (its blocks are skipped).
+FIRST_STATES = 16
 
 
 def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, depth, rtol, tie_max, force_order, greedy,
@@ -323,7 +327,7 @@ def cascade_routing_sweep(quality, cost, est, lam, z, factor=None, *, n=None, de
            skip_padding, cost.shape)  # (cost: with its scenario axis when batched)
     if room is None:
         width = min(64, n_lam)
-        room = _ROOMS.get(key, _Room(width, chunk * min(8, width), 1 if n_lam == 1 else 32))
+        room = _ROOMS.get(key, _Room(width, chunk * min(FIRST_STATES, width), 1 if n_lam == 1 else 32))
     limits = _Room(n_lam, chunk * n_lam, (m + 1 if greedy else _table(m, depth).n_candidates) + 1)
     room = _Room(*(min(r, cap) for r, cap in zip(room, limits)))
     while True:
