@@ -132,7 +132,9 @@ def normal(key, shape: tuple, dtype) -> jax.Array:
 
     JAX's threefry counts the elements in row-major order whatever the shape, so the flat draw is the same
     numbers; but XLA's CPU compiler takes ~3x as long for the counter arithmetic of a multi-dimensional shape
-    (``benchmarks/README.md``, "Compile once").
+    (``benchmarks/README.md``, "Compile once"). The draws are the same; what a program computes from them may
+    not be: fused differently, later reductions can round differently (``noisy_estimates``' calibration did, so
+    it keeps its own draw).
 
     Example:
       >>> import jax, numpy as np

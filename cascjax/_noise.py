@@ -100,6 +100,8 @@ def _quality_estimates(truth, key, noise):
 
 def _calibrated_draws(truth, key, noise):
     """Two noisy draws (ante, post) of ``truth`` [N, M], each replaced by its least-squares calibration."""
+    # Not _compile.normal (the same draws, a faster compile): the calibration's reductions, fused with the flat
+    # draw, rounded 2-36 % of the estimates differently in the last bit (benchmarks/README.md, "Compile once").
     eps = jax.random.normal(key, (2,) + truth.shape, truth.dtype)
     noisy = truth[None] + noise.reshape(2, 1, 1) * eps
     return tuple(_calibrate(noisy[i], truth) for i in range(2))
