@@ -29,6 +29,7 @@ stops a process at 65,530 maps. So:
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 
@@ -142,10 +143,7 @@ def normal(key, shape: tuple, dtype) -> jax.Array:
       >>> bool((a == jax.random.normal(jax.random.key(0), (3, 2), np.float32)).all())
       True
     """
-    size = 1
-    for d in shape:
-        size *= int(d)
-    return jax.random.normal(key, (size,), dtype).reshape(shape)
+    return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
 
 
 def pad_put(tree, size: int):
