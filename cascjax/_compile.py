@@ -134,8 +134,8 @@ def normal(key, shape: tuple, dtype) -> jax.Array:
     JAX's threefry counts the elements in row-major order whatever the shape, so the flat draw is the same
     numbers; but XLA's CPU compiler takes ~3x as long for the counter arithmetic of a multi-dimensional shape
     (``benchmarks/README.md``, "Compile once"). The draws are the same; what a program computes from them may
-    not be: fused differently, later reductions can round differently (``noisy_estimates``' calibration did, so
-    it keeps its own draw).
+    not be: fused differently, later reductions and multiply-adds can round differently (see
+    :mod:`cascjax._noise`, which keeps its sums and products apart for that reason).
 
     Example:
       >>> import jax, numpy as np

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _compile
+from ._compile import tree_sum
 from ._data import Dataset
 from ._errors import CascjaxError
 from ._estimates import Estimates
@@ -39,7 +41,10 @@ def noisy_estimates(ds: Dataset, key: jax.Array, level: str | None = "low", *,
     is passed too. Quality levels are in quality units and never scaled.
 
     The function is traceable in ``key`` (and in the noise values), so many seeds vmap:
-    ``jax.vmap(lambda k: noisy_estimates(ds, k))(jax.random.split(key, 8))``.
+    ``jax.vmap(lambda k: noisy_estimates(ds, k))(jax.random.split(key, 8))``. The query axis is padded to a
+    shape bucket (:func:`cascjax._compile.bucket`), so any N of a bucket reuses one compiled program; the
+    estimates are the unpadded call's to the bit (the draws are those of ``jax.random.normal(key, (2, N, M))``,
+    every sum over queries a pairwise tree of the real rows).
 
     Args:
       ds: the dataset.
@@ -73,56 +78,120 @@ def noisy_estimates(ds: Dataset, key: jax.Array, level: str | None = "low", *,
         for v in pair:
             if not isinstance(v, jax.core.Tracer) and not (float(v) >= 0.0):
                 raise CascjaxError(f"{label} values must be non-negative numbers, got {pair!r}")
-    if cost_scale is None:
-        cost_scale = jnp.mean(ds.cost) / ROUTERBENCH_MEAN_COST if cost_noise is None else 1.0
-    q_noise = jnp.asarray(q_noise, ds.quality.dtype)
-    c_noise = jnp.asarray(c_noise, ds.quality.dtype) * cost_scale
-    if ds.quality.nbytes < _compile.PAD_BYTES:  # one program for every field (one per new N)
-        return Estimates(*_noisy(ds.quality, ds.cost, key, q_noise, c_noise))
-    # Large inputs: quality and cost in separate programs, so that one's noise draws and temporaries are freed
-    # before the other's (100,000 x 1,000 models: 6.3 GB of temporaries in one program, 3.4 GB in each of two).
-    # The same operations: the same bits.
-    kq, kc = _split_program(key)
-    return Estimates(*_quality_program(ds.quality, kq, q_noise), *_cost_program(ds.cost, kc, c_noise))
+    dtype = ds.quality.dtype
+    # The mean cost of a named level's scale is taken inside the kernel (an eager mean compiled a program per N).
+    auto = np.bool_(cost_scale is None and cost_noise is None)
+    scale = jnp.asarray(1.0 if cost_scale is None else cost_scale, dtype)
+    q_noise = jnp.asarray(q_noise, dtype)
+    c_noise = jnp.asarray(c_noise, dtype)
+    n = ds.n_queries
+    if ds.quality.nbytes >= _compile.PAD_BYTES:
+        # Large inputs, not padded: quality and cost in separate programs, so that one's noise draws and
+        # temporaries are freed before the other's (100,000 x 1,000 models: 6.3 GB of temporaries in one
+        # program, 3.4 GB in each of two). The same operations: the same bits.
+        kq, kc = _split_program(key)
+        q_ante, q_post = _quality_program(ds.quality, kq, q_noise, np.int32(n))
+        return Estimates(q_ante, q_post, *_sigma(q_ante, q_post, np.int32(n)),
+                         *_cost_program(ds.cost, kc, c_noise, scale, auto, np.int32(n)))
+    # Shape buckets: the query axis padded (cascjax._compile.bucket), so any N of a bucket reuses one program.
+    # Padding cannot change a bit: the draws are indexed as in the unpadded [2, N, M] draw and every sum over
+    # queries is a pairwise tree over the real rows (see _calibrate). (JAX's older, non-partitionable threefry
+    # numbers the draws by the total size: there the rows are not padded.)
+    size = _compile.bucket(n) if jax.config.jax_threefry_partitionable else n
+    quality, cost = _compile.pad_put((ds.quality, ds.cost), size)
+    q_ante, q_post, c_ante, c_post = _noisy(quality, cost, key, q_noise, c_noise, scale, auto, np.int32(n))
+    out = (q_ante, q_post, *_sigma(q_ante, q_post, np.int32(n)), c_ante, c_post)
+    if size == n:
+        return Estimates(*out)
+    if any(isinstance(a, jax.core.Tracer) for a in out):  # under jax.vmap or jit: cut in the trace
+        return Estimates(*(a[..., :n, :] for a in out))
+    return Estimates(*(_compile.cut(a, n) for a in out))
 
 
 def _split(key):
     return tuple(jax.random.split(key))
 
 
-def _quality_estimates(truth, key, noise):
-    """quality_ante, quality_post, sd_ante (per model, the std over queries of ante − post, for every query) and
-    sd_post (0)."""
-    q_ante, q_post = _calibrated_draws(truth, key, noise)
-    sd = jnp.std(q_ante - q_post, axis=0, keepdims=True)
-    return q_ante, q_post, jnp.broadcast_to(sd, truth.shape), jnp.zeros_like(truth)
+@jax.jit
+def _sigma(q_ante, q_post, n):
+    """sd_ante (per model, the std over the real queries of ante − post, for every query) and sd_post (0), in a
+    program of their own: fused with the calibration that makes ante and post, their difference was computed
+    from the unstored values and rounded differently in the padded and the unpadded program (measured)."""
+    real = _real(q_ante, n)
+    diff = jnp.where(real, q_ante - q_post, jnp.zeros((), q_ante.dtype))
+    centred = jnp.where(real, diff - _mean(diff, n), jnp.zeros((), q_ante.dtype))
+    sd = jnp.sqrt(_mean(_product(centred, centred, n), n))
+    return jnp.broadcast_to(sd, q_ante.shape), jnp.zeros_like(q_ante)
 
 
-def _calibrated_draws(truth, key, noise):
-    """Two noisy draws (ante, post) of ``truth`` [N, M], each replaced by its least-squares calibration."""
-    # Not _compile.normal (the same draws, a faster compile): the calibration's reductions, fused with the flat
-    # draw, rounded 2-36 % of the estimates differently in the last bit (benchmarks/README.md, "Compile once").
-    eps = jax.random.normal(key, (2,) + truth.shape, truth.dtype)
-    noisy = truth[None] + noise.reshape(2, 1, 1) * eps
-    return tuple(_calibrate(noisy[i], truth) for i in range(2))
+def _cost_estimates(truth, key, noise, scale, auto, n):
+    """cost_ante and cost_post; ``noise`` times ``scale``, or with ``auto`` times the mean real cost over
+    RouterBench's (:data:`ROUTERBENCH_MEAN_COST`)."""
+    real = _real(truth, n)
+    mean_cost = tree_sum(tree_sum(jnp.where(real, truth, jnp.zeros((), truth.dtype))))
+    mean_cost = mean_cost / (n.astype(truth.dtype) * truth.shape[1])
+    return _calibrated_draws(truth, key, noise * jnp.where(auto, mean_cost / ROUTERBENCH_MEAN_COST, scale), n)
+
+
+def _calibrated_draws(truth, key, noise, n):
+    """Two noisy draws (ante, post) of ``truth`` [size, M] (its first ``n`` rows real), each replaced by its
+    least-squares calibration over the real rows.
+
+    The draws are those of ``jax.random.normal(key, (2, n, M))`` for the real rows whatever the padding: JAX's
+    threefry numbers the elements in row-major order, so the post draw starts at element n·M of one flat draw."""
+    size, m = truth.shape
+    flat = jax.random.normal(key, (2 * size * m,), truth.dtype)
+    ante = flat[:size * m]
+    post = jax.lax.dynamic_slice(flat, (n * m,), (size * m,)) if size * m < 2**31 else flat[size * m:]
+    real = _real(truth, n)
+    return tuple(_calibrate(truth + _product(noise[i], e.reshape(size, m), n), truth, real, n)
+                 for i, e in enumerate((ante, post)))
 
 
 @jax.jit
-def _noisy(quality, cost, key, q_noise, c_noise):
-    """All six fields in one program: quality's four, then cost's calibrated draws (costs have no σ)."""
+def _noisy(quality, cost, key, q_noise, c_noise, scale, auto, n):
+    """The calibrated draws, quality's then cost's, in one program (the σ: :func:`_sigma`)."""
     kq, kc = _split(key)
-    return _quality_estimates(quality, kq, q_noise) + _calibrated_draws(cost, kc, c_noise)
+    return _calibrated_draws(quality, kq, q_noise, n) + _cost_estimates(cost, kc, c_noise, scale, auto, n)
 
 
 _split_program = jax.jit(_split)
-_quality_program = jax.jit(_quality_estimates)
-_cost_program = jax.jit(_calibrated_draws)
+_quality_program = jax.jit(_calibrated_draws)
+_cost_program = jax.jit(_cost_estimates)
 
 
-def _calibrate(x, y):
-    """Per column: the least-squares prediction of y from x (a·x + b), or mean(y) where x is constant."""
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
-    yc = y - jnp.mean(y, axis=0, keepdims=True)
-    var = jnp.sum(xc * xc, axis=0, keepdims=True)
-    slope = jnp.where(var > 0, jnp.sum(xc * yc, axis=0, keepdims=True) / jnp.where(var > 0, var, 1.0), 0.0)
-    return jnp.mean(y, axis=0, keepdims=True) + slope * xc
+def _real(x, n):
+    """[size, 1]: which rows of ``x`` are real (the first ``n``)."""
+    return (jnp.arange(x.shape[0]) < n)[:, None]
+
+
+def _product(a, b, n):
+    """a · b, computed apart from any addition that follows: LLVM contracts a product and an addition into one
+    fused multiply-add in some programs and not in others (depending on how XLA fuses them, so on the shape),
+    which changes the last bit. Computed in a branch of a ``cond`` on ``n > 0`` (always true, not known to the
+    compiler), the product is stored before it is added. Measured: an ``optimization_barrier`` (XLA's CPU
+    pipeline removes it before fusion) and a select between product and sum did not keep them apart."""
+    shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(b))
+    return jax.lax.cond(n > 0, lambda a, b: jnp.broadcast_to(a * b, shape),
+                        lambda a, b: jnp.zeros(shape, jnp.result_type(a, b)), a, b)
+
+
+def _mean(x, n):
+    """[1, ...] the mean over the first ``n`` rows of ``x`` (the rest exact zeros): a pairwise tree sum
+    (:func:`cascjax._compile.tree_sum`), the same bits for every padded length (products: :func:`_product`)."""
+    return (tree_sum(x) / n.astype(x.dtype))[None]
+
+
+def _calibrate(x, y, real, n):
+    """Per column, over the ``real`` rows: the least-squares prediction of y from x (a·x + b), or mean(y)
+    where x is constant. Every sum over rows a pairwise tree of the real rows (padding rows count as exact
+    zeros), so the result does not depend on the padding; XLA's own reductions regroup with the length."""
+    zero = jnp.zeros((), x.dtype)
+    means = _mean(jnp.where(real, jnp.concatenate([x, y], axis=1), zero), n)  # one tree for both
+    mx, my = jnp.split(means, 2, axis=1)
+    xc = jnp.where(real, x - mx, zero)
+    yc = jnp.where(real, y - my, zero)
+    sums = tree_sum(jnp.concatenate([_product(xc, xc, n), _product(xc, yc, n)], axis=1))[None]
+    var, cov = jnp.split(sums, 2, axis=1)
+    slope = jnp.where(var > 0, cov / jnp.where(var > 0, var, 1.0), 0.0)
+    return my + _product(slope, xc, n)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import cascjax
 from cascjax import CascjaxError
@@ -115,22 +115,47 @@ def test_noise_values_are_traceable(ds):
 
 
 def test_large_inputs_draw_quality_and_cost_in_two_programs_with_the_same_bits(ds, monkeypatch):
-    """Inputs of PAD_BYTES or more draw quality and cost in separate programs (memory): every field the bits of
-    the one program smaller inputs use, under vmap over keys too; a new N costs smaller inputs two programs (the
-    draw and the mean cost), not one per field group."""
+    """Inputs of PAD_BYTES or more draw quality and cost in separate programs (memory), unpadded: every field the
+    bits of the one padded program smaller inputs use, under vmap over keys too. Smaller inputs are padded to a
+    shape bucket: a new N of a bucket already seen compiles nothing."""
     from cascjax import _compile
 
     keys = jax.random.split(jax.random.key(4), 2)
     one = cascjax.noisy_estimates(ds, keys[0], "medium")
     batch = jax.vmap(lambda k: cascjax.noisy_estimates(ds, k))(keys)
-    before = _compile.programs()["total"]
     cascjax.noisy_estimates(cascjax.synthetic(0, 97, 3), keys[0], "low")
-    assert _compile.programs()["total"] - before <= 2
+    before = _compile.programs()["total"]
+    for n in (65, 100, 128):  # the bucket of 97: 128
+        cascjax.noisy_estimates(cascjax.synthetic(n, n, 3), keys[1], "low")
+    assert _compile.programs()["total"] == before
     monkeypatch.setattr(_compile, "PAD_BYTES", 1)
     for a, b in zip(one[:6], cascjax.noisy_estimates(ds, keys[0], "medium")[:6]):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, b in zip(batch[:6], jax.vmap(lambda k: cascjax.noisy_estimates(ds, k))(keys)[:6]):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 300), m=st.integers(2, 5), seed=st.integers(0, 2**31 - 1), f32=st.booleans(),
+       level=st.sampled_from(["low", "high"]), constant=st.booleans())
+def test_noisy_estimates_are_the_same_bits_padded_or_not(n, m, seed, f32, level, constant):
+    """The query axis is padded to a shape bucket; the estimates of the real rows are the unpadded call's, to the
+    bit (the draws indexed as unpadded, every sum over queries a pairwise tree of the real rows)."""
+    from cascjax import _compile
+
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if f32 else np.float64
+    quality = rng.integers(0, 2, (n, m)).astype(dtype) if not constant else np.ones((n, m), dtype)
+    cost = (rng.random((n, m)) * 1e-3).astype(dtype)
+    ds = cascjax.Dataset.from_arrays(quality, cost)
+    key = jax.random.key(seed)
+    padded = cascjax.noisy_estimates(ds, key, level)
+    with _compile.buckets(False):
+        plain = cascjax.noisy_estimates(ds, key, level)
+    for name, a, b in zip(padded._fields, padded, plain):
+        if a is not None:
+            assert a.shape == (n, m) and a.dtype == dtype, name
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
 
 
 def test_float32(ds):
