@@ -37,11 +37,25 @@ from ._compile import masked_sum, ordered_sum, real_sum
 from ._curve import Curve
 from ._decide import _magnitudes, select
 from ._shortlist import _Room, _Shortlist, _decide, _dominated, _near_hull, _slots
-from ._supermodels import _Relative, _relative, _sample_means, _table
+from ._supermodels import _Relative, _relative, _sample_means, _table, n_candidates
 from ._views import Rows, answer_scores, expand, visible
 
 #: Largest pool cascade routing supports: states are int32 bitmasks.
 MAX_MODELS = 30
+#: One step body for every step (:func:`one_body`): tables of at most this many rows (Σ_{d ≤ D} C(M, d) sets of
+#: new models, ∅ included) on chunks of at most this many queries.
+ONE_BODY_ROWS, ONE_BODY_QUERIES = 64, 1024
+
+
+def one_body(n_models: int, depth: int, greedy: bool, queries: int) -> bool:
+    """Whether cascade routing runs all its steps, R = ∅ included, in one step body under ``lax.scan`` on the
+    table of step 0: one body to compile instead of three (about 2 s less per program on this 2-core CPU), at
+    the price of later steps evaluating step 0's larger table (+35 % run time at one λ on 3,000 × 6, depth 6;
+    measured). So only where compiling dominates: small tables (greedy: M + 1 rows at every step) on chunks of
+    at most :data:`ONE_BODY_QUERIES` queries (hypothesis examples, small instances of a sweep over problems).
+    Both routes give the same bits (tested)."""
+    small = greedy or n_candidates(n_models, depth) + 1 <= ONE_BODY_ROWS
+    return depth > 1 and small and queries <= ONE_BODY_QUERIES
 
 
 def _states(rel: _Relative, sorted_masks, sorted_rank, states, step, reach, est, z, factor=None, *, n_models, depth,
@@ -165,9 +179,10 @@ def _state(rel: _Relative, sorted_masks, sorted_rank, state, step, reach, est, m
 
 
 def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_order, greedy, prune, room, prefix,
-           skip_padding=True):
+           skip_padding=True, one=None):
     """Cascade routing for one chunk of queries at every λ row: the final state [n, L] (bitmask of the models
-    run) and overflow flags (shortlist, width, buffer)."""
+    run) and overflow flags (shortlist, width, buffer). ``one``: run every step in one body (default
+    :func:`one_body`; for tests)."""
     n, m = quality.shape
     n_lam = lam.shape[0]
     if greedy:  # tie ranks computed per state (see _state): no global table, any pool size
@@ -183,37 +198,19 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
                         shortlist=room.shortlist, prefix=prefix)
     decide = jax.vmap(jax.vmap(_decide, in_axes=(None, 0, None, None)), in_axes=(0, None, None, None))
 
-    # Step 0: R = ∅ for every query and λ.
-    first = _relative(m, 1 if greedy else depth)
-    positive = lam[:, 0] > 0
-    reach0 = (jnp.broadcast_to(jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), (n,)),
-              jnp.broadcast_to(jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), (n,)))
     # One λ row: each state is decided at its step's λ directly (see _state), no shortlist of candidates.
     single = (lambda j: lam[0, j]) if n_lam == 1 else (lambda j: None)
-    root = jnp.zeros(n, jnp.int32)
-    short = states_fn(first, states=root, step=0, reach=reach0, est=visible(est, jnp.arange(n), root),
-                      single=single(0))
-    nxt = short.next if n_lam == 1 else decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
-    over_short = jnp.max(short.count) > room.shortlist
-    cur = bit[nxt]
-    done = jnp.zeros((n, n_lam), bool)
-    if depth == 1:
-        return cur, jnp.stack([over_short, False, False])
-
     lam_next = lambda j: lam[:, jnp.minimum(j, depth - 1)]  # noqa: E731
     slots = jax.vmap(_slots, in_axes=(0, None, None, None))
-    slot, keys, count, lo = slots(nxt, lam_next(1), room.width, m)
-    states = keys  # at step 1 the key is the model run: the state {m}
-    states = jnp.where(jnp.arange(room.width)[None] < count[:, None], bit[jnp.clip(states, 0, m - 1)], 0)
-
-    # Step 1 has its own table (subsets U of the M − 1 models not run, |U| ≤ D − 1); every step j ≥ 2 shares one:
-    # subsets of M − 2 positions of models not yet run (at step j only the first M − j are free; rows using the
-    # others are not valid) with |U| ≤ D − 2, computing the Monte-Carlo maxima of levels |U| ≤ D − j only. So
-    # two step bodies serve all steps, the second under lax.scan: the compile time no longer grows with the
-    # depth beyond 3, and the later steps, which reach most states, do not pay for step 1's larger table (one
-    # table for all steps ≥ 1 cost +16 % at one λ and +34 % at 1,024 λ, measured).
+    # A step's table holds the sets U of new models over positions of the models not yet run (at step j only the
+    # first M − j are free; rows using the others are not valid), computing the Monte-Carlo maxima of levels
+    # |U| ≤ D − j only. Small tables (one_body): one step body under lax.scan serves every step on step 0's
+    # table. Larger ones: step 0 and step 1 have their own tables (|U| ≤ D, ≤ D − 1), every step j ≥ 2 shares
+    # one of M − 2 positions with |U| ≤ D − 2, under lax.scan: the compile time no longer grows with the depth
+    # beyond 3, and the later steps, which reach most states, do not pay for step 1's larger table (one table
+    # for all steps ≥ 1 cost +16 % at one λ and +34 % at 1,024 λ, measured). Both give the same bits (tested).
     def step(carry, j, rel):
-        """Step j ≥ 1: the states reached (|R| = j) and their candidates, each λ's decision, the next states."""
+        """Step j: the states reached (|R| = j) and their candidates, each λ's decision, the next states."""
         cur, done, slot, states, count, lo, flags = carry
         flags = flags | jnp.stack([False, jnp.max(count) > room.width, jnp.sum(count) > room.buffer])
         offset = jnp.cumsum(count) - count
@@ -243,6 +240,42 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
         parent = jnp.take_along_axis(states, keys // m, axis=1)
         states = jnp.where(jnp.arange(room.width)[None] < count[:, None], parent | bit[keys % m], 0)
         return cur, done, slot, states, count, lo, flags
+
+    one = one_body(m, depth, greedy, n) if one is None else one and depth > 1
+    if one:  # every step, R = ∅ included, in the scan's body on one table
+        rel = _relative(m, 1 if greedy else depth)
+        # One state per query, ∅, in slot 0, reached by every λ (what _slots gives; built from λ directly, as
+        # XLA would spend seconds constant-folding _slots' scatters of constant keys).
+        positive = lam[:, 0] > 0
+        first = jnp.arange(room.width)[None] == 0
+        lo = (jnp.broadcast_to(jnp.where(first, jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), jnp.inf),
+                               (n, room.width)),
+              jnp.broadcast_to(jnp.where(first, jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), -jnp.inf),
+                               (n, room.width)))
+        carry = (jnp.zeros((n, n_lam), jnp.int32), jnp.zeros((n, n_lam), bool), jnp.zeros((n, n_lam), jnp.int32),
+                 jnp.zeros((n, room.width), jnp.int32), jnp.ones(n, jnp.int32), lo, jnp.zeros(3, bool))
+        carry, _ = jax.lax.scan(lambda c, j: (step(c, j, rel), None), carry, jnp.arange(depth, dtype=jnp.int32))
+        cur, *_, flags = carry
+        return cur, flags
+
+    # Step 0: R = ∅ for every query and λ.
+    first = _relative(m, 1 if greedy else depth)
+    positive = lam[:, 0] > 0
+    reach0 = (jnp.broadcast_to(jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), (n,)),
+              jnp.broadcast_to(jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), (n,)))
+    root = jnp.zeros(n, jnp.int32)
+    short = states_fn(first, states=root, step=0, reach=reach0, est=visible(est, jnp.arange(n), root),
+                      single=single(0))
+    nxt = short.next if n_lam == 1 else decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
+    over_short = jnp.max(short.count) > room.shortlist
+    cur = bit[nxt]
+    done = jnp.zeros((n, n_lam), bool)
+    if depth == 1:
+        return cur, jnp.stack([over_short, False, False])
+
+    slot, keys, count, lo = slots(nxt, lam_next(1), room.width, m)
+    states = keys  # at step 1 the key is the model run: the state {m}
+    states = jnp.where(jnp.arange(room.width)[None] < count[:, None], bit[jnp.clip(states, 0, m - 1)], 0)
 
     carry = (cur, done, slot, states, count, lo, jnp.stack([over_short, False, False]))
     carry = step(carry, 1, _relative(m - 1, 1 if greedy else depth - 1))

@@ -96,7 +96,7 @@ def _slots(key, lam_next, width, n_keys):
     lo = jnp.full(width, jnp.inf, lam_next.dtype).at[target].min(jnp.where(positive, lam_next, jnp.inf), mode="drop")
     hi = jnp.full(width, -jnp.inf, lam_next.dtype).at[target].max(jnp.where(positive, lam_next, -jnp.inf),
                                                                    mode="drop")
-    return slot, keys, jnp.sum(hit), (lo, hi)
+    return slot, keys, jnp.sum(hit, dtype=jnp.int32), (lo, hi)
 
 
 class _Room(NamedTuple):

@@ -2,6 +2,8 @@
 path. Its identities (pruning, depth one = routing, prefixes = the cascade, perfect estimates = routing) are
 properties of the theorem suite, tests/test_theorems.py."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import cascjax
-from cascjax._cascade_routing import _Room, cascade_routing_sweep
+from cascjax._cascade_routing import _chunk, _Room, cascade_routing_sweep, one_body
 from cascjax._decide import tie_rtol
 from cascjax._supermodels import normal_points
 
@@ -114,6 +116,31 @@ def test_no_deviation_is_zero_sigma(case):
     ds, est, depth, k, lam, options = case
     a = cascjax.sweep(ds, est, lam, "cascade_routing", max_depth=depth, samples=k, no_deviation=True, **options)
     _assert_matches(a, _oracle(ds, est, lam, depth, k, "min", no_deviation=True, **options))
+
+
+@functools.lru_cache(maxsize=None)
+def _chunk_program(one, depth, force_order=False, greedy=False, prune=True):
+    room = _Room(N_LAMBDAS, N_QUERIES * N_LAMBDAS, 2 ** N_MODELS + 1)  # never overflows
+    return jax.jit(functools.partial(_chunk, depth=depth, rtol=tie_rtol(jnp.float64), force_order=force_order,
+                                     greedy=greedy, prune=prune, room=room, prefix=False, one=one))
+
+
+@pytest.mark.parametrize("depth, n_lam, options", [(4, N_LAMBDAS, ()), (3, 1, (("force_order", True),)),
+                                                   (4, N_LAMBDAS, (("greedy", True),)), (2, 1, (("prune", False),))])
+@given(cases(), st.data(), st.booleans())
+@fewer
+def test_one_step_body_decides_as_a_body_per_table(depth, n_lam, options, case, data, tie_max):
+    """Small tables run every step in one body on step 0's table (``one_body``), larger ones a body per table
+    size: the same final states, to the bit, at one λ row and at several (λ = 0 and ties on purpose)."""
+    ds, est, _, _, _, _ = case
+    assert one_body(N_MODELS, depth, dict(options).get("greedy", False), N_QUERIES)
+    lam = jnp.asarray(data.draw(st.lists(st.integers(0, 16).map(lambda v: v / 8), min_size=n_lam * depth,
+                                         max_size=n_lam * depth)), jnp.float64).reshape(n_lam, depth)
+    args = (ds.quality, ds.cost, tuple(est)[:6], lam, normal_points(3, N_MODELS), None)
+    one, flags = _chunk_program(True, depth, **dict(options))(*args, tie_max=tie_max)
+    per_table, flags_per_table = _chunk_program(False, depth, **dict(options))(*args, tie_max=tie_max)
+    assert not np.any(flags) and not np.any(flags_per_table)
+    np.testing.assert_array_equal(one, per_table)
 
 
 def test_room_and_chunks_do_not_change_results():
