@@ -49,10 +49,11 @@ ONE_BODY_ROWS, ONE_BODY_QUERIES = 64, 1024
 
 def one_body(n_models: int, depth: int, greedy: bool, queries: int) -> bool:
     """Whether cascade routing runs all its steps, R = ∅ included, in one step body under ``lax.scan`` on the
-    table of step 0: one body to compile instead of three (about 2 s less per program on this 2-core CPU), at
-    the price of later steps evaluating step 0's larger table (+35 % run time at one λ on 3,000 × 6, depth 6;
-    measured). So only where compiling dominates: small tables (greedy: M + 1 rows at every step) on chunks of
-    at most :data:`ONE_BODY_QUERIES` queries (hypothesis examples, small instances of a sweep over problems).
+    table of step 0: one body to compile instead of three (a first call 2–5 s shorter at depth ≥ 3 on this
+    2-core CPU, < 1 s at depth 2), at the price of later steps evaluating step 0's larger table (+35 % run time
+    at one λ on 3,000 × 6, depth 6; measured). So only where compiling dominates: small tables (greedy: M + 1
+    rows at every step) on chunks of at most :data:`ONE_BODY_QUERIES` queries (hypothesis examples, small
+    instances of a sweep over problems).
     Both routes give the same bits (tested)."""
     small = greedy or n_candidates(n_models, depth) + 1 <= ONE_BODY_ROWS
     return depth > 1 and small and queries <= ONE_BODY_QUERIES
@@ -241,31 +242,27 @@ def _chunk(quality, cost, est, lam, z, factor, *, depth, rtol, tie_max, force_or
         states = jnp.where(jnp.arange(room.width)[None] < count[:, None], parent | bit[keys % m], 0)
         return cur, done, slot, states, count, lo, flags
 
+    # Step 0: R = ∅ for every query, reached by every λ: the smallest and largest positive λ of the first step.
+    positive = lam[:, 0] > 0
+    reach0 = (jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)))
     one = one_body(m, depth, greedy, n) if one is None else one and depth > 1
     if one:  # every step, R = ∅ included, in the scan's body on one table
         rel = _relative(m, 1 if greedy else depth)
-        # One state per query, ∅, in slot 0, reached by every λ (what _slots gives; built from λ directly, as
-        # XLA would spend seconds constant-folding _slots' scatters of constant keys).
-        positive = lam[:, 0] > 0
+        # One state per query, ∅, in slot 0 (what _slots gives; built from λ directly, as XLA would spend
+        # seconds constant-folding _slots' scatters of constant keys).
         first = jnp.arange(room.width)[None] == 0
-        lo = (jnp.broadcast_to(jnp.where(first, jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), jnp.inf),
-                               (n, room.width)),
-              jnp.broadcast_to(jnp.where(first, jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), -jnp.inf),
-                               (n, room.width)))
+        lo = tuple(jnp.broadcast_to(jnp.where(first, r, fill), (n, room.width))
+                   for r, fill in zip(reach0, (jnp.inf, -jnp.inf)))
         carry = (jnp.zeros((n, n_lam), jnp.int32), jnp.zeros((n, n_lam), bool), jnp.zeros((n, n_lam), jnp.int32),
                  jnp.zeros((n, room.width), jnp.int32), jnp.ones(n, jnp.int32), lo, jnp.zeros(3, bool))
         carry, _ = jax.lax.scan(lambda c, j: (step(c, j, rel), None), carry, jnp.arange(depth, dtype=jnp.int32))
         cur, *_, flags = carry
         return cur, flags
 
-    # Step 0: R = ∅ for every query and λ.
     first = _relative(m, 1 if greedy else depth)
-    positive = lam[:, 0] > 0
-    reach0 = (jnp.broadcast_to(jnp.min(jnp.where(positive, lam[:, 0], jnp.inf)), (n,)),
-              jnp.broadcast_to(jnp.max(jnp.where(positive, lam[:, 0], -jnp.inf)), (n,)))
     root = jnp.zeros(n, jnp.int32)
-    short = states_fn(first, states=root, step=0, reach=reach0, est=visible(est, jnp.arange(n), root),
-                      single=single(0))
+    short = states_fn(first, states=root, step=0, reach=tuple(jnp.broadcast_to(r, (n,)) for r in reach0),
+                      est=visible(est, jnp.arange(n), root), single=single(0))
     nxt = short.next if n_lam == 1 else decide(short, lam[:, 0], rtol, tie_max)  # [n, L]
     over_short = jnp.max(short.count) > room.shortlist
     cur = bit[nxt]
